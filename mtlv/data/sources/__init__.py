@@ -1,0 +1,1 @@
+"""Dataset sources: each returns a `Corpus` (see mtlv.data.corpus)."""
