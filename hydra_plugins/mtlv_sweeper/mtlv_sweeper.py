@@ -1,0 +1,69 @@
+"""Hydra sweeper for MTLV: Hydra's BasicSweeper, where a cell whose architecture trains one model
+per task group (stl, gmtl) expands into one job per group (`group_index=i`), run by whatever
+launcher is configured (basic, joblib, submitit). When the jobs return, each such cell is
+aggregated into one result. Failed jobs do not stop the others; they are reported at the end, and
+a rerun of the same command only runs what is unfinished."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, List
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class GroupSweeper(BasicSweeper):
+    def sweep(self, arguments: List[str]) -> Any:
+        from mtlv.aggregate import aggregate_cell
+        from mtlv.cell import cell_dir
+        from mtlv.errors import MTLVError
+        from mtlv.io import write_json
+        from mtlv.sweep import prepare_cell, prepare_tracking
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        combos = [c for batch in self.split_arguments(overrides, None) for c in batch]
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        jobs, cells = [], []
+        for combo in combos:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(combo))
+            if cfg.arch.placement == "models":
+                grouping = prepare_cell(cfg)
+                cells.append(cell_dir(cfg))
+                jobs += [[*combo, f"group_index={i}"] for i in range(grouping.num_groups)]
+            else:
+                prepare_tracking(cfg)
+                jobs.append(list(combo))
+        write_json(sweep_dir / "cells.json", [str(c) for c in cells])
+        log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
+
+        returns, failed, start = [], [], 0
+        size = self.max_batch_size or len(jobs) or 1
+        for i in range(0, len(jobs), size):
+            batch = jobs[i:i + size]
+            results = self.launcher.launch(batch, initial_job_idx=start)
+            start += len(batch)
+            failed += [(r.overrides, r._return_value) for r in results if r.status == JobStatus.FAILED]
+            returns.append(results)
+
+        problems = []
+        for folder in cells:
+            try:
+                aggregate_cell(folder)
+            except MTLVError as err:
+                problems.append(str(err))
+        if failed:
+            lines = [f"  {' '.join(o)}: {type(e).__name__}: {e}" for o, e in failed]
+            problems.insert(0, f"{len(failed)} of {len(jobs)} jobs failed (finished jobs are kept; rerun the "
+                               "same command to run only the unfinished ones):\n" + "\n".join(lines))
+        if problems:
+            raise RuntimeError("\n".join(problems))
+        return returns

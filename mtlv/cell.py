@@ -1,0 +1,101 @@
+"""A *cell* is one point of a study grid (dataset x split x model x architecture x grouping).
+MTL/GMHL cells are one job; STL/GMTL cells are one job per group. Cells live in content-addressed
+folders, so re-running a command finds the work already done (resume) and every job of a sweep
+reads the same grouping."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mtlv.config import identity
+from mtlv.data.corpus import Corpus
+from mtlv.errors import ConfigError
+from mtlv.grouping import TaskGrouping, all_in_one, from_spec, one_per_label
+from mtlv.io import stable_hash
+
+log = logging.getLogger(__name__)
+
+
+def load_corpus(cfg: DictConfig) -> Corpus:
+    corpus = instantiate(cfg.dataset.source, _convert_="all")
+    limit = cfg.dataset.get("limit")
+    if limit is not None:
+        if int(limit) < 10:
+            raise ConfigError(f"dataset.limit={limit}: keep at least 10 documents (or null for all)")
+        if int(limit) < len(corpus):
+            keep = np.sort(np.random.default_rng(int(cfg.seed)).permutation(len(corpus))[: int(limit)])
+            corpus = corpus.subset(keep)
+    return corpus
+
+
+def cell_identity(cfg: DictConfig) -> dict:
+    data = identity(cfg)
+    if cfg.arch.grouping != "clustering":  # clustering options cannot change an mtl/stl cell
+        data.pop("clustering", None)
+    return data
+
+
+def cell_key(cfg: DictConfig) -> str:
+    return stable_hash(cell_identity(cfg))
+
+
+def run_name(cfg: DictConfig) -> str:
+    parts = [cfg.arch.name, cfg.model.name]
+    if cfg.arch.grouping == "clustering":
+        method = cfg.clustering.method
+        parts.append(f"{cfg.clustering.feature}-k{cfg.clustering.k}" if method == "kmedoids" else method)
+    if cfg.split.folds is not None:
+        parts.append(f"fold{cfg.split.fold}")
+    return "-".join(str(p) for p in parts)
+
+
+def cell_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{run_name(cfg)}-{cell_key(cfg)}"
+
+
+def job_dir(cfg: DictConfig) -> Path:
+    name = "model" if cfg.arch.placement == "heads" else f"group-{int(cfg.group_index):02d}"
+    return cell_dir(cfg) / name
+
+
+def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGrouping:
+    grouping, placement, names = cfg.arch.grouping, cfg.arch.placement, corpus.label_names
+    if grouping == "all":
+        return all_in_one(names, placement)
+    if grouping == "single":
+        return one_per_label(names, placement)
+    method = cfg.clustering.method
+    if method == "given":
+        if not cfg.clustering.groups:
+            raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "
+                              "(label names or indices; every label exactly once)")
+        return from_spec(cfg.clustering.groups, names, placement)
+    if method == "kmedoids":
+        from mtlv.clustering.tasks import cluster_tasks
+
+        groups = cluster_tasks(corpus, cfg.clustering, out_dir, cfg.paths.cache_dir)
+        return TaskGrouping(tuple(names), tuple(tuple(g) for g in groups), placement)
+    raise ConfigError(f"arch={cfg.arch.name} learns task groups, but clustering={method}: choose "
+                      "clustering=kmedoids_desc, clustering=kmedoids_label or clustering=given")
+
+
+def cell_grouping(cfg: DictConfig, corpus: Corpus) -> TaskGrouping:
+    """The cell's grouping: computed once (under a lock), saved as groups.yaml, then only read."""
+    folder = cell_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "groups.yaml"
+    with FileLock(str(path) + ".lock", timeout=3600):
+        if path.exists():
+            saved = TaskGrouping.load(path)
+            if list(saved.label_names) != list(corpus.label_names):
+                raise ConfigError(f"{path} was written for other labels; delete it to recompute the grouping")
+            return saved
+        grouping = build_grouping(cfg, corpus, folder)
+        grouping.save(path)
+        log.info("task groups (%d): %s", grouping.num_groups, grouping.named_groups())
+        return grouping

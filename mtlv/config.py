@@ -1,0 +1,58 @@
+"""OmegaConf resolvers and helpers shared by every entry point (imported before Hydra composes)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+if not OmegaConf.has_resolver("mtlv.abspath"):
+    OmegaConf.register_new_resolver("mtlv.abspath", lambda p: str(Path(os.path.expanduser(str(p))).resolve()))
+if not OmegaConf.has_resolver("mtlv.model_name"):
+    # 'packaged:minilm' -> minilm, 'dmis-lab/biobert-base-cased-v1.1' -> biobert-base-cased-v1.1
+    OmegaConf.register_new_resolver(
+        "mtlv.model_name", lambda p: str(p).rstrip("/").replace("packaged:", "").split("/")[-1])
+
+# Keys that never change what a job computes: left out of its identity (resume keys).
+VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "callbacks", "task_name", "resume",
+                 "print_config")
+VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
+
+
+def to_container(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+def identity(cfg: DictConfig) -> dict:
+    """The resolved config minus what cannot change results: the key of a finished job or sweep cell."""
+    data = {k: v for k, v in to_container(cfg).items() if k not in VOLATILE_KEYS}
+    trainer = dict(data.get("trainer") or {})
+    for key in VOLATILE_TRAINER_KEYS:
+        trainer.pop(key, None)
+    data["trainer"] = trainer
+    return data
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "train", return_hydra: bool = False) -> DictConfig:
+    """Compose a config outside @hydra.main (tests, scripts, the sweeper)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=return_hydra)
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, object]:
+    """{'a': {'b': 1}} -> {'a.b': 1}: MLflow params are flat."""
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,103 @@
+"""Seeded multilabel-stratified splits, saved as index files so that every architecture of a study
+trains and tests on identical documents."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
+
+from mtlv.data.corpus import Corpus
+from mtlv.errors import ConfigError
+from mtlv.io import atomic_path, stable_hash
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    path: Path | None = None
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _stratified_holdout(labels: np.ndarray, pool: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+    keep, held = next(splitter.split(np.zeros(len(pool)), labels[pool]))
+    return np.sort(pool[keep]), np.sort(pool[held])
+
+
+def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
+    if folds is not None:
+        if int(folds) < 2:
+            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds (or split.folds=null for one train/test split)")
+        if not 0 <= int(fold) < int(folds):
+            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
+    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
+        if not 0 < float(value) < 1:
+            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. 0.15)")
+
+
+def compute_split(corpus: Corpus, folds: int | None, fold: int, test_size: float, val_size: float,
+                  seed: int, use_given: bool = True) -> Split:
+    n = len(corpus)
+    everything = np.arange(n)
+    if folds is not None:
+        kfold = MultilabelStratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+        train_pool, test = list(kfold.split(np.zeros(n), corpus.labels))[int(fold)]
+    elif use_given and corpus.given_split is not None:
+        train_pool, test = everything[corpus.given_split == "train"], everything[corpus.given_split == "test"]
+    else:
+        train_pool, test = _stratified_holdout(corpus.labels, everything, test_size, seed)
+    train, val = _stratified_holdout(corpus.labels, np.sort(train_pool), val_size, seed)
+    return Split(train=train, val=val, test=np.sort(test))
+
+
+def load_or_make_split(corpus: Corpus, cache_dir: str | Path, folds: int | None = None, fold: int = 0,
+                       test_size: float = 0.2, val_size: float = 0.15, seed: int = 42,
+                       use_given: bool = True) -> Split:
+    """The split for these options, read from `cache_dir/splits/` if an earlier run saved it."""
+    validate_split_options(folds, fold, test_size, val_size)
+    key = stable_hash([corpus.fingerprint(), folds, fold, test_size, val_size, seed, use_given])
+    path = Path(cache_dir) / "splits" / f"{corpus.name}-{key}.npz"
+    if path.exists():
+        saved = np.load(path)
+        split = Split(saved["train"], saved["val"], saved["test"], path)
+    else:
+        split = compute_split(corpus, folds, fold, test_size, val_size, seed, use_given)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, train=split.train, val=split.val, test=split.test)
+        split.path = path
+    warn_missing_positives(corpus, split)
+    return split
+
+
+def warn_missing_positives(corpus: Corpus, split: Split) -> list[str]:
+    """Labels without a positive in train or validation cannot be learned or tuned: say which."""
+    missing = []
+    for part in ("train", "val"):
+        counts = corpus.labels[getattr(split, part)].sum(axis=0)
+        for j in np.flatnonzero(counts == 0):
+            missing.append(f"{corpus.label_names[j]} ({part})")
+    if missing:
+        log.warning("labels with no positive example: %s; their F1 is reported as undefined (NaN) "
+                    "where they have no positive, and left out of F1-macro", ", ".join(missing))
+    return missing
+
+
+def label_count_table(corpus: Corpus, split: Split):
+    import pandas as pd
+
+    rows = {"total": corpus.labels.sum(axis=0)}
+    for part in ("train", "val", "test"):
+        rows[part] = corpus.labels[getattr(split, part)].sum(axis=0)
+    frame = pd.DataFrame(rows, index=corpus.label_names).astype(int)
+    frame.loc["(documents)"] = [len(corpus), len(split.train), len(split.val), len(split.test)]
+    return frame

@@ -1,0 +1,191 @@
+"""One training job: the model for the groups a job owns (all groups for MTL/GMHL, one for STL/GMTL).
+
+Steps: corpus -> grouping -> split -> data -> fit (resumable) -> predict val/test -> evaluate ->
+files in the job folder -> MLflow. `result.json` is written last: it marks the job finished.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mtlv import tracking
+from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
+from mtlv.checks import check_config
+from mtlv.config import flatten, identity, to_container
+from mtlv.data.datamodule import MultiLabelDataModule
+from mtlv.data.splits import label_count_table, load_or_make_split
+from mtlv.evaluation.evaluate import evaluate
+from mtlv.evaluation.metrics import flat_metrics
+from mtlv.evaluation.predictions import Predictions
+from mtlv.evaluation.report import classification_report, metrics_table
+from mtlv.io import read_json, stable_hash, write_json, write_text
+from mtlv.models.encoder import load_tokenizer
+from mtlv.models.export import export_model
+
+log = logging.getLogger(__name__)
+
+
+def job_key(cfg: DictConfig) -> str:
+    return stable_hash([identity(cfg), cfg.get("group_index")])
+
+
+def finished_result(cfg: DictConfig, out: Path) -> dict | None:
+    done = out / "result.json"
+    if cfg.resume and done.exists():
+        result = read_json(done)
+        if result.get("key") == job_key(cfg):
+            return result
+    return None
+
+
+def configure_torch(cfg: DictConfig) -> None:
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def trainer_overrides(cfg: DictConfig) -> dict:
+    """Pin job i of a sweep to GPU i mod #GPUs, so parallel jobs on one machine do not share a GPU."""
+    gpus = torch.cuda.device_count()
+    if not (cfg.pin_gpu_per_job and gpus > 1 and cfg.trainer.devices == 1 and cfg.group_index is not None):
+        return {}
+    from hydra.core.hydra_config import HydraConfig
+
+    num = HydraConfig.get().job.num if HydraConfig.initialized() else int(cfg.group_index)
+    return {"devices": [int(num) % gpus]}
+
+
+def make_logger(cfg: DictConfig, out: Path, tags: dict) -> tuple[object | None, str | None]:
+    if cfg.get("logger") is None:
+        return None, None
+    uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
+    tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    saved = out / "mlflow_run.json"
+    run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
+    logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name(cfg),
+                         tags=tags, run_id=run_id)
+    write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
+    return logger, uri
+
+
+def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[Predictions, Predictions]:
+    outputs = trainer.predict(module, dataloaders=dm.predict_dataloader())
+    parts = []
+    for part, batches in zip(("val", "test"), outputs):
+        probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy()
+        docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy()
+        order = docs.argsort()
+        probs, docs = probs[order], docs[order]
+        parts.append(Predictions([dm.corpus.ids[d] for d in docs], probs, dm.labels[docs], dm.label_names))
+    return parts[0], parts[1]
+
+
+def run_job(cfg: DictConfig) -> dict:
+    configure_torch(cfg)
+    corpus = load_corpus(cfg)
+    check_config(cfg, corpus.num_labels)
+    grouping = cell_grouping(cfg, corpus)
+    cols, heads = grouping.job_labels(cfg.group_index)
+    out = job_dir(cfg)
+    if (result := finished_result(cfg, out)) is not None:
+        log.info("already finished with the same config: %s (skipped; resume=false retrains)", out)
+        return result
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(int(cfg.seed), workers=True)
+    start = time.time()
+
+    split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
+    counts = label_count_table(corpus, split)
+    log.info("documents and positives per label:\n%s", counts.to_string())
+    counts.to_csv(out / "label_counts.csv")
+    write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    grouping.save(out / "groups.yaml")
+
+    label_names = [corpus.label_names[j] for j in cols]
+    tags = {"arch": cfg.arch.name, "dataset": cfg.dataset.name, "cell": cell_dir(cfg).name,
+            "mtlv.job_dir": str(out), "mtlv.cell_dir": str(cell_dir(cfg)), "mtlv.role": "job"}
+    parent = cell_dir(cfg) / "parent_run.json"
+    if cfg.arch.placement == "models" and parent.exists():
+        tags["mlflow.parentRunId"] = read_json(parent)["run_id"]
+        tags["group_index"] = str(cfg.group_index)
+    logger, uri = make_logger(cfg, out, tags)
+
+    dm = MultiLabelDataModule(corpus, split, cfg.model.name_or_path, int(cfg.model.max_length),
+                              label_indices=cols, cache_dir=cfg.paths.cache_dir, seed=int(cfg.seed),
+                              trust_remote_code=bool(cfg.model.trust_remote_code), **cfg.data)
+    module = instantiate(cfg.model.module, groups=heads, label_names=label_names, _convert_="all")
+    callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c}
+    checkpoint = callbacks.get("model_checkpoint")
+    if checkpoint is not None:
+        checkpoint.dirpath = str(out / "checkpoints")
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False,
+                          **trainer_overrides(cfg))
+    last = out / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if cfg.resume and last.exists() else None
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
+
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if best and Path(best).exists() and not cfg.trainer.fast_dev_run:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    val, test = predictions(trainer, module, dm)
+    report = evaluate(val, test, heads, cfg.eval.threshold)
+    elapsed = time.time() - start
+    val.save(out / "predictions_val.csv")
+    test.save(out / "predictions_test.csv")
+    classification_report(report["test"]).to_csv(out / "classification_report.csv", index=False)
+    write_json(out / "metrics.json", report)
+    if cfg.eval.save_weights and trainer.is_global_zero:
+        export_model(module, load_tokenizer(cfg.model.name_or_path), out / "export",
+                     {"label_names": label_names, "groups": heads, "pooling": cfg.model.module.pooling,
+                      "max_length": int(cfg.model.max_length), "dropout": cfg.model.module.dropout,
+                      "threshold": report["threshold"], "encoder": str(cfg.model.name_or_path)})
+
+    result = {"key": job_key(cfg), "run_name": run_name(cfg), "group_index": cfg.group_index,
+              "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
+              "threshold": report["threshold"], "test": strip(report["test"]), "val": strip(report["val"]),
+              "test_at_0.5": strip(report["test_at_0.5"]), "folder": str(out)}
+    if logger is not None and trainer.is_global_zero:
+        log_job(cfg, uri, logger.run_id, grouping, report, out, elapsed)
+        result["run_id"] = logger.run_id
+    write_json(out / "result.json", result)
+    print_summary(cfg, report, result, uri)
+    return result
+
+
+def strip(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
+
+
+def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out: Path, elapsed: float) -> None:
+    params = flatten(to_container(cfg))
+    params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
+    params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
+    params["eval.chosen_threshold"] = report["threshold"]
+    metrics = {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
+               **flat_metrics(report["val"], "val_best"), "time/elapsed_s": elapsed}
+    artifacts = [out / name for name in ("config.yaml", "groups.yaml", "label_counts.csv", "classification_report.csv",
+                                         "predictions_val.csv", "predictions_test.csv", "metrics.json")]
+    artifacts += [p for p in cell_dir(cfg).glob("*.png")] + [p for p in cell_dir(cfg).glob("elbow.*")]
+    tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
+
+
+def print_summary(cfg: DictConfig, report: dict, result: dict, uri: str | None) -> None:
+    table = metrics_table({"test @ val-chosen threshold": report["test"], "test @ 0.5": report["test_at_0.5"],
+                           "validation (best)": report["val"]})
+    lines = [f"\n== {result['run_name']}" + (f" group {cfg.group_index}" if cfg.group_index is not None else "")
+             + f" ({', '.join(result['labels'][:6])}{', ...' if len(result['labels']) > 6 else ''})",
+             f"threshold chosen on validation: {report['threshold']}", table,
+             f"outputs: {result['folder']}  ({result['elapsed_s']:.1f} s)"]
+    if uri:
+        lines += [f"MLflow run id: {result.get('run_id')}", f"MLflow UI: {tracking.ui_command(uri)}"]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,131 @@
+"""The LightningModule: shared encoder -> pooled representation -> grouped heads -> BCE per head."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from transformers import get_linear_schedule_with_warmup
+
+from mtlv.evaluation.metrics import f1_from_counts
+from mtlv.models.encoder import load_encoder
+from mtlv.models.heads import GroupedHeads, pool
+
+LOSS_REDUCTIONS = ("sum", "mean", "weighted")
+
+
+class MultiTaskModule(L.LightningModule):
+    """MTL = one group of all labels; GMHL = several groups; a GMTL/STL job = the labels of one group.
+
+    `groups` are column indices into this job's label matrix; `label_names` follow its columns.
+    """
+
+    def __init__(self, encoder: str, groups: list[list[int]], label_names: list[str], pooling: str = "cls",
+                 dropout: float = 0.1, lr: float = 2e-5, head_lr: float | None = None, weight_decay: float = 0.01,
+                 warmup_ratio: float = 0.0, schedule: str = "constant", loss_reduction: str = "sum",
+                 head_weights: list[float] | None = None, freeze_encoder: bool = False,
+                 random_init: dict | None = None, trust_remote_code: bool = False, seed: int = 0,
+                 fused_adamw: bool = False) -> None:
+        super().__init__()
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
+        if loss_reduction == "weighted" and (head_weights is None or len(head_weights) != len(groups)):
+            raise ValueError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
+                             f"({len(groups)} heads), got {head_weights}")
+        self.save_hyperparameters()
+        self.encoder = load_encoder(encoder, trust_remote_code, dict(random_init) if random_init else None, seed)
+        self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes
+        if freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self.heads = GroupedHeads(self.encoder.config.hidden_size, groups, dropout)
+        self.groups = self.heads.groups
+        self.label_names = list(label_names)
+        self._val_counts: torch.Tensor | None = None
+        self._val_exact = None
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        return self.heads(pool(outputs, attention_mask, self.hparams.pooling))
+
+    def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g]) for g in self.groups])
+
+    def combine(self, losses: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss_reduction == "sum":
+            return losses.sum()
+        if self.hparams.loss_reduction == "mean":
+            return losses.mean()
+        return (losses * losses.new_tensor(self.hparams.head_weights)).sum()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        losses = self.head_losses(logits, batch["labels"])
+        loss = self.combine(losses)
+        size = batch["labels"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        if len(self.groups) > 1:
+            for i, head_loss in enumerate(losses):
+                self.log(f"train/loss_head{i}", head_loss, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    # Validation metrics accumulate as confusion counts on the device; nothing leaves it until epoch end.
+    def on_validation_epoch_start(self) -> None:
+        m = len(self.label_names)
+        self._val_counts = torch.zeros((m, 4), dtype=torch.long, device=self.device)
+        self._val_exact = torch.zeros(2, dtype=torch.long, device=self.device)
+        self._val_loss = torch.zeros(2, dtype=torch.float64, device=self.device)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        target = batch["labels"].long()
+        preds = (logits >= 0).long()  # sigmoid(x) >= 0.5
+        tp = (preds * target).sum(0)
+        fp = (preds * (1 - target)).sum(0)
+        fn = ((1 - preds) * target).sum(0)
+        self._val_counts += torch.stack([tp, fp, fn, target.sum(0)], dim=1)
+        self._val_exact += torch.stack([(preds == target).all(1).sum(), target.new_tensor(len(target))])
+        loss = self.combine(self.head_losses(logits, batch["labels"]))
+        self._val_loss += torch.stack([loss.double() * len(target), loss.new_tensor(len(target)).double()])
+
+    def on_validation_epoch_end(self) -> None:
+        counts, exact, loss = self._val_counts, self._val_exact, self._val_loss
+        if self.trainer.world_size > 1:
+            counts, exact, loss = (self.all_gather(t).sum(0) for t in (counts, exact, loss))
+        full = torch.stack([counts[:, 0], counts[:, 1], torch.zeros_like(counts[:, 0]), counts[:, 2], counts[:, 3]], 1)
+        stats = f1_from_counts(full)
+        metrics = {"val/f1_macro": stats["f1_macro"], "val/f1_micro": stats["f1_micro"],
+                   "val/subset_accuracy": exact[0].double() / exact[1].clamp(min=1), "val/loss": loss[0] / loss[1].clamp(min=1)}
+        for j, name in enumerate(self.label_names):
+            if not torch.isnan(stats["f1"][j]):
+                metrics[f"val/f1/{name}"] = stats["f1"][j]
+        if len(self.groups) > 1:
+            for i, g in enumerate(self.groups):
+                head = f1_from_counts(full[g])
+                metrics[f"val/head{i}/f1_macro"] = head["f1_macro"]
+                metrics[f"val/head{i}/f1_micro"] = head["f1_micro"]
+        metrics = {k: torch.nan_to_num(v.float(), nan=0.0) for k, v in metrics.items()}
+        shown = metrics.pop("val/f1_macro")
+        self.log_dict(metrics, prog_bar=False)
+        self.log("val/f1_macro", shown, prog_bar=True)
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        probs = torch.sigmoid(self(batch["input_ids"], batch["attention_mask"]).float())
+        return {"probs": probs, "doc_index": batch["doc_index"]}
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        head_lr = hp.head_lr or hp.lr
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
+        enc = [(n, p) for n, p in self.encoder.named_parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for n, p in enc if not any(k in n for k in no_decay)], "lr": hp.lr, "weight_decay": hp.weight_decay},
+            {"params": [p for n, p in enc if any(k in n for k in no_decay)], "lr": hp.lr, "weight_decay": 0.0},
+            {"params": list(self.heads.parameters()), "lr": head_lr, "weight_decay": hp.weight_decay},
+        ]
+        groups = [g for g in groups if g["params"]]
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, fused=bool(hp.fused_adamw) or None)
+        if hp.schedule == "constant" and not hp.warmup_ratio:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total),
+                                                    total if hp.schedule == "linear" else 10**12)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

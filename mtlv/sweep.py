@@ -1,0 +1,53 @@
+"""What the sweeper does around Hydra's launcher: before the jobs of a one-model-per-group cell
+start, compute its grouping once and open its parent MLflow run; after they finish, aggregate."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from mtlv import tracking
+from mtlv.cell import cell_dir, cell_grouping, load_corpus, run_name
+from mtlv.checks import check_config
+from mtlv.config import flatten, to_container
+from mtlv.grouping import TaskGrouping
+from mtlv.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def prepare_tracking(cfg: DictConfig) -> str | None:
+    """Create the store and experiment in this process, so parallel jobs never race to create them."""
+    if cfg.get("logger") is None:
+        return None
+    uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
+    tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    return uri
+
+
+def prepare_cell(cfg: DictConfig) -> TaskGrouping:
+    corpus = load_corpus(cfg)
+    check_config(cfg, corpus.num_labels)
+    grouping = cell_grouping(cfg, corpus)
+    folder = cell_dir(cfg)
+    uri = prepare_tracking(cfg)
+    parent = folder / "parent_run.json"
+    if uri and not (parent.exists() and cfg.resume):
+        exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+        run_id = tracking.create_run(uri, exp, run_name(cfg), {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
+                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
+                                                               "mtlv.role": "parent"})
+        params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
+        params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
+        params["num_groups"] = grouping.num_groups
+        artifacts = [folder / "groups.yaml"] + sorted(folder.glob("elbow.*")) + sorted(folder.glob("*.png"))
+        tracking.log_to_run(uri, run_id, params=params, artifacts=artifacts)
+        write_json(parent, {"run_id": run_id, "tracking_uri": uri})
+    log.info("%s: %d group jobs -> %s", run_name(cfg), grouping.num_groups, folder)
+    return grouping
+
+
+def cell_folders_of_sweep(sweep_dir: str | Path) -> list[Path]:
+    path = Path(sweep_dir) / "cells.json"
+    return [Path(p) for p in read_json(path)] if path.exists() else []

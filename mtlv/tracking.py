@@ -1,0 +1,156 @@
+"""MLflow tracking: store checks before any training, race-safe experiments, parent/child runs.
+
+Default store: SQLite under the output folder (MLflow's file store is deprecated). Parallel jobs
+share it, so the URI carries a generous SQLite busy timeout and writes are retried on a lock.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from mtlv.errors import TrackingError
+
+log = logging.getLogger(__name__)
+SQLITE_TIMEOUT_S = 120
+
+
+def with_busy_timeout(uri: str) -> str:
+    """SQLite waits for a lock instead of failing at once with 'database is locked'."""
+    if uri.startswith("sqlite:") and "timeout=" not in uri:
+        return f"{uri}{'&' if '?' in uri else '?'}timeout={SQLITE_TIMEOUT_S}"
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):].split("?")[0])
+
+
+def retry_locked(fn: Callable, attempts: int = 8) -> Callable:
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # MLflow wraps sqlite3.OperationalError in MlflowException
+                if "locked" not in str(err).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+    return wrapped
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=with_busy_timeout(uri))
+
+
+def check_store(uri: str, timeout_s: float = 10.0) -> None:
+    """Fail before training when the store cannot be reached, instead of after hours of work."""
+    path = sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as resp:  # noqa: S310
+                resp.read()
+        except Exception as err:
+            raise TrackingError(
+                f"MLflow tracking server {uri} is unreachable ({err}). Start it, fix tracking.uri, "
+                f"set tracking.fallback_uri=sqlite:///<path>/mlflow.db to fall back to a local store, "
+                f"or run without tracking (logger=none)."
+            ) from err
+    try:
+        retry_locked(client(uri).search_experiments)(max_results=1)
+    except Exception as err:
+        raise TrackingError(f"MLflow tracking store {uri} cannot be used: {err}") from err
+
+
+def resolve_uri(uri: str, fallback: str | None) -> str:
+    try:
+        check_store(uri)
+        return uri
+    except TrackingError:
+        if not fallback:
+            raise
+        log.warning("tracking store %s unreachable; logging to the fallback store %s instead", uri, fallback)
+        check_store(fallback)
+        return fallback
+
+
+def experiment_id(uri: str, name: str, artifact_location: str | None = None) -> str:
+    """Get or create an experiment; two processes creating it at once both end with its id."""
+    mlflow_client = client(uri)
+    found = retry_locked(mlflow_client.get_experiment_by_name)(name)
+    if found is not None:
+        return found.experiment_id
+    location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+    try:
+        return retry_locked(mlflow_client.create_experiment)(name, artifact_location=location)
+    except Exception:
+        found = retry_locked(mlflow_client.get_experiment_by_name)(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def create_run(uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None) -> str:
+    run = retry_locked(client(uri).create_run)(experiment, run_name=run_name, tags=tags or {})
+    return run.info.run_id
+
+
+def log_to_run(uri: str, run_id: str, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
+               artifacts: list[str | Path] | None = None, tags: dict[str, str] | None = None,
+               artifact_dir: str | None = None) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    mlflow_client = client(uri)
+    now = int(time.time() * 1000)
+    params = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+    metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    for start in range(0, max(len(params), len(metric_list), len(tag_list)), 100):
+        retry_locked(mlflow_client.log_batch)(run_id, metrics=metric_list[start:start + 100],
+                                              params=params[start:start + 100], tags=tag_list[start:start + 100])
+    for path in artifacts or []:
+        if Path(path).exists():
+            retry_locked(mlflow_client.log_artifact)(run_id, str(path), artifact_dir)
+
+
+def end_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    retry_locked(client(uri).set_terminated)(run_id, status)
+
+
+def ui_command(uri: str) -> str:
+    # Bound to localhost: the UI has no authentication.
+    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000"
+
+
+def run_environment() -> dict[str, str]:
+    """Seed-independent provenance logged with every run: library versions and git commit."""
+    import subprocess
+    import sys
+
+    import lightning
+    import torch
+    import transformers
+
+    import mtlv
+
+    env = {"mtlv_version": mtlv.__version__, "python": sys.version.split()[0], "torch": torch.__version__,
+           "lightning": lightning.__version__, "transformers": transformers.__version__}
+    try:
+        root = Path(mtlv.__file__).resolve().parents[1]
+        env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                           text=True, timeout=10, check=False).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        env["git_commit"] = "unknown"
+    env["hostname"] = os.uname().nodename
+    return env

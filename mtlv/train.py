@@ -1,0 +1,21 @@
+"""Train: `python -m mtlv.train [overrides]`. MTL/GMHL run as one job; STL/GMTL as a sweep of
+one job per task group, aggregated at the end (see hydra_plugins/mtlv_sweeper)."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
+from mtlv.config import CONF_DIR
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from mtlv.job import run_job
+
+    result = run_job(cfg)
+    return result["test"]["f1_macro"]
+
+
+if __name__ == "__main__":
+    main()
