@@ -22,7 +22,9 @@ VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n
 
 
 def to_container(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    """The resolved config without the `hydra` node (which only resolves inside a running job)."""
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            for key in cfg if key != "hydra"}
 
 
 def identity(cfg: DictConfig) -> dict:

@@ -24,7 +24,7 @@ class MultiTaskModule(L.LightningModule):
                  warmup_ratio: float = 0.0, schedule: str = "constant", loss_reduction: str = "sum",
                  head_weights: list[float] | None = None, freeze_encoder: bool = False,
                  random_init: dict | None = None, trust_remote_code: bool = False, seed: int = 0,
-                 fused_adamw: bool = False) -> None:
+                 fused_adamw: bool = False, compile: bool = False) -> None:
         super().__init__()
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
@@ -41,6 +41,17 @@ class MultiTaskModule(L.LightningModule):
         self.label_names = list(label_names)
         self._val_counts: torch.Tensor | None = None
         self._val_exact = None
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            # In place (state-dict keys unchanged); dynamic: padding per batch changes the length.
+            self.encoder.compile(dynamic=True)
+            self._compiled = True
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout draws from a seed fixed per epoch, so a run resumed from an epoch checkpoint
+        # continues exactly as an uninterrupted run would.
+        torch.manual_seed(int(self.hparams.seed) * 1000 + self.current_epoch)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
