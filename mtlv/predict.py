@@ -78,10 +78,12 @@ def predict(folder: Path, ids: list[str], texts: list[str], batch_size: int = 32
         probs.append(model.predict_proba(texts, batch_size).numpy())
         names += model.meta["label_names"]
     matrix = np.concatenate(probs, axis=1)
+    if len(exports) > 1:  # group models: back to the dataset's label order
+        order = list(TaskGrouping.load(folder / "groups.yaml").label_names)
+        matrix = matrix[:, [names.index(n) for n in order]]
+        names = order
     if isinstance(threshold, list):  # per-label thresholds, in the label order they were chosen in
-        chosen_order = names if len(exports) == 1 else list(TaskGrouping.load(folder / "groups.yaml").label_names)
-        by_label = dict(zip(chosen_order, threshold))
-        thresholds = np.asarray([by_label[n] for n in names])
+        thresholds = np.asarray(threshold, dtype=float)
     else:
         thresholds = np.full(len(names), float(threshold))
     frame = pd.DataFrame({"id": ids})

@@ -29,3 +29,4 @@ def ohsumed_dir() -> Path:
     if not OHSUMED_DIR.exists():
         pytest.skip(f"OHSUMED sample not found at {OHSUMED_DIR} (set MTLV_DATA_DIR)")
     return OHSUMED_DIR
+

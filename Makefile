@@ -1,0 +1,48 @@
+# MTLV make targets. `make help` lists them.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# The CPU build by default; on a GPU machine use e.g. TORCH="torch==2.13.0 --index-url <your CUDA wheel index>".
+TORCH   ?= torch==2.13.0
+OUTPUT  ?= outputs
+SCALE   ?= smoke
+OVERRIDES ?=
+
+.PHONY: help install train test test-full mlflow-ui clean bench reproduce-tables tables fault-drill
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install:  ## create .venv and install MTLV with its test tools (torch first, so pip keeps the CPU build)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -e ".[dev]"
+
+train:  ## the main job: MTL with the packaged MiniLM on the demo data (offline, a few minutes on CPU)
+	$(BIN)/python -m mtlv.train $(OVERRIDES)
+
+test:  ## the default test suite (what CI runs)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q
+
+test-full:  ## every test, the slow end-to-end ones included
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+mlflow-ui:  ## open the MLflow UI on MTLV's default store (localhost only)
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath $(OUTPUT))/mlflow.db" --host 127.0.0.1 --port 5000
+
+bench:  ## throughput benchmark: MTLV vs a plain PyTorch loop vs the HF Trainer (ratios from one run)
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+reproduce-tables:  ## run the reference study's grid (SCALE=smoke|paper), then render the tables
+	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(OVERRIDES),--overrides $(OVERRIDES))
+
+tables:  ## render the tables from the MLflow store only
+	$(BIN)/python -m mtlv.report
+
+fault-drill:  ## kill/resume a run and a sweep, parallel logging stress; shows nothing is lost
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/fault_drill.py
+
+clean:  ## remove outputs (MLflow store, caches, runs) and Python caches
+	rm -rf $(OUTPUT) .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

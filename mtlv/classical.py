@@ -1,0 +1,68 @@
+"""Classical multi-label text classifiers: bag-of-words or TF-IDF features with one-vs-rest logistic
+regression or a random forest. They are the floor a fine-tuned encoder has to clear: on short,
+formulaic reports such as Open-I, word n-grams already separate most labels."""
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig
+
+from mtlv.errors import ConfigError
+
+FEATURES = ("tfidf", "bow")
+CLASSIFIERS = ("logreg", "random_forest")
+
+
+def make_vectorizer(bcfg: DictConfig):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    if bcfg.features not in FEATURES:
+        raise ConfigError(f"baseline.features={bcfg.features}: choose one of {', '.join(FEATURES)}")
+    opts = {"ngram_range": (1, int(bcfg.ngram_max)), "min_df": int(bcfg.min_df),
+            "max_features": int(bcfg.max_features) if bcfg.max_features else None, "lowercase": True}
+    # sublinear tf: a term repeated in one report is not ten times as informative
+    return TfidfVectorizer(sublinear_tf=True, **opts) if bcfg.features == "tfidf" else CountVectorizer(**opts)
+
+
+def make_classifier(bcfg: DictConfig, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    if bcfg.classifier == "logreg":
+        # liblinear: deterministic and fast on sparse, small corpora; one binary model per label
+        return OneVsRestClassifier(LogisticRegression(C=float(bcfg.C), solver="liblinear", max_iter=2000,
+                                                      random_state=seed))
+    if bcfg.classifier == "random_forest":
+        # one multi-output forest: trees are shared across labels, far faster than one forest per label
+        return RandomForestClassifier(n_estimators=int(bcfg.n_estimators), n_jobs=int(bcfg.n_jobs),
+                                      random_state=seed)
+    raise ConfigError(f"baseline.classifier={bcfg.classifier}: choose one of {', '.join(CLASSIFIERS)}")
+
+
+def positive_probs(model, X, num_labels: int) -> np.ndarray:
+    """(n, m) probability of the positive class, also for labels constant in the training data."""
+    raw = model.predict_proba(X)
+    if not isinstance(raw, list):  # one-vs-rest: already (n, m)
+        return np.asarray(raw, dtype=np.float64)
+    cols = []
+    for proba, classes in zip(raw, model.classes_):  # forest: one (n, classes) array per label
+        classes = list(classes)
+        cols.append(proba[:, classes.index(1)] if 1 in classes else np.zeros(proba.shape[0]))
+    out = np.column_stack(cols).astype(np.float64)
+    assert out.shape[1] == num_labels
+    return out
+
+
+def fit_predict(bcfg: DictConfig, seed: int, train_texts: list[str], train_labels: np.ndarray,
+                eval_texts: list[list[str]]) -> list[np.ndarray]:
+    """Fit features and classifier on the training documents only; return probabilities per eval set."""
+    import warnings
+
+    vectorizer = make_vectorizer(bcfg)
+    X = vectorizer.fit_transform(train_texts)
+    model = make_classifier(bcfg, seed)
+    with warnings.catch_warnings():
+        # a label without a positive in train gets a constant predictor; the split module already warned
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+        model.fit(X, np.asarray(train_labels))
+    return [positive_probs(model, vectorizer.transform(texts), train_labels.shape[1]) for texts in eval_texts]

@@ -1,0 +1,49 @@
+"""Fault injection for drills and tests: stop a training job at an exact point mid-epoch.
+
+Add it to any run as an extra callback (callbacks are not part of a job's identity, so the
+rerun without it resumes the same job folder):
+
+    python -m mtlv.train model=tiny '+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:1,batch:2}'
+
+`action=kill` (default) sends SIGKILL to the job's own process: nothing is flushed, no
+`finally` runs, exactly as when a node dies or the OOM killer strikes. `action=wait` writes
+`marker` and blocks, so that a drill can deliver the SIGKILL from outside (to the whole
+process group); after `wait_s` it kills itself anyway. `action=raise` raises `InjectedFault`
+(an in-process crash, for fast tests).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class InjectedFault(RuntimeError):
+    """The crash asked for by KillAt(action='raise')."""
+
+
+class KillAt(L.Callback):
+    def __init__(self, epoch: int = 1, batch: int = 1, action: str = "kill", marker: str | None = None,
+                 wait_s: float = 600.0) -> None:
+        if action not in ("kill", "wait", "raise"):
+            raise ValueError(f"KillAt: action={action!r}; use kill, wait or raise")
+        self.epoch, self.batch, self.action = int(epoch), int(batch), action
+        self.marker, self.wait_s = marker, float(wait_s)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.current_epoch != self.epoch or batch_idx + 1 != self.batch:
+            return
+        where = f"epoch {self.epoch}, after batch {self.batch}"
+        if self.action == "raise":
+            raise InjectedFault(f"injected fault at {where}")
+        if self.action == "wait":
+            if self.marker:
+                Path(self.marker).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.marker).write_text(f"{os.getpid()} {where}\n", encoding="utf-8")
+            deadline = time.time() + self.wait_s
+            while time.time() < deadline:
+                time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,133 @@
+"""MLflow store -> tidy tables: one row per *result* (an MTL/GMHL/baseline job run, or the parent run of
+an STL/GMTL cell, which carries the aggregated metrics) and one row per (result, label) F1.
+
+Group job runs of STL/GMTL (tag mlflow.parentRunId) are left out: each sees only its own labels.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtlv import tracking
+
+log = logging.getLogger(__name__)
+KEY = ["dataset", "arch", "model", "setting", "folds", "fold", "seed"]  # one result per key
+FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
+COLUMNS = ["run_id", "run_name", "dataset", "arch", "model", "feature", "k", "setting", "folds", "fold", "seed",
+           "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro", "elapsed_s", "compute_s", "start_time",
+           "role", "cell", "cell_dir", "job_dir"]
+
+
+@dataclass
+class Runs:
+    runs: pd.DataFrame                      # one row per result, columns below
+    labels: pd.DataFrame                    # run_id, label, f1
+    uri: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _num(value, cast=float):
+    try:
+        return cast(value) if value not in (None, "", "None", "null") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def setting_of(params: dict) -> tuple[str | None, int | None, str]:
+    """(feature, k, setting) of a clustering architecture; ('', None, '') for the others."""
+    method = params.get("clustering.method")
+    if method == "kmedoids":
+        feature = FEATURE_NAMES.get(params.get("clustering.feature", ""), params.get("clustering.feature"))
+        k = _num(params.get("clustering.k"), int)
+        return feature, k, f"{feature}-k{k}"
+    if method == "given":
+        return "given", None, "given"
+    return None, None, ""
+
+
+def run_row(run) -> dict:
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    arch = tags.get("arch", params.get("arch.name", "?"))
+    feature, k, setting = setting_of(params) if not arch.startswith("baseline") else (None, None, "")
+    elapsed = metrics.get("time/elapsed_s", np.nan)
+    return {
+        "run_id": run.info.run_id, "run_name": run.info.run_name, "dataset": tags.get("dataset", "?"),
+        "arch": arch, "model": params.get("model.name", "-") if not arch.startswith("baseline") else "-",
+        "feature": feature, "k": k, "setting": setting,
+        "folds": _num(params.get("split.folds"), int) or 0, "fold": _num(params.get("split.fold"), int) or 0,
+        "seed": _num(params.get("seed"), int),
+        "f1_macro": metrics.get("test/f1_macro", np.nan), "f1_micro": metrics.get("test/f1_micro", np.nan),
+        "subset_accuracy": metrics.get("test/subset_accuracy", np.nan),
+        "val_f1_macro": metrics.get("val_best/f1_macro", np.nan),
+        "elapsed_s": elapsed, "compute_s": metrics.get("time/sum_job_s", elapsed),
+        "start_time": run.info.start_time, "role": tags.get("mtlv.role"), "cell": tags.get("cell", ""),
+        "cell_dir": tags.get("mtlv.cell_dir", ""), "job_dir": tags.get("mtlv.job_dir", ""),
+    }
+
+
+def is_result(run) -> bool:
+    tags = run.data.tags
+    role = tags.get("mtlv.role")
+    finished = "test/f1_macro" in run.data.metrics  # a parent whose cell never aggregated has none
+    return finished and (role == "parent" or (role == "job" and "mlflow.parentRunId" not in tags))
+
+
+def search_all(client, experiment_ids: list[str], filter_string: str = "") -> list:
+    runs, token = [], None
+    while True:
+        page = tracking.retry_locked(client.search_runs)(experiment_ids, filter_string, max_results=1000,
+                                                          page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def collect(uri: str, experiments: list[str] | None = None, filter_string: str = "") -> Runs:
+    """All finished results in the store (or in the named experiments), deduplicated per KEY."""
+    client = tracking.client(uri)
+    exps = tracking.retry_locked(client.search_experiments)()
+    ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
+    found = [r for r in search_all(client, ids, filter_string) if is_result(r)] if ids else []
+    rows = [run_row(r) for r in found]
+    labels = [{"run_id": r.info.run_id, "label": key[len("test/f1/"):], "f1": value}
+              for r in found for key, value in r.data.metrics.items() if key.startswith("test/f1/")]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if frame.empty:
+        return Runs(frame, pd.DataFrame(columns=["run_id", "label", "f1"]), uri)
+    frame, warnings = deduplicate(frame)
+    label_frame = pd.DataFrame(labels, columns=["run_id", "label", "f1"])
+    label_frame = label_frame[label_frame.run_id.isin(frame.run_id)].reset_index(drop=True)
+    return Runs(frame.reset_index(drop=True), label_frame, uri, warnings)
+
+
+def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the latest run per KEY. Reruns of the same config (same `cell`) are harmless; different
+    cells under one key mean differently configured studies share the store, which the report says."""
+    warnings = []
+    keyed = frame.fillna({"seed": -1})
+    for key, group in keyed.groupby(KEY, dropna=False):
+        if group["cell"].nunique() > 1:
+            warnings.append(f"{dict(zip(KEY, key))}: {group['cell'].nunique()} differently configured runs "
+                            f"({', '.join(sorted(group['cell']))}); the latest is used. Pass filter=... or "
+                            "experiments=... to select one study.")
+    latest = frame.sort_values("start_time").groupby(KEY, dropna=False, sort=False).tail(1)
+    return latest.sort_values(KEY, na_position="first"), warnings
+
+
+def artifact(uri: str, row: pd.Series, name: str, dst: str | Path | None = None) -> Path | None:
+    """A run's artifact file: downloaded from the MLflow store, else read from the run's local folder."""
+    dst = Path(dst or tempfile.mkdtemp(prefix="mtlv-report-"))
+    try:
+        return Path(tracking.client(uri).download_artifacts(row["run_id"], name, str(dst)))
+    except Exception as err:  # noqa: BLE001  (a moved or remote store: fall back to the run's folder)
+        for folder in (row.get("job_dir"), row.get("cell_dir")):
+            if folder and (Path(folder) / name).exists():
+                return Path(folder) / name
+        log.debug("no artifact %s for run %s: %s", name, row["run_id"], err)
+        return None

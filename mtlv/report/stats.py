@@ -1,0 +1,81 @@
+"""Summaries over cross-validation folds (and repeats), best clustering setting, paired Wilcoxon tests.
+
+A sample is one (fold, seed) pair: the folds of one seed share the split, so two architectures are
+compared on identical test documents, and differences are paired by (fold, seed).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+PAIR = ["fold", "seed"]
+ALPHA = 0.05
+
+
+def summarize(values) -> dict:
+    """mean, sample standard deviation (ddof=1; NaN for one value) and n of the finite values."""
+    arr = np.asarray(pd.Series(values, dtype=float).dropna(), dtype=float)
+    n = len(arr)
+    return {"mean": float(arr.mean()) if n else np.nan, "std": float(arr.std(ddof=1)) if n > 1 else np.nan, "n": n}
+
+
+def setting_scores(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.DataFrame:
+    """Mean criterion per clustering setting (columns: setting, feature, k, score, n)."""
+    if runs.empty:
+        return pd.DataFrame(columns=["setting", "feature", "k", "score", "n"])
+    column = criterion if runs[criterion].notna().any() else "f1_macro"  # older runs without val metrics
+    scores = runs.groupby("setting", dropna=False).agg(feature=("feature", "first"), k=("k", "first"),
+                                                       score=(column, "mean"), n=(column, "count"))
+    return scores.reset_index()
+
+
+def best_setting(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> str | None:
+    """The clustering setting with the highest mean criterion; ties go to the smaller k, then by name,
+    so the choice never depends on the order runs come back from the store."""
+    scores = setting_scores(runs, criterion).dropna(subset=["score"])
+    if scores.empty:
+        return None
+    scores = scores.assign(k_sort=scores["k"].fillna(np.inf))
+    return str(scores.sort_values(["score", "k_sort", "setting"], ascending=[False, True, True]).iloc[0]["setting"])
+
+
+def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows (fold, seed) present in both a and b, with columns a and b holding `metric`."""
+    left = a[PAIR + [metric]].rename(columns={metric: "a"})
+    right = b[PAIR + [metric]].rename(columns={metric: "b"})
+    both = left.merge(right, on=PAIR, how="inner").dropna(subset=["a", "b"])
+    return both.sort_values(PAIR).reset_index(drop=True)
+
+
+def min_two_sided_p(n: int) -> float:
+    """Smallest p the exact two-sided signed-rank test can give with n pairs: all signs alike, 2 / 2**n."""
+    return 2.0 / 2 ** n if n > 0 else 1.0
+
+
+def wilcoxon(x, y) -> dict:
+    """Two-sided Wilcoxon signed-rank test of x - y (scipy's default method: exact for n <= 50 without
+    ties or zero differences). Returns n, statistic, pvalue and a note on what the p can mean."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    out = {"n": n, "statistic": np.nan, "pvalue": np.nan, "note": ""}
+    if n == 0:
+        out["note"] = "no paired runs"
+        return out
+    if np.allclose(x - y, 0):
+        out.update(pvalue=1.0, note="identical results in every pair")
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns on tiny samples; the note says it better
+        res = stats.wilcoxon(x, y)
+    out.update(statistic=float(res.statistic), pvalue=float(res.pvalue))
+    if min_two_sided_p(n) >= ALPHA:
+        out["note"] = (f"n={n} < 6: p can never fall below {ALPHA} (smallest possible p = {min_two_sided_p(n):.3g}); "
+                       "add folds or repeats (seeds)")
+    elif res.pvalue < ALPHA:
+        out["note"] = f"significant at {ALPHA}"
+    else:
+        out["note"] = f"not significant at {ALPHA}"
+    return out

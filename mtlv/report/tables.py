@@ -1,0 +1,165 @@
+"""The five tables of the reference study, built from the tidy runs of `collect` (one dataset each).
+
+Means and standard deviations are over samples = (fold, seed) results. For GMHL/GMTL, the clustering
+setting reported in tables 1, 3, 4 and 5 is the one with the best mean *validation* F1-macro
+(criterion='val_f1_macro'); criterion='f1_macro' selects on test as the reference did, which is optimistic.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mtlv.report.reference import Reference
+from mtlv.report.stats import best_setting, paired, summarize, wilcoxon
+from mtlv.report.table import DASH, Table, fmt, fmt_ref
+
+ARCHS = ["stl", "mtl", "gmhl", "gmtl"]
+CLUSTERED = ("gmhl", "gmtl")
+MODELS = ["bert", "biobert", "bluebert"]
+METRICS = {"f1_macro": "F1-macro", "f1_micro": "F1-micro", "subset_accuracy": "Subset acc."}
+WARN = "⚠"
+
+
+def is_baseline(arch: str) -> bool:
+    return str(arch).startswith("baseline")
+
+
+def arch_order(archs) -> list[str]:
+    archs = set(archs)
+    return sorted(a for a in archs if is_baseline(a)) + [a for a in ARCHS if a in archs] + sorted(
+        a for a in archs if a not in ARCHS and not is_baseline(a))
+
+
+def model_order(models) -> list[str]:
+    return [m for m in MODELS if m in set(models)] + sorted(set(models) - set(MODELS))
+
+
+def setting_label(setting: str) -> str:
+    """'description-k4' -> 'description, k=4'."""
+    feature, _, k = str(setting).rpartition("-k")
+    return f"{feature}, k={k}" if feature and k.isdigit() else (setting or "")
+
+
+def chosen(runs: pd.DataFrame, arch: str, model: str, criterion: str) -> tuple[pd.DataFrame, str]:
+    """The runs that represent (arch, model): all of them, or those of the best clustering setting."""
+    rows = runs[(runs.arch == arch) & (runs.model == model)]
+    if arch in CLUSTERED:
+        setting = best_setting(rows, criterion) or ""
+        return rows[rows.setting == setting], setting
+    return rows, ""
+
+
+def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str = "val_f1_macro") -> Table:
+    """Table 1: architecture x model -> F1-macro, F1-micro, subset accuracy; baselines first."""
+    raw = []
+    for arch in arch_order(runs.arch):
+        for model in model_order(runs[runs.arch == arch].model):
+            rows, setting = chosen(runs, arch, model, criterion)
+            entry = {"dataset": dataset, "arch": arch, "model": model, "setting": setting, "n": len(rows)}
+            for m in METRICS:
+                s = summarize(rows[m])
+                entry.update({f"{m}_mean": s["mean"], f"{m}_std": s["std"],
+                              f"{m}_ref": ref.value(1, dataset, arch, model, m)})
+            raw.append(entry)
+    raw = pd.DataFrame(raw)
+    base = raw[raw.arch.map(is_baseline)]
+    best_base = base.loc[base.f1_macro_mean.idxmax()] if base.f1_macro_mean.notna().any() else None
+    raw["below_baseline"] = (~raw.arch.map(is_baseline)) & (
+        raw.f1_macro_mean < best_base.f1_macro_mean if best_base is not None else False)
+    shown = {"Architecture": raw.arch, "Model": raw.model, "Setting": raw.setting.map(setting_label)}
+    ref_metrics = [m for m in METRICS if ref.has(1, dataset, m)]
+    for m, name in METRICS.items():
+        shown[name] = [fmt(a, b) for a, b in zip(raw[f"{m}_mean"], raw[f"{m}_std"])]
+    shown["n"] = raw.n.astype(str)
+    for m in ref_metrics:
+        shown[f"{METRICS[m]} (ref)"] = [fmt(v) if v is not None else DASH for v in raw[f"{m}_ref"]]
+        shown[f"Δ {METRICS[m]}"] = [f"{a - v:+.3f}" if v is not None and np.isfinite(a) else DASH
+                                    for a, v in zip(raw[f"{m}_mean"], raw[f"{m}_ref"])]
+    frame = pd.DataFrame(shown)
+    frame.loc[raw.below_baseline, "F1-macro"] += f" {WARN}"
+    bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    for m, name in METRICS.items():
+        if raw[f"{m}_mean"].notna().any():
+            bold.loc[raw[f"{m}_mean"] == raw[f"{m}_mean"].max(), name] = True
+    notes = [f"Mean ± standard deviation over the (fold, seed) samples (n); bold: best per column. GMHL/GMTL "
+             f"show their best clustering setting, chosen by mean {criterion_text(criterion)}."]
+    if raw.below_baseline.any():
+        names = ", ".join(f"{a}/{m}" for a, m in zip(raw.arch[raw.below_baseline], raw.model[raw.below_baseline]))
+        notes.append(f"{WARN} {int(raw.below_baseline.sum())} encoder result(s) score below the best classical baseline "
+                     f"({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned encoder that "
+                     "does not beat TF-IDF features on the same split is not a result to publish; check epochs, "
+                     "learning rate and max length first.")
+    if ref_metrics:
+        notes.append("(ref): the published value of the reference study; Δ = reproduction − reference.")
+    return Table("table1_main", dataset, f"Table 1 ({dataset}): architectures × models", frame, raw, bold, notes)
+
+
+def criterion_text(criterion: str) -> str:
+    return ("validation F1-macro" if criterion == "val_f1_macro"
+            else "test F1-macro (as the reference; optimistic, the test folds choose the setting)")
+
+
+def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str = "val_f1_macro") -> Table:
+    """Table 2: the full clustering grid (feature x k) of GMHL and GMTL per model, best marked."""
+    raw = []
+    for arch in [a for a in CLUSTERED if a in set(runs.arch)]:
+        for model in model_order(runs[runs.arch == arch].model):
+            rows = runs[(runs.arch == arch) & (runs.model == model)]
+            best = best_setting(rows, criterion)
+            for setting, group in rows.groupby("setting"):
+                s, v = summarize(group.f1_macro), summarize(group.val_f1_macro)
+                raw.append({"dataset": dataset, "arch": arch, "model": model, "feature": group.feature.iloc[0],
+                            "k": group.k.iloc[0], "setting": setting, "f1_macro_mean": s["mean"],
+                            "f1_macro_std": s["std"], "val_f1_macro_mean": v["mean"], "n": s["n"],
+                            "best": setting == best, "f1_macro_ref": ref.value(2, dataset, arch, model, "f1_macro",
+                                                                                setting)})
+    raw = pd.DataFrame(raw, columns=["dataset", "arch", "model", "feature", "k", "setting", "f1_macro_mean",
+                                     "f1_macro_std", "val_f1_macro_mean", "n", "best", "f1_macro_ref"])
+    ks = sorted({int(k) for k in raw.k.dropna()})
+    shown, bold = [], []
+    for (arch, model, feature), group in raw.groupby(["arch", "model", "feature"], sort=False):
+        row, marks = {"Architecture": arch, "Model": model, "Feature": feature}, {}
+        for k in ks:
+            hit = group[group.k == k]
+            cell = DASH if hit.empty else fmt(hit.f1_macro_mean.iloc[0], hit.f1_macro_std.iloc[0]) + fmt_ref(
+                hit.f1_macro_ref.iloc[0], hit.f1_macro_mean.iloc[0])
+            row[f"k={k}"], marks[f"k={k}"] = cell, bool(not hit.empty and hit.best.iloc[0])
+        shown.append(row)
+        bold.append({"Architecture": False, "Model": False, "Feature": False, **marks})
+    frame, bold = pd.DataFrame(shown), pd.DataFrame(bold)
+    notes = [f"Test F1-macro, mean ± std over (fold, seed). Bold: the setting chosen per model (best mean "
+             f"{criterion_text(criterion)})."]
+    return Table("table2_clustering", dataset, f"Table 2 ({dataset}): GMHL/GMTL clustering grid (F1-macro)",
+                 frame, raw, bold, notes)
+
+
+def wilcoxon_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str = "val_f1_macro") -> Table:
+    """Table 3: Wilcoxon signed-rank test, GMTL (best setting) vs MTL per model, paired by (fold, seed)."""
+    raw = []
+    for model in model_order(runs[runs.arch == "gmtl"].model):
+        mtl = runs[(runs.arch == "mtl") & (runs.model == model)]
+        gmtl, setting = chosen(runs, "gmtl", model, criterion)
+        for m in ("f1_macro", "f1_micro"):
+            pairs = paired(gmtl, mtl, m)
+            test = wilcoxon(pairs.a, pairs.b)
+            raw.append({"dataset": dataset, "model": model, "metric": m, "gmtl_setting": setting, "n": test["n"],
+                        "mtl_mean": pairs.b.mean() if len(pairs) else np.nan,
+                        "gmtl_mean": pairs.a.mean() if len(pairs) else np.nan,
+                        "mean_diff": (pairs.a - pairs.b).mean() if len(pairs) else np.nan,
+                        "statistic": test["statistic"], "pvalue": test["pvalue"], "note": test["note"],
+                        "pvalue_ref": ref.value(3, dataset, "gmtl", model, f"p_{m}")})
+    raw = pd.DataFrame(raw, columns=["dataset", "model", "metric", "gmtl_setting", "n", "mtl_mean", "gmtl_mean",
+                                     "mean_diff", "statistic", "pvalue", "note", "pvalue_ref"])
+    frame = pd.DataFrame({
+        "Model": raw.model, "Metric": raw.metric.map(METRICS), "GMTL setting": raw.gmtl_setting.map(setting_label),
+        "n": raw.n.astype(str), "MTL": raw.mtl_mean.map(fmt), "GMTL": raw.gmtl_mean.map(fmt),
+        "Δ (GMTL − MTL)": [f"{d:+.3f}" if np.isfinite(d) else DASH for d in raw.mean_diff],
+        "W": [f"{w:g}" if np.isfinite(w) else DASH for w in raw.statistic],
+        "p": [f"{p:.4f}" if np.isfinite(p) else DASH for p in raw.pvalue], "Note": raw.note})
+    if raw.pvalue_ref.notna().any():
+        frame["p (ref)"] = [f"{p:.4f}" if p is not None and np.isfinite(p) else DASH for p in raw.pvalue_ref]
+    notes = ["Two-sided Wilcoxon signed-rank test (scipy.stats.wilcoxon, exact for n ≤ 50), paired by (fold, seed); "
+             "n = number of pairs. With n < 6 pairs no difference can reach p < 0.05: add folds or repeats "
+             "(SEEDS=42,43,... in `make reproduce-tables`)."]
+    return Table("table3_wilcoxon", dataset, f"Table 3 ({dataset}): GMTL vs MTL, Wilcoxon signed-rank", frame, raw,
+                 None, notes)

@@ -1,0 +1,58 @@
+"""Every option of every config group composes into a config MTLV can instantiate."""
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from mtlv.config import CONF_DIR, compose
+
+GROUPS = ["model", "dataset", "arch", "clustering", "trainer", "logger", "callbacks", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(group, option):
+    overrides = [f"{group}={option}"]
+    if group == "dataset" and option == "csv":
+        overrides.append("dataset.source.path=data.csv")
+    if group == "clustering" and option == "given":
+        overrides.append("clustering.groups=[[0,1],[2]]")
+    cfg = compose(overrides)
+    assert cfg.trainer.max_epochs >= 1
+    assert cfg.model.module._target_ == "mtlv.models.module.MultiTaskModule"
+    assert cfg.model.trust_remote_code is False  # never on unless a config says so
+    assert cfg.arch.placement in ("heads", "models")
+
+
+def test_arch_sets_grouping_and_sweep_mode():
+    for arch, placement, clustering in [("mtl", "heads", "none"), ("gmhl", "heads", "kmedoids"),
+                                        ("stl", "models", "none"), ("gmtl", "models", "kmedoids")]:
+        cfg = compose([f"arch={arch}"], return_hydra=True)
+        assert cfg.arch.placement == placement and cfg.clustering.method == clustering
+        assert (str(cfg.hydra.mode) == "RunMode.MULTIRUN") == (placement == "models")
+    assert compose(["arch=gmtl", "clustering=given", "clustering.groups=[[0]]"]).clustering.method == "given"
+
+
+def test_launcher_configs_compose():
+    joblib = compose(["hydra/launcher=parallel"], return_hydra=True).hydra.launcher
+    assert joblib._target_.endswith("JoblibLauncher") and joblib.n_jobs == 2
+    slurm = compose(["hydra/launcher=slurm"], return_hydra=True).hydra.launcher
+    assert slurm._target_.endswith("SlurmLauncher") and slurm.gpus_per_node == 1
+
+
+def test_trainer_and_callbacks_instantiate(tmp_path: Path):
+    cfg = compose(["trainer=cpu", "callbacks=early_stopping", f"paths.output_dir={tmp_path}"])
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
+    assert trainer.max_epochs == cfg.trainer.max_epochs
+    assert {type(c).__name__ for c in callbacks} == {"ModelCheckpoint", "EarlyStopping", "TQDMProgressBar"}
+
+
+def test_default_paths_follow_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
+    cfg = compose()
+    assert cfg.paths.output_dir == str(tmp_path)
+    assert cfg.tracking.uri == f"sqlite:///{tmp_path}/mlflow.db"

@@ -1,0 +1,110 @@
+"""STL and GMTL as Hydra sweeps over task groups: one child run per group, one aggregated parent."""
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import TINY, mlflow_runs, run_cli
+
+from mtlv.evaluation.evaluate import evaluate
+from mtlv.evaluation.predictions import Predictions, join
+from mtlv.grouping import TaskGrouping
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweeps")
+    stl = run_cli("mtlv.train", [*TINY, "arch=stl"], out)
+    gmtl = run_cli("mtlv.train", [*TINY, "arch=gmtl", "clustering=kmedoids_desc", "clustering.k=3"], out)
+    return out, stl, gmtl
+
+
+def parent_and_children(out, arch):
+    runs = mlflow_runs(out)
+    runs = runs[runs["tags.arch"] == arch]
+    parents = runs[runs["tags.mtlv.role"] == "parent"]
+    assert len(parents) == 1
+    children = runs[runs["tags.mlflow.parentRunId"] == parents.iloc[0].run_id]
+    return parents.iloc[0], children
+
+
+@pytest.mark.parametrize("arch, groups", [("stl", 8), ("gmtl", 3)])
+def test_one_child_run_per_group_and_an_aggregated_parent(sweeps, arch, groups):
+    out = sweeps[0]
+    parent, children = parent_and_children(out, arch)
+    assert len(children) == groups
+    assert sorted(children["tags.group_index"].astype(int)) == list(range(groups))
+    assert parent["params.num_groups"] == str(groups)
+    assert parent["metrics.time/sum_job_s"] >= parent["metrics.time/elapsed_s"] * 0.5
+
+    cell = next((out / "runs" / "demo").glob(f"{arch}-*"))
+    grouping = TaskGrouping.load(cell / "groups.yaml")
+    jobs = [cell / f"group-{i:02d}" for i in range(groups)]
+    labels = list(grouping.label_names)
+    val = join([Predictions.load(j / "predictions_val.csv") for j in jobs], labels)
+    test = join([Predictions.load(j / "predictions_test.csv") for j in jobs], labels)
+    report = evaluate(val, test, [list(g) for g in grouping.groups])
+    assert parent["metrics.test/f1_macro"] == pytest.approx(report["test"]["f1_macro"])
+    assert parent["metrics.test/f1_micro"] == pytest.approx(report["test"]["f1_micro"])
+    assert parent["metrics.test/subset_accuracy"] == pytest.approx(report["test"]["subset_accuracy"])
+    for name in labels:
+        row = report["test"]["per_label"][name]
+        if not np.isnan(row["f1"]):
+            assert parent[f"metrics.test/f1/{name}"] == pytest.approx(row["f1"])
+
+
+def test_gmtl_groups_come_from_clustering_once(sweeps):
+    out, _, gmtl = sweeps
+    cell = next((out / "runs" / "demo").glob("gmtl-*"))
+    grouping = TaskGrouping.load(cell / "groups.yaml")
+    assert grouping.num_groups == 3 and grouping.placement == "models"
+    for i in range(3):
+        assert TaskGrouping.load(cell / f"group-{i:02d}" / "groups.yaml") == grouping
+    assert (cell / "elbow.png").exists() and (cell / "label_map.png").exists()
+    assert "3 group models aggregated" in gmtl.stdout
+
+
+def test_rerun_skips_finished_jobs_and_reaggregates(sweeps):
+    out = sweeps[0]
+    before = len(mlflow_runs(out))
+    proc = run_cli("mtlv.train", [*TINY, "arch=gmtl", "clustering=kmedoids_desc", "clustering.k=3"], out)
+    assert (proc.stdout + proc.stderr).count("already finished") == 3
+    assert "3 group models aggregated" in proc.stdout
+    assert len(mlflow_runs(out)) == before
+
+
+def test_aggregate_refuses_missing_groups_and_runs_standalone(sweeps, tmp_path):
+    out = sweeps[0]
+    cell = next((out / "runs" / "demo").glob("gmtl-*"))
+    copy = tmp_path / cell.name
+    shutil.copytree(cell, copy)
+    (copy / "group-01" / "result.json").unlink()
+    (copy / "parent_run.json").unlink()
+    proc = run_cli("mtlv.aggregate", [str(copy)], out, check=False)
+    assert proc.returncode == 2
+    assert "group 1 (" in proc.stderr and "1 of 3 group jobs have not finished" in proc.stderr
+    parent, _ = parent_and_children(out, "gmtl")
+    proc = run_cli("mtlv.aggregate", [parent.run_id], out)
+    assert "3 group models aggregated" in proc.stdout
+
+
+def test_predict_round_trips_a_gmtl_set(sweeps, tmp_path):
+    out = sweeps[0]
+    parent, _ = parent_and_children(out, "gmtl")
+    cell = next((out / "runs" / "demo").glob("gmtl-*"))
+    test = Predictions.load(cell / "predictions_test.csv")
+    from mtlv.data.sources.demo import load_demo
+
+    corpus = load_demo()
+    texts = {i: t for i, t in zip(corpus.ids, corpus.texts)}
+    frame = pd.DataFrame({"doc": test.ids[:12], "text": [texts[i] for i in test.ids[:12]]})
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    run_cli("mtlv.predict", [f"run={parent.run_id}", f"input={tmp_path / 'new.csv'}", "id_column=doc",
+                             f"output={tmp_path / 'out.jsonl'}"], out)
+    got = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype={"id": str})
+    assert got["id"].tolist() == test.ids[:12]
+    probs = got[[f"prob:{n}" for n in test.label_names]].to_numpy()
+    np.testing.assert_allclose(probs, test.probs[:12], atol=2e-4)  # same models, same texts
+    threshold = float(parent["params.eval.chosen_threshold"])
+    expected = [";".join(n for n, p in zip(test.label_names, row) if p >= threshold) for row in probs]
+    assert got["labels"].fillna("").tolist() == expected
