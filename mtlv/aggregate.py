@@ -17,6 +17,7 @@ from mtlv import tracking
 from mtlv.errors import MissingResultsError, MTLVError
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
+from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions, join
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.grouping import TaskGrouping
@@ -61,6 +62,7 @@ def aggregate_cell(folder: str | Path) -> dict:
                **{k: {m: report[k][m] for m in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
                   for k in ("test", "val", "test_at_0.5")}}
     write_json(folder / "metrics.json", report)
+    plot_per_label_f1(report["test"], folder / "per_label_f1.png", title=f"{results[0]['run_name']}: test F1 per label")
     parent = folder / "parent_run.json"
     if parent.exists():
         info = read_json(parent)
@@ -69,7 +71,7 @@ def aggregate_cell(folder: str | Path) -> dict:
                    "time/sum_job_s": timing["sum_job_s"]}
         tracking.log_to_run(info["tracking_uri"], info["run_id"], metrics=metrics,
                             params={"eval.chosen_threshold": report["threshold"]},
-                            artifacts=[folder / n for n in ("metrics.json", "classification_report.csv",
+                            artifacts=[folder / n for n in ("metrics.json", "classification_report.csv", "per_label_f1.png",
                                                             "predictions_val.csv", "predictions_test.csv")])
         tracking.end_run(info["tracking_uri"], info["run_id"])
         summary["run_id"] = info["run_id"]

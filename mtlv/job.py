@@ -16,12 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
+from mtlv.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
 from mtlv.checks import check_config
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
 from mtlv.data.splits import label_count_table, load_or_make_split
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
+from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, stable_hash, write_json, write_text
@@ -126,12 +128,17 @@ def run_job(cfg: DictConfig) -> dict:
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(out / "checkpoints")
-    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False,
-                          **trainer_overrides(cfg))
+    extra = trainer_overrides(cfg)
+    if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
+        extra["plugins"] = [AtomicCheckpointIO()]
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False, **extra)
     last = out / "checkpoints" / "last.ckpt"
     resume_from = str(last) if cfg.resume and last.exists() else None
     if resume_from:
+        verify_checkpoint(last)
         log.info("resuming from %s", resume_from)
+    else:
+        clear_stale_checkpoints(out / "checkpoints")
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
 
     best = checkpoint.best_model_path if checkpoint is not None else ""
@@ -144,6 +151,7 @@ def run_job(cfg: DictConfig) -> dict:
     test.save(out / "predictions_test.csv")
     classification_report(report["test"]).to_csv(out / "classification_report.csv", index=False)
     write_json(out / "metrics.json", report)
+    plot_per_label_f1(report["test"], out / "per_label_f1.png", title=f"{run_name(cfg)}: test F1 per label")
     if cfg.eval.save_weights and trainer.is_global_zero:
         export_model(module, load_tokenizer(cfg.model.name_or_path), out / "export",
                      {"label_names": label_names, "groups": heads, "pooling": cfg.model.module.pooling,
@@ -155,7 +163,7 @@ def run_job(cfg: DictConfig) -> dict:
               "threshold": report["threshold"], "test": strip(report["test"]), "val": strip(report["val"]),
               "test_at_0.5": strip(report["test_at_0.5"]), "folder": str(out)}
     if logger is not None and trainer.is_global_zero:
-        log_job(cfg, uri, logger.run_id, grouping, report, out, elapsed)
+        log_job(cfg, uri, logger.run_id, grouping, report, out, elapsed, split.path, split.sizes())
         result["run_id"] = logger.run_id
     write_json(out / "result.json", result)
     print_summary(cfg, report, result, uri)
@@ -166,15 +174,20 @@ def strip(metrics: dict) -> dict:
     return {k: metrics[k] for k in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
 
 
-def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out: Path, elapsed: float) -> None:
+def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out: Path, elapsed: float,
+            split_file: Path | None, split_sizes: dict) -> None:
     params = flatten(to_container(cfg))
     params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
     params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
     params["eval.chosen_threshold"] = report["threshold"]
+    params["split.file"] = str(split_file) if split_file else "none"
+    params.update({f"split.n_{k}": v for k, v in split_sizes.items()})
     metrics = {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
                **flat_metrics(report["val"], "val_best"), "time/elapsed_s": elapsed}
     artifacts = [out / name for name in ("config.yaml", "groups.yaml", "label_counts.csv", "classification_report.csv",
-                                         "predictions_val.csv", "predictions_test.csv", "metrics.json")]
+                                         "predictions_val.csv", "predictions_test.csv", "metrics.json",
+                                         "per_label_f1.png")]
+    artifacts += [split_file] if split_file else []
     artifacts += [p for p in cell_dir(cfg).glob("*.png")] + [p for p in cell_dir(cfg).glob("elbow.*")]
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
 

@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 def test_every_option_composes(group, option):
     overrides = [f"{group}={option}"]
     if group == "dataset" and option == "csv":
-        overrides.append("dataset.source.path=data.csv")
+        overrides.append("dataset.path=data.csv")
     if group == "clustering" and option == "given":
         overrides.append("clustering.groups=[[0,1],[2]]")
     cfg = compose(overrides)

@@ -57,7 +57,8 @@ def test_gmhl_lands_in_mlflow_with_params_metrics_artifacts(gmhl_run):
     assert len(label_keys) >= 6
     artifacts = {a.path for a in client.list_artifacts(run.run_id)}
     assert {"classification_report.csv", "predictions_test.csv", "predictions_val.csv", "label_counts.csv",
-            "config.yaml", "groups.yaml", "metrics.json"} <= artifacts
+            "config.yaml", "groups.yaml", "metrics.json", "per_label_f1.png"} <= artifacts
+    assert any(a.endswith(".npz") for a in artifacts)  # the split indices
 
 
 def test_logged_metrics_equal_recomputed_from_predictions(gmhl_run):

@@ -16,11 +16,17 @@ import pandas as pd
 from mtlv import tracking
 
 log = logging.getLogger(__name__)
-KEY = ["dataset", "arch", "model", "setting", "folds", "fold", "seed"]  # one result per key
+KEY = ["dataset", "study", "arch", "model", "setting", "fold", "seed"]  # one result per key
+# What makes two results comparable: the same documents, splits and evaluation rule. Runs that differ in
+# these form separate studies (report sections), e.g. a smoke grid and a full run in one store.
+STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.source.fraction": "fraction",
+              "split.test_size": "test_size", "split.val_size": "val_size", "eval.threshold": "threshold"}
+# Training settings that should be equal within one table row (a mix is reported, not hidden).
+TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data.batch_size")
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
-COLUMNS = ["run_id", "run_name", "dataset", "arch", "model", "feature", "k", "setting", "folds", "fold", "seed",
+COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "setting", "folds", "fold", "seed",
            "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro", "elapsed_s", "compute_s", "start_time",
-           "role", "cell", "cell_dir", "job_dir"]
+           "role", "cell", "cell_dir", "job_dir", "train_cfg"]
 
 
 @dataclass
@@ -50,6 +56,17 @@ def setting_of(params: dict) -> tuple[str | None, int | None, str]:
     return None, None, ""
 
 
+def study_of(params: dict) -> str:
+    """'folds=4, fraction=0.2, ...': the data protocol of a run (test_size only matters without folds)."""
+    parts = []
+    for key, short in STUDY_KEYS.items():
+        value = params.get(key)
+        if value in (None, "", "None", "null") or (short == "test_size" and _num(params.get("split.folds"))):
+            continue
+        parts.append(f"{short}={value}")
+    return ", ".join(parts)
+
+
 def run_row(run) -> dict:
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     arch = tags.get("arch", params.get("arch.name", "?"))
@@ -67,6 +84,7 @@ def run_row(run) -> dict:
         "elapsed_s": elapsed, "compute_s": metrics.get("time/sum_job_s", elapsed),
         "start_time": run.info.start_time, "role": tags.get("mtlv.role"), "cell": tags.get("cell", ""),
         "cell_dir": tags.get("mtlv.cell_dir", ""), "job_dir": tags.get("mtlv.job_dir", ""),
+        "study": study_of(params), "train_cfg": ", ".join(f"{k}={params[k]}" for k in TRAIN_KEYS if k in params),
     }
 
 
@@ -110,8 +128,7 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Keep the latest run per KEY. Reruns of the same config (same `cell`) are harmless; different
     cells under one key mean differently configured studies share the store, which the report says."""
     warnings = []
-    keyed = frame.fillna({"seed": -1})
-    for key, group in keyed.groupby(KEY, dropna=False):
+    for key, group in frame.groupby(KEY, dropna=False):
         if group["cell"].nunique() > 1:
             warnings.append(f"{dict(zip(KEY, key))}: {group['cell'].nunique()} differently configured runs "
                             f"({', '.join(sorted(group['cell']))}); the latest is used. Pass filter=... or "
@@ -123,6 +140,7 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def artifact(uri: str, row: pd.Series, name: str, dst: str | Path | None = None) -> Path | None:
     """A run's artifact file: downloaded from the MLflow store, else read from the run's local folder."""
     dst = Path(dst or tempfile.mkdtemp(prefix="mtlv-report-"))
+    dst.mkdir(parents=True, exist_ok=True)
     try:
         return Path(tracking.client(uri).download_artifacts(row["run_id"], name, str(dst)))
     except Exception as err:  # noqa: BLE001  (a moved or remote store: fall back to the run's folder)

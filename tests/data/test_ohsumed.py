@@ -78,7 +78,7 @@ def test_sample_fraction_is_stratified_and_seeded(sample, ohsumed_dir):
 
 @pytest.mark.parametrize("fraction", [0, 1.5, -0.2])
 def test_bad_fraction(tmp_path, fraction):
-    with pytest.raises(ConfigError, match="dataset.source.fraction"):
+    with pytest.raises(ConfigError, match="dataset.fraction"):
         load_ohsumed(str(tmp_path), fraction=fraction)
 
 
@@ -149,7 +149,7 @@ def test_split_layout_with_conflict(tmp_path, caplog):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(DataError, match="ohsumed-first-20000-docs.tar.gz.*dataset.source.path=") as err:
+    with pytest.raises(DataError, match="ohsumed-first-20000-docs.tar.gz.*dataset.path=") as err:
         load_ohsumed(str(tmp_path / "missing"))
     assert str(tmp_path / "missing") in str(err.value)
     (tmp_path / "empty" / "docs").mkdir(parents=True)

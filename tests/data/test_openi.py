@@ -205,7 +205,7 @@ def test_unsafe_tar_member_refused(tmp_path):
 
 def test_missing_path(tmp_path):
     missing = tmp_path / "nowhere" / "indiana_reports.csv"
-    with pytest.raises(DataError, match="dataset.source.path") as err:
+    with pytest.raises(DataError, match="dataset.path") as err:
         load_openi(str(missing), download=False)
     assert str(missing) in str(err.value)
 
@@ -214,7 +214,7 @@ def test_download_failure_says_where_to_put_files(tmp_path):
     with pytest.raises(DataError) as err:
         load_openi(str(tmp_path / "openi"), download=True)  # urlopen refuses (autouse fixture)
     msg = str(err.value)
-    assert "indiana_reports.csv" in msg and "NLMCXR_reports.tgz" in msg and "dataset.source.path=" in msg
+    assert "indiana_reports.csv" in msg and "NLMCXR_reports.tgz" in msg and "dataset.path=" in msg
     assert not (tmp_path / "openi").exists() or not any((tmp_path / "openi").iterdir())
 
 

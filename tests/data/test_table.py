@@ -97,7 +97,7 @@ def test_descriptions_errors(tmp_path):
 
 
 def test_missing_file_and_columns(tmp_path):
-    with pytest.raises(DataError, match="nope.csv.*dataset.source.path"):
+    with pytest.raises(DataError, match="nope.csv.*dataset.path"):
         load_table(str(tmp_path / "nope.csv"))
     path = _csv(tmp_path / "d.csv", [{"body": "a", "tags": "x"}])
     with pytest.raises(DataError, match=r"no column\(s\) \['text'\]; its columns are \['body', 'tags'\]. "

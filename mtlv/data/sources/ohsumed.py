@@ -58,7 +58,7 @@ _LAYOUT_HELP = ("expected Moschitti's layout: ohsumed-all/C01..C23/<7-digit id> 
                 "ohsumed-first-20000-docs/{training,test}/C01..C23/<7-digit id>")
 _WHERE = ("download one of Moschitti's OHSUMED archives (ohsumed-first-20000-docs.tar.gz or "
           "ohsumed-all-docs.tar.gz, http://disi.unitn.it/moschitti/corpora.htm), and point "
-          "dataset.source.path=... at the archive or the folder it extracts to")
+          "dataset.path=... at the archive or the folder it extracts to")
 
 
 # ----------------------------------------------------------------------------- files
@@ -160,7 +160,7 @@ def find_layout(root: Path, max_depth: int = 4) -> dict[str, list[Path]]:
         raise DataError(f"no OHSUMED category folders (C01..C23) found under {root}; {_LAYOUT_HELP}")
     if len(found) > 1:
         raise DataError(f"{root} holds several OHSUMED layouts ({', '.join(str(f) for f, _ in found)}); "
-                        "set dataset.source.path=... to the one you want")
+                        "set dataset.path=... to the one you want")
     return found[0][1]
 
 
@@ -228,7 +228,7 @@ def load_ohsumed(path: str, fraction: float | None = None, seed: int = 0,
     subsampling); by default all 23 categories are kept, empty ones as all-zero columns.
     """
     if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"dataset.source.fraction={fraction} is out of range; use a value in (0, 1]")
+        raise ConfigError(f"dataset.fraction={fraction} is out of range; use a value in (0, 1]")
     root = Path(path).expanduser()
     # the config names the folder; accept its archive lying there unextracted
     archives = [root.with_name(root.name + s) for s in _ARCHIVE_SUFFIXES]

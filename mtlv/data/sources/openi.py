@@ -117,7 +117,7 @@ def _read_xml_dir(folder: Path) -> tuple[list[tuple], int]:
 # ----------------------------------------------------------------------------- locating
 def _missing_message(path: Path, why: str) -> str:
     return (f"Open-I reports not found at {path} ({why}). Put {_FORMS} there (download the archive "
-            f"from {OPENI_URL}), or set dataset.source.path=... to where they are")
+            f"from {OPENI_URL}), or set dataset.path=... to where they are")
 
 
 def _download(dest: Path) -> Path:
@@ -151,7 +151,7 @@ def _find_in_folder(folder: Path) -> tuple[str, Path]:
     if archives:
         return _find_in_folder(extract_once(archives[0]))
     raise DataError(f"no Open-I reports in folder {folder}: expected {_FORMS}; "
-                    "or set dataset.source.path=... to the file itself")
+                    "or set dataset.path=... to the file itself")
 
 
 def _resolve(path: Path, download: bool) -> tuple[str, Path]:

@@ -34,7 +34,7 @@ def _read(path: Path) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError, UnicodeError) as exc:  # EmptyDataError is a ValueError
         kind = "JSON lines (one object per line)" if suffix in _JSON_SUFFIXES else "delimited text"
         raise DataError(f"cannot parse {path} as {kind} ({exc}); fix the file or convert it") from exc
-    raise ConfigError(f"dataset.source.path={path} has an unsupported extension '{suffix}'; "
+    raise ConfigError(f"dataset.path={path} has an unsupported extension '{suffix}'; "
                       "use .csv, .tsv, .jsonl or .json (JSON lines)")
 
 
@@ -109,7 +109,7 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
     """Load a user table; `label_columns` (one 0/1 column per label) wins over `label_column`."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataError(f"data file {file} not found; set dataset.source.path=... to your .csv/.tsv/.jsonl file")
+        raise DataError(f"data file {file} not found; set dataset.path=... to your .csv/.tsv/.jsonl file")
     text_columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
     if label_columns is None and label_column is None:
         raise ConfigError("set dataset.source.label_column (one delimited column) or "

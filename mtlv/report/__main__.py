@@ -1,0 +1,32 @@
+"""`python -m mtlv.report [tracking_uri=...] [out=...] [experiments=[openi]] [filter=...] [select_on=val|test]
+[reference=my_reference.csv]`: render the tables of the reference study from an MLflow store.
+
+Options use Hydra's override syntax (conf/report.yaml), but no Hydra job starts, so nothing but the
+report folder is written."""
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mtlv.config import compose
+    from mtlv.errors import MTLVError
+    from mtlv.report.page import build_report
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        page = build_report(compose(args, config_name="report"))
+    except (MTLVError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Build every table and figure for every dataset in the store, and one Markdown page linking them."""
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from mtlv.io import write_text
+from mtlv.report import plots
+from mtlv.report.artifacts import elbow_curves, label_counts
+from mtlv.report.collect import Runs, collect
+from mtlv.report.per_label import label_table
+from mtlv.report.reference import Reference
+from mtlv.report.table import Table, to_markdown
+from mtlv.report.tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
+from mtlv.report.timing import time_table
+
+log = logging.getLogger(__name__)
+CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}
+
+
+def sections(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(dataset, study, folder name) per report section; a dataset's main study (most results) first."""
+    out = []
+    for dataset, group in runs.groupby("dataset"):
+        studies = group.study.value_counts()
+        studies = sorted(studies.index, key=lambda s: (-studies[s], s))
+        out += [(dataset, study, dataset if i == 0 else f"{dataset}-study{i + 1}") for i, study in enumerate(studies)]
+    return out
+
+
+def dataset_tables(data: Runs, runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str,
+                   counts: pd.DataFrame | None) -> list[Table]:
+    tables = [main_table(runs, dataset, ref, criterion)]
+    if runs.arch.isin(CLUSTERED).any():
+        tables.append(grid_table(runs, dataset, ref, criterion))
+    if {"mtl", "gmtl"} <= set(runs.arch):
+        tables.append(wilcoxon_table(runs, dataset, ref, criterion))
+        tables.append(label_table(runs, data.labels, counts, dataset, ref, criterion,
+                                  list(counts.index) if counts is not None else None))
+    tables.append(time_table(runs, dataset, ref, criterion))
+    return tables
+
+
+def dataset_plots(data: Runs, runs: pd.DataFrame, name: str, tables: list[Table], folder: Path) -> list[Path]:
+    made = [plots.elbow_plot(elbow_curves(data.uri, runs), sorted({int(k) for k in runs.k.dropna()}),
+                             folder / f"{name}_elbow.png", f"{name}: k-medoids elbow")]
+    by_key = {t.key: t for t in tables}
+    if "table4_per_label" in by_key:
+        for model in model_order(runs[runs.arch == "gmtl"].model):
+            made.append(plots.label_bars(by_key["table4_per_label"].raw, model,
+                                         folder / f"{name}_per_label_{model}.png", f"{name}, {model}: test F1"))
+    made.append(plots.time_bars(by_key["table5_wallclock"].raw, folder / f"{name}_wallclock.png",
+                                f"{name}: wall-clock per result"))
+    return [p for p in made if p is not None]
+
+
+def mixed_training(runs: pd.DataFrame) -> list[str]:
+    """Rows of table 1 whose runs were trained with different settings (epochs, lr, ...)."""
+    return [f"{arch}/{model}: runs with different training settings are averaged together: "
+            f"{' | '.join(sorted(group.train_cfg.unique()))}"
+            for (arch, model), group in runs.groupby(["arch", "model"]) if group.train_cfg.nunique() > 1]
+
+
+def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
+    runs = data.runs
+    lines = ["# MTLV report: the reference study's tables", "",
+             f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M} from `{data.uri}`: {len(runs)} results "
+             f"({', '.join(f'{d}: {n}' for d, n in runs.groupby('dataset').size().items()) or 'none'}).",
+             "Reference study: F. Rahimi, *MTLV: a library for building deep multi-task learning architectures*, "
+             "thesis, Dalhousie University, 2021 (http://hdl.handle.net/10222/80424)."]
+    if len(ref):
+        lines.append(f"Published numbers ({len(ref)}) are shown as *(ref)* columns or `[ref x, Δ d]` with "
+                     f"Δ = reproduction − reference; sources: {'; '.join(ref.sources())}.")
+    else:
+        lines.append("No published numbers are available to compare with: the reference table "
+                     f"(`{cfg.reference or 'mtlv/report/reference.csv'}`) has no rows. See docs/reproduce.md.")
+    lines.append("GMHL/GMTL rows use the clustering setting with the best mean "
+                 + ("validation F1-macro." if cfg.select_on == "val" else "test F1-macro (optimistic)."))
+    if cfg.filter or cfg.experiments:
+        lines.append(f"Selection: experiments={cfg.experiments}, filter={cfg.filter!r}.")
+    for warning in data.warnings:
+        lines.append(f"\n> note: {warning}")
+    return lines
+
+
+def build_report(cfg: DictConfig) -> Path:
+    if cfg.select_on not in CRITERIA:
+        raise ValueError(f"select_on={cfg.select_on}: use val or test")
+    out = Path(cfg.out)
+    ref = Reference.load(cfg.reference)
+    experiments = list(cfg.experiments) if cfg.experiments else None
+    data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "")
+    lines = header(data, ref, cfg)
+    if data.runs.empty:
+        lines.append("\nNo finished runs in this store yet: run `make reproduce-tables` (or `python -m mtlv.train`).")
+    else:  # the tidy runs, for your own analysis
+        write_text(out / "runs.csv", data.runs.drop(columns=["start_time"]).to_csv(index=False))
+    for dataset, study, name in sections(data.runs):
+        runs = data.runs[(data.runs.dataset == dataset) & (data.runs.study == study)]
+        tables = dataset_tables(data, runs, dataset, ref, CRITERIA[cfg.select_on], label_counts(data.uri, runs))
+        lines += ["", f"## {name}", "", f"Data protocol: {study or 'defaults'}; {len(runs)} results."]
+        flagged = int(tables[0].raw.below_baseline.sum())
+        if flagged:
+            lines.append(f"\n**⚠ {flagged} encoder result(s) below the best classical baseline: see Table 1.**")
+        lines += [f"\n> note: {w}" for w in mixed_training(runs)]
+        for table in tables:
+            files = table.write(out / name)
+            links = " · ".join(f"[{kind}]({name}/{path.name})" for kind, path in files.items())
+            lines += ["", f"### {table.title}", "", to_markdown(table), f"Files: {links}"]
+        if cfg.plots:
+            figures = dataset_plots(data, runs, name, tables, out / "plots")
+            lines += ["", "### Figures", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
+    return write_text(out / "report.md", "\n".join(lines) + "\n")

@@ -1,0 +1,94 @@
+"""Report figures (PNG, matplotlib Agg without pyplot, so it runs headless): elbow curves, per-label F1
+bars (GMTL vs MTL) and wall-clock bars."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mtlv.io import atomic_path
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    # A bare Figure on an Agg canvas never enters pyplot's global registry: headless and leak-free.
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return Path(path)
+
+
+def elbow_plot(curves: dict[tuple[str, str], list[tuple[int, float]]], ks_used: list[int], path: Path,
+               title: str) -> Path | None:
+    """One line per (model, feature); the k values of the grid shaded."""
+    if not curves:
+        return None
+    fig = _new_figure((6.5, 4.2))
+    ax = fig.add_subplot()
+    for (model, feature), points in sorted(curves.items()):
+        ks, costs = zip(*points)
+        costs = np.asarray(costs, dtype=float)
+        scale = costs.max() if costs.max() > 0 else 1.0  # encoders differ in scale: compare the shapes
+        ax.plot(ks, costs / scale, marker="o", label=f"{model}, {feature}")
+    for k in ks_used:
+        ax.axvline(k, color="grey", alpha=0.25, linewidth=6)
+    ax.set_xlabel("k (number of task groups)")
+    ax.set_ylabel("sum of distances to medoids (÷ its maximum)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _save(fig, path)
+
+
+def label_bars(raw: pd.DataFrame, model: str, path: Path, title: str) -> Path | None:
+    """Grouped horizontal bars: GMTL and MTL test F1 per label, with std whiskers (table 4's numbers)."""
+    cols = [f"gmtl_{model}_mean", f"mtl_{model}_mean"]
+    if not set(cols) <= set(raw.columns) or raw[cols].isna().all().all():
+        return None
+    labels = list(raw.label)
+    y = np.arange(len(labels))
+    fig = _new_figure((7.0, 0.32 * len(labels) + 1.5))
+    ax = fig.add_subplot()
+    for offset, arch, colour in ((-0.2, "gmtl", "tab:orange"), (0.2, "mtl", "tab:blue")):
+        mean, std = raw[f"{arch}_{model}_mean"].to_numpy(float), raw[f"{arch}_{model}_std"].to_numpy(float)
+        ax.barh(y + offset, np.nan_to_num(mean), height=0.4, xerr=np.nan_to_num(std), color=colour,
+                label=arch.upper(), error_kw={"elinewidth": 0.8})
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("test F1")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def time_bars(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
+    """Wall-clock seconds per architecture, one bar group per model (table 5's numbers, log scale)."""
+    rows = raw[raw.arch != "stl/gmtl"].dropna(subset=["wall_mean_s"])
+    if rows.empty:
+        return None
+    archs, models = list(dict.fromkeys(rows.arch)), list(dict.fromkeys(rows.model))
+    width = 0.8 / len(models)
+    fig = _new_figure((max(5.0, 1.1 * len(archs) + 2), 4.0))
+    ax = fig.add_subplot()
+    x = np.arange(len(archs))
+    for i, model in enumerate(models):
+        sub = rows[rows.model == model].set_index("arch").reindex(archs)
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, sub.wall_mean_s.to_numpy(float), width,
+               yerr=np.nan_to_num(sub.wall_std_s.to_numpy(float)), label=model)
+    ax.set_xticks(x, archs, rotation=20, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("wall-clock per result (s)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,136 @@
+"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|paper]`.
+
+    python scripts/reproduce_tables.py --scale smoke|paper [--seeds 42,43] [--datasets openi]
+        [--dry-run] [--report-only] [--overrides key=value ...]
+
+One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
+and are aggregated by MTLV's sweeper; the classical baselines run on the same splits. Resumable: every
+finished job lives in a content-addressed folder, so rerunning the same command skips it and only
+runs what is missing. `--overrides` are Hydra overrides added to every command; one naming a key the
+grid sets (e.g. model=minilm, seed=1,2, clustering.k=3) replaces the grid's value.
+
+Scales (see docs/reproduce.md):
+  paper  Open-I and OHSUMED, BERT/BioBERT/BlueBERT, STL/MTL/GMHL/GMTL, clustering feature {label,
+         description} x k {3,4,5}, all folds, TF-IDF/BoW x logistic regression/random forest. GPUs, and the
+         hub models (bert-base-uncased, dmis-lab/biobert-base-cased-v1.1,
+         bionlp/bluebert_pubmed_mimic_uncased_L-12_H-768_A-12) downloadable or cached.
+  smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the tiny model, 200
+         documents, 2 folds, 1 epoch, k=3 for both features, TF-IDF/BoW x logistic regression.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = ("mtl", "gmhl", "gmtl", "stl")   # the slowest (one model per label) last
+CLUSTERING = ["clustering=kmedoids_label,kmedoids_desc"]
+SCALES = {
+    "paper": {"datasets": {"openi": "openi_paper", "ohsumed": "ohsumed_paper"}, "optional": (),
+              "grid": ["model=bert,biobert,bluebert"], "ks": "3,4,5",
+              "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg,random_forest"]},
+    "smoke": {"datasets": {"demo": "smoke", "openi": "smoke"}, "optional": ("openi",),
+              "grid": [], "ks": "3",
+              "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
+}
+
+
+def key_of(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def merge(grid: list[str], user: list[str]) -> list[str]:
+    """The grid's overrides, except those whose key the user set (Hydra rejects a key given twice)."""
+    keys = {key_of(o) for o in user}
+    return [o for o in grid if key_of(o) not in keys] + list(user)
+
+
+def dataset_config(dataset: str, experiment: str, user: list[str]):
+    sys.path.insert(0, str(ROOT))
+    from mtlv.config import compose
+
+    keep = [o for o in user if not key_of(o).startswith("hydra")]
+    return compose([f"experiment={experiment}", f"dataset={dataset}", *merge([], keep)])
+
+
+def available(cfg, optional: bool) -> bool:
+    """Optional datasets run only when their files are there (smoke must work offline without them);
+    required ones may also be downloadable by their loader (Open-I)."""
+    path = cfg.dataset.source.get("path")
+    return path is None or Path(str(path)).exists() or (not optional and bool(cfg.dataset.source.get("download")))
+
+
+def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
+    spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = []
+    for dataset, experiment in spec["datasets"].items():
+        if datasets and dataset not in datasets:
+            continue
+        cfg = dataset_config(dataset, experiment, user)
+        optional = dataset in spec["optional"] and not datasets
+        if not available(cfg, optional):
+            if optional:
+                print(f"[reproduce] {dataset}: {cfg.dataset.source.path} not found; skipped "
+                      "(set MTLV_DATA_DIR to include it)", flush=True)
+                continue
+            raise SystemExit(f"{dataset}: data not found at {cfg.dataset.source.path}; set MTLV_DATA_DIR")
+        folds = ",".join(str(i) for i in range(int(cfg.split.folds or 1)))
+        common = [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}", f"seed={seeds}"]
+        sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}" / stamp
+        for family in ("baseline",) + ARCHS:
+            module = "mtlv.baseline" if family == "baseline" else "mtlv.train"
+            grid = common + (spec["baselines"] if family == "baseline" else [f"arch={family}", *spec["grid"]])
+            if family in ("gmhl", "gmtl"):
+                grid += CLUSTERING + [f"clustering.k={spec['ks']}"]
+            grid.append(f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}")
+            out.append([sys.executable, "-m", module, "-m", *merge(grid, user)])
+    return out
+
+
+def run(cmd: list[str], env: dict) -> tuple[int, float]:
+    print(f"\n[reproduce] {' '.join(cmd[1:])}", flush=True)
+    start = time.time()
+    code = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode  # an argument list: no shell
+    print(f"[reproduce] exit {code} after {time.time() - start:.0f} s", flush=True)
+    return code, time.time() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="smoke")
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds: repeats of the cross-validation")
+    parser.add_argument("--datasets", default=None, help="comma-separated subset of the scale's datasets")
+    parser.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for every command")
+    parser.add_argument("--report-args", nargs="*", default=[], help="options of `python -m mtlv.report`")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--report-only", action="store_true", help="skip the grid, render the tables")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.scale == "smoke":
+        env.setdefault("HF_HUB_OFFLINE", "1")  # smoke uses packaged weights only
+    datasets = args.datasets.split(",") if args.datasets else None
+    cmds = [] if args.report_only else commands(args.scale, datasets, args.seeds, args.overrides)
+    report = [sys.executable, "-m", "mtlv.report", *args.report_args]
+    if args.dry_run:
+        print("\n".join(" ".join(c[1:]) for c in cmds + [report]))
+        return 0
+    start, failed = time.time(), []
+    for cmd in cmds:
+        code, _ = run(cmd, env)
+        if code != 0:  # keep going: the other families' results still make tables; rerun resumes this one
+            failed.append(" ".join(cmd[3:]))
+    code, _ = run(report, env)
+    print(f"\n[reproduce] {len(cmds)} sweeps in {time.time() - start:.0f} s" + (
+        f"; {len(failed)} failed (rerun the same command to finish them):\n  " + "\n  ".join(failed) if failed else ""),
+        flush=True)
+    return 1 if failed or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
