@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -44,6 +45,15 @@ def finished_result(cfg: DictConfig, out: Path) -> dict | None:
         if result.get("key") == job_key(cfg):
             return result
     return None
+
+
+def quiet_libraries() -> None:
+    """One line per message: Lightning adds its own console handler besides Hydra's root handler."""
+    if logging.getLogger().handlers:
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).handlers.clear()
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*litlogger.*")
 
 
 def configure_torch(cfg: DictConfig) -> None:
@@ -91,6 +101,7 @@ def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[P
 
 
 def run_job(cfg: DictConfig) -> dict:
+    quiet_libraries()
     configure_torch(cfg)
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)

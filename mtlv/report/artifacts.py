@@ -23,13 +23,14 @@ def label_counts(uri: str, runs: pd.DataFrame) -> pd.DataFrame | None:
     counts); label order is the dataset's."""
     singles = runs[runs.role == "job"].copy()
     singles["rank"] = singles.arch.map({"mtl": 0, "gmhl": 1}).fillna(2)
-    singles = singles.sort_values("rank").drop_duplicates(["fold", "seed"])
     tables = []
     with tempfile.TemporaryDirectory(prefix="mtlv-report-") as tmp:
-        for i, (_, row) in enumerate(singles.iterrows()):
-            path = artifact(uri, row, "label_counts.csv", f"{tmp}/{i}")
-            if path is not None:
-                tables.append(pd.read_csv(path, index_col=0))
+        for i, (_, group) in enumerate(singles.sort_values("rank").groupby(["fold", "seed"], sort=True)):
+            for j, (_, row) in enumerate(group.iterrows()):  # the first run of this split that has the file
+                path = artifact(uri, row, "label_counts.csv", f"{tmp}/{i}-{j}")
+                if path is not None:
+                    tables.append(pd.read_csv(path, index_col=0))
+                    break
     if not tables:
         return None
     docs = "(documents)"
