@@ -86,7 +86,7 @@ def run_baseline(cfg: DictConfig) -> dict:
     start = time.time()
     corpus = load_corpus(cfg)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    label_count_table(corpus, split).to_csv(out / "label_counts.csv")
+    write_text(out / "label_counts.csv", label_count_table(corpus, split).to_csv())
     write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
 
     texts = lambda idx: [corpus.texts[i] for i in idx]  # noqa: E731
@@ -98,7 +98,7 @@ def run_baseline(cfg: DictConfig) -> dict:
     elapsed = time.time() - start
     preds[0].save(out / "predictions_val.csv")
     preds[1].save(out / "predictions_test.csv")
-    classification_report(report["test"]).to_csv(out / "classification_report.csv", index=False)
+    write_text(out / "classification_report.csv", classification_report(report["test"]).to_csv(index=False))
     write_json(out / "metrics.json", report)
     run_id = log_run(cfg, out, report, elapsed)
     result = {"key": key, "run_name": run_name(cfg), "run_id": run_id, "elapsed_s": elapsed, "folder": str(out),

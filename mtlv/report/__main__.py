@@ -10,6 +10,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hydra.errors import HydraException
+
     from mtlv.config import compose
     from mtlv.errors import MTLVError
     from mtlv.report.page import build_report
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         page = build_report(compose(args, config_name="report"))
-    except (MTLVError, ValueError) as err:
+    except (MTLVError, ValueError, HydraException) as err:  # a bad option or store: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 
@@ -11,7 +10,6 @@ import pandas as pd
 
 from mtlv.report.collect import artifact
 
-log = logging.getLogger(__name__)
 # MLflow draws a progress bar per downloaded file: dozens of bars say nothing in a report log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 

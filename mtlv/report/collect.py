@@ -19,14 +19,14 @@ log = logging.getLogger(__name__)
 KEY = ["dataset", "study", "arch", "model", "setting", "fold", "seed"]  # one result per key
 # What makes two results comparable: the same documents, splits and evaluation rule. Runs that differ in
 # these form separate studies (report sections), e.g. a smoke grid and a full run in one store.
-STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.source.fraction": "fraction",
+STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.fraction": "fraction",
               "split.test_size": "test_size", "split.val_size": "val_size", "eval.threshold": "threshold"}
 # Training settings that should be equal within one table row (a mix is reported, not hidden).
 TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data.batch_size")
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
-COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "setting", "folds", "fold", "seed",
-           "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro", "elapsed_s", "compute_s", "start_time",
-           "role", "cell", "cell_dir", "job_dir", "train_cfg"]
+COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "setting", "folds", "fold",
+           "seed", "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro", "elapsed_s", "compute_s",
+           "start_time", "role", "cell", "cell_dir", "job_dir", "train_cfg"]
 
 
 @dataclass

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,6 @@ from mtlv.report.table import Table, to_markdown
 from mtlv.report.tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
 from mtlv.report.timing import time_table
 
-log = logging.getLogger(__name__)
 CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}
 
 

@@ -84,7 +84,7 @@ def time_bars(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     for i, model in enumerate(models):
         sub = rows[rows.model == model].set_index("arch").reindex(archs)
         ax.bar(x + (i - (len(models) - 1) / 2) * width, sub.wall_mean_s.to_numpy(float), width,
-               yerr=np.nan_to_num(sub.wall_std_s.to_numpy(float)), label=model)
+               yerr=np.nan_to_num(sub.wall_std_s.to_numpy(float)), label="classical" if model == "-" else model)
     ax.set_xticks(x, archs, rotation=20, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("wall-clock per result (s)")

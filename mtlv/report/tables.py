@@ -85,10 +85,10 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
              f"show their best clustering setting, chosen by mean {criterion_text(criterion)}."]
     if raw.below_baseline.any():
         names = ", ".join(f"{a}/{m}" for a, m in zip(raw.arch[raw.below_baseline], raw.model[raw.below_baseline]))
-        notes.append(f"{WARN} {int(raw.below_baseline.sum())} encoder result(s) score below the best classical baseline "
-                     f"({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned encoder that "
-                     "does not beat TF-IDF features on the same split is not a result to publish; check epochs, "
-                     "learning rate and max length first.")
+        notes.append(f"{WARN} {int(raw.below_baseline.sum())} encoder result(s) score below the best classical "
+                     f"baseline ({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned "
+                     "encoder that does not beat TF-IDF features on the same split is not a result to publish; "
+                     "check epochs, learning rate and max length first.")
     if ref_metrics:
         notes.append("(ref): the published value of the reference study; Δ = reproduction − reference.")
     return Table("table1_main", dataset, f"Table 1 ({dataset}): architectures × models", frame, raw, bold, notes)

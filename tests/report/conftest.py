@@ -3,22 +3,15 @@ that real runs carry (job runs for MTL/GMHL/baselines, parent + group job runs f
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from types import SimpleNamespace
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from report.known_store import BASELINE, GMTL_DESC_DIFF, GMTL_LABEL_DIFF, LABELS, MTL, SAMPLES
 
 from mtlv import tracking
-
-FOLDS, SEEDS = (0, 1, 2), (42, 43)
-SAMPLES = [(f, s) for s in SEEDS for f in FOLDS]          # 6 (fold, seed) samples for bert
-MTL = np.array([0.70, 0.72, 0.74, 0.71, 0.73, 0.75])
-GMTL_LABEL_DIFF = np.array([0.05, 0.06, 0.04, 0.07, 0.03, 0.08])    # best on test, worse on validation
-GMTL_DESC_DIFF = np.array([0.01, -0.02, 0.03, 0.02, 0.04, 0.05])    # best on validation
-BASELINE = 0.74
-LABELS = ["Cardiomegaly", "lung/hypoinflation"]
 
 
 def params(arch, model, fold, seed, method="none", feature=None, k=None, folds=3):
@@ -48,8 +41,18 @@ def add_run(uri, exp, name, tags, p, m=None, artifacts=(), end=True):
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory):
+def empty_db(tmp_path_factory) -> Path:
+    """A migrated, empty MLflow SQLite store. Creating the schema takes seconds, so each test store
+    starts as a copy of this one."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    tracking.retry_locked(tracking.client(f"sqlite:///{path}").search_experiments)()
+    return path
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory, empty_db):
     folder = tmp_path_factory.mktemp("store")
+    shutil.copy(empty_db, folder / "mlflow.db")
     uri = f"sqlite:///{folder}/mlflow.db"
     exp = tracking.experiment_id(uri, "openi", str(folder / "mlartifacts"))
     elbow = folder / "elbow.json"
@@ -90,17 +93,11 @@ def store(tmp_path_factory):
             end=False)
     time.sleep(0.05)
     add_run(uri, exp, "mtl-bert-fold0", {"arch": "mtl", **job}, params("mtl", "bert", 0, 42),
-            metrics(MTL[0], elapsed=20.0, per_label={LABELS[0]: 0.8, LABELS[1]: 0.5}))
+            metrics(MTL[0], elapsed=20.0, per_label={LABELS[0]: 0.8, LABELS[1]: 0.5}),
+            [folder / "counts0" / "label_counts.csv"])
     # another study in the same store: a 2-fold smoke run of MTL
     add_run(uri, exp, "mtl-tiny-fold0", {"arch": "mtl", **job}, params("mtl", "tiny", 0, 42, folds=2), metrics(0.3))
     return uri
-
-
-@pytest.fixture(scope="session")
-def known():
-    """The numbers the store was built from (test modules cannot import this conftest by name)."""
-    return SimpleNamespace(MTL=MTL, GMTL_LABEL_DIFF=GMTL_LABEL_DIFF, GMTL_DESC_DIFF=GMTL_DESC_DIFF,
-                           BASELINE=BASELINE, LABELS=LABELS)
 
 
 @pytest.fixture()

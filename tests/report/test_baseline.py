@@ -1,0 +1,66 @@
+"""The classical baseline end to end on the demo data: sane F1, the neural runs' split, MLflow, resume."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mtlv import tracking
+from mtlv.cell import load_corpus
+from mtlv.config import compose
+from mtlv.data.splits import load_or_make_split
+from mtlv.evaluation.evaluate import evaluate
+from mtlv.evaluation.predictions import Predictions
+from mtlv.report.collect import collect
+
+OVERRIDES = ["dataset=demo", "split.folds=2", "split.fold=1"]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, empty_db):
+    from mtlv.baseline import run_baseline
+
+    out = tmp_path_factory.mktemp("baseline")
+    shutil.copy(empty_db, out / "mlflow.db")
+    cfg = compose([*OVERRIDES, f"paths.output_dir={out}"], config_name="baseline")
+    return out, cfg, run_baseline(cfg)
+
+
+def test_f1_is_sane_and_uses_the_validation_threshold(baseline):
+    _, _, result = baseline
+    # TF-IDF + logistic regression on 800 synthetic reports: well above chance, below perfect
+    assert 0.75 < result["test"]["f1_macro"] < 1.0 and 0.75 < result["test"]["f1_micro"] < 1.0
+    folder = Path(result["folder"])
+    val, test = (Predictions.load(folder / f"predictions_{part}.csv") for part in ("val", "test"))
+    report = evaluate(val, test)
+    assert report["threshold"] == result["threshold"]
+    assert report["test"]["f1_macro"] == pytest.approx(result["test"]["f1_macro"], abs=1e-5)
+
+
+def test_same_split_as_training_jobs(baseline):
+    out, _, result = baseline
+    train = compose([*OVERRIDES, f"paths.output_dir={out}"])      # what `python -m mtlv.train` would use
+    corpus = load_corpus(train)
+    split = load_or_make_split(corpus, train.paths.cache_dir, seed=int(train.seed), **train.split)
+    for part in ("val", "test"):
+        ids = Predictions.load(Path(result["folder"]) / f"predictions_{part}.csv").ids
+        assert ids == [corpus.ids[i] for i in getattr(split, part)]
+
+
+def test_logged_like_any_run_and_skipped_when_rerun(baseline):
+    from mtlv.baseline import run_baseline
+
+    out, cfg, result = baseline
+    uri = f"sqlite:///{out}/mlflow.db"
+    run = tracking.client(uri).get_run(result["run_id"])
+    assert run.data.tags["arch"] == "baseline-tfidf-logreg" and run.data.tags["mtlv.role"] == "job"
+    assert run.data.tags["dataset"] == "demo" and run.info.status == "FINISHED"
+    assert run.data.metrics["test/f1_macro"] == pytest.approx(result["test"]["f1_macro"])
+    assert {"test/f1_micro", "test/subset_accuracy", "val_best/f1_macro", "time/elapsed_s"} <= set(run.data.metrics)
+    assert any(k.startswith("test/f1/") for k in run.data.metrics)
+    assert run.data.params["split.fold"] == "1" and run.data.params["baseline.classifier"] == "logreg"
+    again = run_baseline(cfg)
+    assert again["run_id"] == result["run_id"]
+    rows = collect(uri).runs
+    assert len(rows) == 1 and rows.iloc[0].arch == "baseline-tfidf-logreg" and rows.iloc[0].fold == 1

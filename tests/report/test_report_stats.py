@@ -1,0 +1,55 @@
+"""Statistics helpers: sample std, deterministic best setting, exact Wilcoxon and its small-n warning."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mtlv.report.stats import best_setting, min_two_sided_p, paired, summarize, wilcoxon
+
+
+def test_summarize_uses_sample_std_and_ignores_missing():
+    s = summarize([0.5, 0.7, np.nan])
+    assert s == {"mean": pytest.approx(0.6), "std": pytest.approx(np.std([0.5, 0.7], ddof=1)), "n": 2}
+    assert np.isnan(summarize([0.4])["std"]) and summarize([])["n"] == 0
+
+
+def test_best_setting_by_validation_with_deterministic_ties():
+    runs = pd.DataFrame({"setting": ["label-k3", "label-k3", "description-k4", "description-k2"],
+                         "feature": ["label", "label", "description", "description"], "k": [3, 3, 4, 2],
+                         "val_f1_macro": [0.8, 0.6, 0.7, 0.7], "f1_macro": [0.1, 0.1, 0.9, 0.2]})
+    # label-k3, description-k4 and description-k2 all average 0.7 on validation: the smallest k wins
+    assert best_setting(runs) == "description-k2"
+    assert best_setting(runs, "f1_macro") == "description-k4"
+    assert best_setting(runs.iloc[::-1]) == "description-k2"          # order of the store does not matter
+    assert best_setting(runs.assign(val_f1_macro=np.nan)) == "description-k4"   # no val metrics: test
+    assert best_setting(runs.iloc[0:0]) is None
+
+
+def test_paired_matches_fold_and_seed():
+    a = pd.DataFrame({"fold": [0, 1, 2, 0], "seed": [1, 1, 1, 2], "m": [0.1, 0.2, 0.3, 0.4]})
+    b = pd.DataFrame({"fold": [2, 0, 0], "seed": [1, 2, 1], "m": [0.6, 0.7, 0.5]})
+    pairs = paired(a, b, "m")
+    assert pairs[["fold", "seed"]].values.tolist() == [[0, 1], [0, 2], [2, 1]]
+    assert pairs.a.tolist() == [0.1, 0.4, 0.3] and pairs.b.tolist() == [0.5, 0.7, 0.6]
+
+
+@pytest.mark.parametrize("n", [6, 8, 12])
+def test_wilcoxon_is_scipys_exact_test(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.uniform(0.6, 0.9, n), rng.uniform(0.6, 0.9, n)
+    res = wilcoxon(x, y)
+    direct = stats.wilcoxon(x, y)
+    assert res["pvalue"] == direct.pvalue and res["statistic"] == direct.statistic and res["n"] == n
+    assert res["pvalue"] == stats.wilcoxon(x, y, method="exact").pvalue
+
+
+def test_wilcoxon_small_n_cannot_be_significant():
+    assert min_two_sided_p(5) == pytest.approx(0.0625) and min_two_sided_p(6) == pytest.approx(0.03125)
+    five = wilcoxon([0.9] * 5, [0.1, 0.2, 0.3, 0.4, 0.5])              # every pair favours x: smallest p
+    assert five["pvalue"] == pytest.approx(0.0625) and "n=5 < 6" in five["note"]
+    six = wilcoxon([0.9] * 6, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    assert six["pvalue"] == pytest.approx(0.03125) and six["note"] == "significant at 0.05"
+    assert wilcoxon([], [])["note"] == "no paired runs"
+    assert wilcoxon([0.5, 0.6], [0.5, 0.6])["pvalue"] == 1.0
