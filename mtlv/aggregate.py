@@ -21,7 +21,7 @@ from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions, join
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.grouping import TaskGrouping
-from mtlv.io import read_json, write_json
+from mtlv.io import read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def aggregate_cell(folder: str | Path) -> dict:
               "sum_job_s": sum(r["elapsed_s"] for r in results), "num_jobs": len(results)}
     val.save(folder / "predictions_val.csv")
     test.save(folder / "predictions_test.csv")
-    classification_report(report["test"]).to_csv(folder / "classification_report.csv", index=False)
+    write_text(folder / "classification_report.csv", classification_report(report["test"]).to_csv(index=False))
     summary = {"run_name": results[0]["run_name"], "threshold": report["threshold"], **timing,
                **{k: {m: report[k][m] for m in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
                   for k in ("test", "val", "test_at_0.5")}}

@@ -17,13 +17,18 @@ def check_config(cfg: DictConfig, num_labels: int) -> None:
             raise ConfigError(f"data.{key}={cfg.data[key]}: must be at least 1")
     if int(cfg.trainer.max_epochs) < 1:
         raise ConfigError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1")
+    if cfg.get("split") is not None:  # before the sweep starts its jobs, not in each of them
+        from mtlv.data.splits import validate_split_options
+
+        validate_split_options(cfg.split.folds, cfg.split.fold, cfg.split.test_size, cfg.split.val_size)
     check_max_length(cfg)
     check_grouping_options(cfg, num_labels)
 
 
 def check_max_length(cfg: DictConfig) -> None:
     wanted = int(cfg.model.max_length)
-    allowed = model_max_length(cfg.model.name_or_path, cfg.model.module.random_init)
+    allowed = model_max_length(cfg.model.name_or_path, cfg.model.module.random_init,
+                               bool(cfg.model.get("trust_remote_code", False)))
     if not 8 <= wanted <= allowed:
         raise ConfigError(f"model.max_length={wanted}: {cfg.model.name_or_path} accepts 8..{allowed} tokens; "
                           f"set model.max_length={min(max(wanted, 8), allowed)}")

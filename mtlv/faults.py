@@ -9,7 +9,8 @@ rerun without it resumes the same job folder):
 `finally` runs, exactly as when a node dies or the OOM killer strikes. `action=wait` writes
 `marker` and blocks, so that a drill can deliver the SIGKILL from outside (to the whole
 process group); after `wait_s` it kills itself anyway. `action=raise` raises `InjectedFault`
-(an in-process crash, for fast tests).
+(an in-process crash, for fast tests). `label=...` limits the fault to the job(s) that train
+that label, e.g. one group job of an STL/GMTL sweep.
 """
 from __future__ import annotations
 
@@ -27,14 +28,17 @@ class InjectedFault(RuntimeError):
 
 class KillAt(L.Callback):
     def __init__(self, epoch: int = 1, batch: int = 1, action: str = "kill", marker: str | None = None,
-                 wait_s: float = 600.0) -> None:
+                 wait_s: float = 600.0, label: str | None = None) -> None:
         if action not in ("kill", "wait", "raise"):
             raise ValueError(f"KillAt: action={action!r}; use kill, wait or raise")
         self.epoch, self.batch, self.action = int(epoch), int(batch), action
         self.marker, self.wait_s = marker, float(wait_s)
+        self.label = label  # only in a job that trains this label (e.g. one group of a sweep)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if trainer.current_epoch != self.epoch or batch_idx + 1 != self.batch:
+            return
+        if self.label is not None and self.label not in getattr(pl_module, "label_names", []):
             return
         where = f"epoch {self.epoch}, after batch {self.batch}"
         if self.action == "raise":

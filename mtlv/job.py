@@ -118,7 +118,7 @@ def run_job(cfg: DictConfig) -> dict:
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
     counts = label_count_table(corpus, split)
     log.info("documents and positives per label:\n%s", counts.to_string())
-    counts.to_csv(out / "label_counts.csv")
+    write_text(out / "label_counts.csv", counts.to_csv())
     write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     grouping.save(out / "groups.yaml")
 
@@ -160,7 +160,7 @@ def run_job(cfg: DictConfig) -> dict:
     elapsed = time.time() - start
     val.save(out / "predictions_val.csv")
     test.save(out / "predictions_test.csv")
-    classification_report(report["test"]).to_csv(out / "classification_report.csv", index=False)
+    write_text(out / "classification_report.csv", classification_report(report["test"]).to_csv(index=False))
     write_json(out / "metrics.json", report)
     plot_per_label_f1(report["test"], out / "per_label_f1.png", title=f"{run_name(cfg)}: test F1 per label")
     if cfg.eval.save_weights and trainer.is_global_zero:

@@ -95,6 +95,16 @@ def predict(folder: Path, ids: list[str], texts: list[str], batch_size: int = 32
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
+    from mtlv.errors import report_and_exit
+
+    try:
+        _main(cfg)
+    except Exception as err:  # an MTLVError: `error: <message>`, exit 2 (HYDRA_FULL_ERROR=1: traceback)
+        report_and_exit(err)
+        raise
+
+
+def _main(cfg: DictConfig) -> None:
     folder = resolve_folder(str(cfg.run), cfg.tracking_uri)
     ids, texts = read_texts(str(cfg.input), cfg.text_column, cfg.id_column)
     frame = predict(folder, ids, texts, int(cfg.batch_size))

@@ -41,6 +41,7 @@ def prepare_cell(cfg: DictConfig) -> TaskGrouping:
         params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
         params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
         params["num_groups"] = grouping.num_groups
+        params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
         artifacts = [folder / "groups.yaml"] + sorted(folder.glob("elbow.*")) + sorted(folder.glob("*.png"))
         tracking.log_to_run(uri, run_id, params=params, artifacts=artifacts)
         write_json(parent, {"run_id": run_id, "tracking_uri": uri})

@@ -44,10 +44,39 @@ def retry_locked(fn: Callable, attempts: int = 8) -> Callable:
     return wrapped
 
 
+_READY_STORES: set[str] = set()
+
+
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=with_busy_timeout(uri))
+    path = sqlite_path(uri)
+    if path is None or str(path) in _READY_STORES or _store_ready(path):
+        _READY_STORES.add(str(path))
+        return MlflowClient(tracking_uri=with_busy_timeout(uri))
+    # MLflow creates and migrates a new SQLite store's tables when a process first opens it;
+    # processes doing that at once fail ("duplicate column name", "table already exists"). So the
+    # first opening happens under a lock, and a marker tells later processes the store is complete.
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.init.lock", timeout=600):
+        created = not _store_ready(path)  # else another process completed it while we waited
+        if created:
+            mlflow_client = retry_locked(MlflowClient)(tracking_uri=with_busy_timeout(uri))
+            from mtlv.io import write_text
+
+            write_text(f"{path}.ready", str(path.stat().st_ino))
+    _READY_STORES.add(str(path))
+    return mlflow_client if created else MlflowClient(tracking_uri=with_busy_timeout(uri))
+
+
+def _store_ready(path: Path) -> bool:
+    """The store at `path` was created completely (its marker names this very file)."""
+    try:
+        return Path(f"{path}.ready").read_text(encoding="utf-8").strip() == str(path.stat().st_ino)
+    except OSError:
+        return False
 
 
 def check_store(uri: str, timeout_s: float = 10.0) -> None:
@@ -130,7 +159,9 @@ def end_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
 
 def ui_command(uri: str) -> str:
     # Bound to localhost: the UI has no authentication.
-    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000"
+    import shlex
+
+    return f"mlflow ui --backend-store-uri {shlex.quote(uri)} --host 127.0.0.1 --port 5000"
 
 
 def run_environment() -> dict[str, str]:

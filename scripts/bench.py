@@ -76,11 +76,11 @@ def default_data() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=24, help="optimizer steps per training run (default 24)")
+    p.add_argument("--steps", type=int, default=16, help="optimizer steps per training run (default 16)")
     p.add_argument("--epochs", type=float, default=None,
                    help="train this many epochs instead of --steps (the full quality comparison)")
     p.add_argument("--warmup-steps", type=int, default=None,
-                   help="steps left out of the steady-state timing (default: min(4, steps // 4))")
+                   help="steps left out of the steady-state timing (default: min(3, steps // 4))")
     p.add_argument("--repeats", type=int, default=3, help="alternating repeats of every contender (default 3)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=None, help="tokens per document (default: the model's, 128)")
@@ -89,7 +89,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="minilm", help="MTLV model option: minilm (packaged MiniLM) or tiny")
     p.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset of " + ",".join(CONTENDERS))
     p.add_argument("--no-quality", action="store_true", help="skip the test-F1 evaluation")
+    p.add_argument("--full-quality", action="store_true",
+                   help="also predict validation and report test F1 at MTLV's validation-chosen threshold "
+                        "(default with --epochs; otherwise test F1 at 0.5 only, on the first repeat)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overrides", default="",
+                   help="extra MTLV config overrides, space-separated (model hyperparameters such as "
+                        "model.module.pooling or model.module.lr apply to every contender)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads for every contender (CPU default 1: steady on a shared machine, and "
+                        "process CPU time then measures the work; 0: torch's default, all cores)")
+    p.add_argument("--budget-s", type=float, default=840,
+                   help="stop adding training repeats, and skip the end-to-end section, when the run would go "
+                        "past this many seconds (default 840; 0: no limit)")
     p.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     p.add_argument("--gpu", action="store_true", help="CUDA, bf16 autocast, TF32 and fused AdamW for every contender")
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU peak bf16 TFLOP/s for the MFU estimate")
@@ -97,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-training", action="store_true", help="skip the training section")
     p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end STL/GMTL/MTL section")
     p.add_argument("--e2e-model", default="tiny", help="model option of the end-to-end runs (default tiny)")
-    p.add_argument("--e2e-limit", type=int, default=200, help="documents in the end-to-end runs (default 200)")
+    p.add_argument("--e2e-limit", type=int, default=200, help="documents in the end-to-end runs (default 200; 0: all)")
     p.add_argument("--e2e-epochs", type=int, default=1)
     p.add_argument("--e2e-k", type=int, default=5, help="GMTL's number of task groups (default 5)")
     p.add_argument("--e2e-repeats", type=int, default=1)
@@ -109,6 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown contender(s) {sorted(unknown)}; choose from {list(CONTENDERS)}")
     if args.gpu and not torch.cuda.is_available():
         p.error("--gpu: CUDA is not available on this machine")
+    if args.threads is None:
+        args.threads = 0 if args.gpu else 1
     return args
 
 
@@ -158,17 +172,23 @@ class Clock:
     """Timestamps at the end of optimizer steps `warmup` and `total` (with a device sync there only)."""
 
     def __init__(self, warmup: int, total: int, gpu: bool) -> None:
-        self.warmup, self.total, self.gpu, self.marks = warmup, total, gpu, {}
+        self.warmup, self.total, self.gpu, self.marks, self.cpu = warmup, total, gpu, {}, {}
 
     def step_done(self, step: int) -> None:
         if step in (self.warmup, self.total) and step not in self.marks:
             if self.gpu:
                 torch.cuda.synchronize()
             self.marks[step] = time.perf_counter()
+            self.cpu[step] = time.process_time()
 
     @property
     def steady_s(self) -> float:
         return self.marks[self.total] - self.marks[self.warmup]
+
+    @property
+    def steady_cpu_s(self) -> float:
+        """Process CPU time (all threads) over the same steps: less sensitive to other load."""
+        return self.cpu[self.total] - self.cpu[self.warmup]
 
 
 def summarize(values: list[float]) -> dict:
@@ -182,9 +202,13 @@ def summarize(values: list[float]) -> dict:
 def quiet():
     """Progress bars (left on, as users run them) draw into a buffer instead of the terminal."""
     buffer = io.StringIO()
-    with contextlib.redirect_stderr(buffer), warnings.catch_warnings():
+    with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield buffer
+
+
+def fmt_load(load) -> str:
+    return "-" if not load else "/".join(f"{x:.1f}" for x in load)
 
 
 def fmt(x, digits=2) -> str:
@@ -207,6 +231,7 @@ class Context:
         from mtlv.models.encoder import load_tokenizer
 
         self.args, self.workdir = args, workdir
+        self.full_quality = bool(args.full_quality or args.epochs)
         self.device = torch.device("cuda" if args.gpu else "cpu")
         self.gpu = bool(args.gpu)
         overrides = [f"model={args.model}", "arch=mtl", "logger=none", f"seed={args.seed}",
@@ -222,6 +247,7 @@ class Context:
             overrides += ["dataset=openi", f"dataset.source.path={args.data}", "dataset.source.download=false"]
         if args.limit:
             overrides.append(f"dataset.limit={args.limit}")
+        overrides += [o for o in args.overrides.split() if o]
         self.overrides = overrides
         self.cfg = cfg = compose(overrides)
         self.corpus = load_corpus(cfg)
@@ -241,7 +267,7 @@ class Context:
         else:
             self.total_steps = int(args.steps)
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        warm = args.warmup_steps if args.warmup_steps is not None else min(4, self.total_steps // 4)
+        warm = args.warmup_steps if args.warmup_steps is not None else min(3, self.total_steps // 4)
         self.warmup = max(0, min(int(warm), self.total_steps - 1))
 
     # -- models -------------------------------------------------------------------------------
@@ -328,10 +354,18 @@ class Context:
 
 
 # ----------------------------------------------------------------------------- quality
-def quality(ctx: Context, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Test F1 by one rule for all contenders: at 0.5, and at MTLV's validation-chosen threshold."""
+def quality(ctx: Context, val: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Test F1 by one rule for all contenders: at 0.5, and (with validation predictions) at MTLV's
+    validation-chosen threshold."""
     from mtlv.evaluation.evaluate import evaluate
+    from mtlv.evaluation.metrics import multilabel_metrics
     from mtlv.evaluation.predictions import Predictions
+
+    if val is None:
+        m = multilabel_metrics(np.asarray(test[0], dtype=np.float64), np.asarray(test[1]).astype(np.uint8), 0.5,
+                               ctx.label_names)
+        return {"test_f1_macro_at_0.5": m["f1_macro"], "test_f1_micro_at_0.5": m["f1_micro"],
+                "test_docs": int(len(test[0]))}
 
     def preds(pair):
         probs, targets = pair
@@ -385,14 +419,17 @@ def run_mtlv(ctx: Context, evaluate_quality: bool) -> dict:
         if ctx.gpu:
             torch.cuda.synchronize()
         total_s = time.perf_counter() - start
-    out = {"total_s": total_s, "steady_s": clock.steady_s, "steps": int(trainer.global_step), **mem.as_dict(),
+    out = {"total_s": total_s, "steady_s": clock.steady_s, "steady_cpu_s": clock.steady_cpu_s, "steps": int(trainer.global_step), **mem.as_dict(),
            "checkpoint_written": any(ckpt_dir.glob("*.ckpt"))}
     if evaluate_quality:
-        from mtlv.job import predictions
+        def part(loader):  # Trainer.predict, as mtlv/job.py predicts (rows come back in length order)
+            batches = trainer.predict(module, dataloaders=loader)
+            probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy()
+            docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy()
+            return probs, dm.labels[docs]
 
-        with quiet():
-            val, test = predictions(trainer, module, dm)
-        out["quality"] = quality(ctx, (val.probs, val.targets), (test.probs, test.targets))
+        val = part(dm.val_dataloader()) if ctx.full_quality else None
+        out["quality"] = quality(ctx, val, part(dm.test_dataloader()))
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return out
 
@@ -454,12 +491,12 @@ def run_plain(ctx: Context, evaluate_quality: bool) -> dict:
         if ctx.gpu:
             torch.cuda.synchronize()
         total_s = time.perf_counter() - start
-    out = {"total_s": total_s, "steady_s": clock.steady_s, "steps": step, **mem.as_dict()}
+    out = {"total_s": total_s, "steady_s": clock.steady_s, "steady_cpu_s": clock.steady_cpu_s, "steps": step, **mem.as_dict()}
     if evaluate_quality:
         encoder.eval()
         head.eval()
-        out["quality"] = quality(ctx, predict_loader(ctx, forward, dm.val_dataloader()),
-                                 predict_loader(ctx, forward, dm.test_dataloader()))
+        val = predict_loader(ctx, forward, dm.val_dataloader()) if ctx.full_quality else None
+        out["quality"] = quality(ctx, val, predict_loader(ctx, forward, dm.test_dataloader()))
     return out
 
 
@@ -516,15 +553,15 @@ def run_hf(ctx: Context, pad_to_max: bool, evaluate_quality: bool) -> dict:
         if ctx.gpu:
             torch.cuda.synchronize()
         total_s = time.perf_counter() - start
-    out = {"total_s": total_s, "steady_s": clock.steady_s, "steps": int(trainer.state.global_step),
+    out = {"total_s": total_s, "steady_s": clock.steady_s, "steady_cpu_s": clock.steady_cpu_s, "steps": int(trainer.state.global_step),
            "counts": collator.counts[: ctx.total_steps], **mem.as_dict()}
     if evaluate_quality:
         parts = []
-        for part in ("val", "test"):
+        for part in ("val", "test") if ctx.full_quality else ("test",):
             pred = trainer.predict(ctx.hf_dataset(part, pad_to_max))
             # group_by_length reorders predict() output by length: score against the returned label_ids
             parts.append((torch.sigmoid(torch.as_tensor(pred.predictions).float()).numpy(), pred.label_ids))
-        out["quality"] = quality(ctx, parts[0], parts[1])
+        out["quality"] = quality(ctx, parts[0] if len(parts) == 2 else None, parts[-1])
     shutil.rmtree(outdir, ignore_errors=True)
     return out
 
@@ -547,6 +584,7 @@ def run_contender(ctx: Context, name: str, evaluate_quality: bool) -> dict:
         "samples_per_s": n / out["steady_s"], "real_tokens_per_s": real / out["steady_s"],
         "padded_tokens_per_s": padded / out["steady_s"], "pad_waste": 1 - real / padded,
         "fit_samples_per_s": n_all / out["total_s"], "fit_real_tokens_per_s": real_all / out["total_s"],
+        "samples_per_cpu_s": n / out["steady_cpu_s"] if out["steady_cpu_s"] > 0 and not ctx.gpu else None,
         "steady_samples": n, "steady_real_tokens": real, "steady_padded_tokens": padded,
     })
     if ctx.gpu:
@@ -642,11 +680,13 @@ def _with_epoch(sampler, epoch):
     return sampler
 
 
-def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: bool) -> dict:
+def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: bool,
+                   deadline: float | None = None) -> dict:
     from transformers import AutoModel  # noqa: F401  (import cost outside the timings)
 
     ctx.step_counts = ctx.mtlv_step_counts()
-    encoder = ctx.encoder()
+    with quiet():
+        encoder = ctx.encoder()
     ctx.n_params = sum(p.numel() for n, p in encoder.named_parameters() if "embeddings" not in n)
     ctx.n_params_total = sum(p.numel() for p in encoder.parameters())
     del encoder
@@ -658,7 +698,12 @@ def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: b
     # One untimed warm-up run of each contender's code path would double the time; instead the
     # first `warmup` steps of every run are left out of the steady-state numbers.
     runs: dict[str, list[dict]] = {n: [] for n in names}
+    repeat_s: list[float] = []
     for r in range(repeats):
+        if deadline and repeat_s and time.perf_counter() + statistics.mean(repeat_s) > deadline:
+            print(f"  time budget: stopping after {r} repeat(s) (--budget-s)", flush=True)
+            break
+        began = time.perf_counter()
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             t = time.perf_counter()
@@ -671,8 +716,9 @@ def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: b
                   f"peak RSS {res['peak_rss_mb']:.0f} MB"
                   + (f"  test F1-macro@0.5 {q['test_f1_macro_at_0.5']:.3f}" if q else "")
                   + f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+        repeat_s.append(time.perf_counter() - began)
 
-    keys = ("samples_per_s", "real_tokens_per_s", "padded_tokens_per_s", "fit_samples_per_s", "total_s",
+    keys = ("samples_per_s", "real_tokens_per_s", "padded_tokens_per_s", "fit_samples_per_s", "samples_per_cpu_s", "total_s",
             "steady_s", "peak_rss_mb", "rss_growth_mb", "peak_gpu_mb", "mfu_real_tokens", "mfu_padded_tokens")
     contenders = {}
     for name, rs in runs.items():
@@ -686,17 +732,20 @@ def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: b
             break
         key = f"mtlv_vs_{other}"
         ratios[key] = {}
-        for metric in ("samples_per_s", "real_tokens_per_s", "fit_samples_per_s"):
-            per = [a[metric] / b[metric] for a, b in zip(runs["mtlv"], runs[other])]
+        for metric in ("samples_per_s", "real_tokens_per_s", "fit_samples_per_s", "samples_per_cpu_s"):
+            per = [a[metric] / b[metric] for a, b in zip(runs["mtlv"], runs[other]) if a.get(metric) and b.get(metric)]
             ratios[key][metric] = {**summarize(per), "per_repeat": per}
         if key in GOALS:
             measured = ratios[key]["samples_per_s"]["median"]
             ratios[key]["goal"] = GOALS[key]
             ratios[key]["goal_met"] = measured >= GOALS[key]
+            cpu = ratios[key]["samples_per_cpu_s"]["median"]
+            ratios[key]["goal_met_cpu_time"] = None if cpu is None else cpu >= GOALS[key]
         qa, qb = contenders["mtlv"]["quality"], contenders[other]["quality"]
         if qa and qb:
             ratios[key]["test_f1_macro_at_0.5_diff"] = qa["test_f1_macro_at_0.5"] - qb["test_f1_macro_at_0.5"]
     return {"total_steps": ctx.total_steps, "warmup_steps": ctx.warmup, "epochs_touched": ctx.epochs,
+            "repeats_done": len(repeat_s),
             "steps_per_epoch": ctx.steps_per_epoch, "batch_size": ctx.batch_size, "max_length": ctx.max_length,
             "params_non_embedding": ctx.n_params, "params_total": ctx.n_params_total,
             "peak_flops": ctx.peak_flops, "contenders": contenders, "ratios": ratios}
@@ -707,10 +756,10 @@ def bench_e2e(args: argparse.Namespace, workdir: Path, out_dir: Path) -> dict:
     archs = ["stl", "gmtl", "mtl"]
     data = ["dataset=demo"] if args.data == "demo" else [
         "dataset=openi", f"dataset.source.path={args.data}", "dataset.source.download=false"]
-    common = [*data, f"dataset.limit={args.e2e_limit}", f"model={args.e2e_model}",
+    common = [*data, *([f"dataset.limit={args.e2e_limit}"] if args.e2e_limit else []), f"model={args.e2e_model}",
               f"trainer.max_epochs={args.e2e_epochs}", f"seed={args.seed}",
               f"data.batch_size={args.batch_size}", "trainer=gpu" if args.gpu else "trainer=cpu",
-              *[a for a in args.e2e_args.split() if a]]
+              *([f"torch_threads={args.threads}"] if args.threads else []), *[a for a in args.e2e_args.split() if a]]
     logs = out_dir / "e2e_logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -764,30 +813,39 @@ def markdown(result: dict) -> str:
              f"{m['split']['train']}/{m['split']['val']}/{m['split']['test']})",
              f"- model: {m['model']}, batch size {m['batch_size']}, max_length {m['max_length']}, "
              f"precision {m['precision']}, seed {m['seed']}",
-             f"- command: `{m['command']}` ({m['wall_s']:.0f} s)", ""]
+             f"- command: `{m['command']}` ({m['wall_s']:.0f} s); load average at start / end: "
+             f"{fmt_load(m.get('load_average_start'))} / {fmt_load(m.get('load_average_end'))}", ""]
     tr = result.get("training")
     if tr:
         lines += [f"## Training throughput ({tr['total_steps']} optimizer steps per run, the first "
-                  f"{tr['warmup_steps']} left out of the steady-state timing; {m['repeats']} alternating repeats)", "",
-                  "| contender | samples/s | real tokens/s | pad waste | fit wall-clock (s) | peak RSS (MB) |"
+                  f"{tr['warmup_steps']} left out of the steady-state timing; {tr['repeats_done']} alternating repeats)", "",
+                  "| contender | samples/s median (min-max) | real tokens/s | samples per CPU-s | pad waste | "
+                  "fit wall-clock (s) | peak RSS (MB) |"
                   + (" peak GPU (MB) | MFU |" if m["gpu"] else "") + " test F1-macro @0.5 | @val threshold |",
-                  "|---|---|---|---|---|---|" + ("---|---|" if m["gpu"] else "") + "---|---|"]
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if m["gpu"] else "") + "---|---|"]
         for name, c in tr["contenders"].items():
             q = c.get("quality") or {}
             row = (f"| {name} | {fmt(c['samples_per_s']['median'])} ({fmt(c['samples_per_s']['min'])}"
                    f"-{fmt(c['samples_per_s']['max'])}) | {fmt(c['real_tokens_per_s']['median'], 0)} | "
+                   f"{fmt((c.get('samples_per_cpu_s') or {}).get('median'))} | "
                    f"{c['pad_waste'] * 100:.0f}% | {fmt(c['total_s']['median'], 1)} | {fmt(c['peak_rss_mb']['median'], 0)} |")
             if m["gpu"]:
                 row += f" {fmt(c['peak_gpu_mb']['median'], 0)} | {fmt((c.get('mfu_real_tokens') or {}).get('median'), 3)} |"
             row += f" {fmt(q.get('test_f1_macro_at_0.5'), 3)} | {fmt(q.get('test_f1_macro'), 3)} |"
             lines.append(row)
         lines += ["", "| ratio (MTLV / other, same repeat) | samples/s median (min-max) | real tokens/s | "
-                  "fit wall-clock samples/s | goal |", "|---|---|---|---|---|"]
+                  "samples per CPU-s | fit wall-clock samples/s | goal (samples/s) | test F1-macro@0.5 diff |",
+                  "|---|---|---|---|---|---|---|"]
         for key, r in tr["ratios"].items():
-            s, t, f = r["samples_per_s"], r["real_tokens_per_s"], r["fit_samples_per_s"]
-            goal = f">= {r['goal']} ({'met' if r['goal_met'] else 'NOT met'})" if "goal" in r else ""
+            s, t, f, c = r["samples_per_s"], r["real_tokens_per_s"], r["fit_samples_per_s"], r["samples_per_cpu_s"]
+            goal = ""
+            if "goal" in r:
+                goal = f">= {r['goal']}: {'met' if r['goal_met'] else 'NOT met'}"
+                if r.get("goal_met_cpu_time") is not None:
+                    goal += f" (per CPU-s: {'met' if r['goal_met_cpu_time'] else 'NOT met'})"
             lines.append(f"| {key} | {s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f}) | {t['median']:.2f} | "
-                         f"{f['median']:.2f} | {goal} |")
+                         f"{fmt(c['median'])} | {f['median']:.2f} | {goal} | "
+                         f"{fmt(r.get('test_f1_macro_at_0.5_diff'), 3)} |")
         lines += ["", "Contenders:"] + [f"- **{n}**: {c['description']}" for n, c in tr["contenders"].items()] + [""]
     d = result.get("data")
     if d:
@@ -805,7 +863,9 @@ def markdown(result: dict) -> str:
                   f"| padding waste: dynamic, random batches | {pw['dynamic_random_batches'] * 100:.1f}% |",
                   f"| padding waste: dynamic, length-grouped (MTLV) | {pw['dynamic_length_grouped'] * 100:.1f}% |", ""]
     e = result.get("e2e")
-    if e:
+    if e and "skipped" in e:
+        lines += ["## End to end", "", f"Skipped: {e['skipped']}.", ""]
+    elif e:
         s = e["settings"]
         lines += [f"## End to end (`python -m mtlv.train`, model={s['model']}, {s['limit']} documents, "
                   f"{s['epochs']} epoch(s), MLflow on, sequential jobs)", "",
@@ -822,10 +882,17 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    import lightning  # noqa: F401  (it sets its loggers' levels on import: quieten them after)
+    import transformers
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "mtlv", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     began = time.perf_counter()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -833,9 +900,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.gpu:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    import lightning
-    import transformers
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         print(f"MTLV benchmark -> {out_dir}", flush=True)
         ctx = Context(args, workdir)
@@ -844,6 +911,7 @@ def main(argv: list[str] | None = None) -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M"), "command": "python scripts/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "device": device, "gpu": bool(args.gpu), "torch": torch.__version__, "transformers": transformers.__version__,
             "lightning": lightning.__version__, "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
+            "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
             "cpu_count": os.cpu_count(), "data": args.data, "docs": len(ctx.corpus), "labels": ctx.num_labels,
             "split": ctx.split.sizes(), "model": args.model, "batch_size": ctx.batch_size, "max_length": ctx.max_length,
             "precision": "bf16-mixed, TF32, fused AdamW" if args.gpu else "fp32", "seed": args.seed,
@@ -860,14 +928,22 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  tokenize {d['tokenize_docs_per_s']:.0f} docs/s cold; cache load "
                   f"{d['cache_load_s']['median'] * 1000:.1f} ms; STL sweep tokenizations {d['sweep_tokenizations']:.0f}",
                   flush=True)
+        budget = args.budget_s or None
         if not args.skip_training:
             names = [n for n in CONTENDERS if n in args.contenders.split(",")]
             print(f"training: {', '.join(names)}; {ctx.total_steps} steps x {args.repeats} repeats ...", flush=True)
-            result["training"] = bench_training(ctx, names, args.repeats, not args.no_quality)
+            deadline = began + budget * (0.75 if not args.skip_e2e else 1.0) if budget else None
+            result["training"] = bench_training(ctx, names, args.repeats, not args.no_quality, deadline)
         if not args.skip_e2e:
-            print("end to end: stl, gmtl, mtl ...", flush=True)
-            result["e2e"] = bench_e2e(args, workdir, out_dir)
+            left = began + budget - time.perf_counter() if budget else None
+            if left is not None and left < 0.2 * budget:
+                print(f"end to end: skipped, {left:.0f} s of the --budget-s {budget:.0f} left", flush=True)
+                result["e2e"] = {"skipped": f"time budget (--budget-s {budget:.0f}) spent"}
+            else:
+                print("end to end: stl, gmtl, mtl ...", flush=True)
+                result["e2e"] = bench_e2e(args, workdir, out_dir)
         result["meta"]["wall_s"] = time.perf_counter() - began
+        result["meta"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
         from mtlv.io import write_json, write_text
 
         write_json(out_dir / "bench.json", result)

@@ -30,16 +30,10 @@ import random
 import string
 from pathlib import Path
 
-LABELS = [
-    "Cardiomegaly",
-    "Effusion",
-    "opacity",
-    "Atelectasis",
-    "Calcified granuloma",
-    "Nodule",
-    "Emphysema",
-    "spine/degenerative",
-]
+from mtlv.data.sources.demo import DEMO_LABELS
+
+# The label set is the loader's, so data and loader cannot drift apart.
+LABELS = list(DEMO_LABELS)
 
 DEFAULT_N = 800
 DEFAULT_SEED = 20240611

@@ -19,9 +19,18 @@ log = logging.getLogger(__name__)
 
 class GroupSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
+        from mtlv.errors import report_and_exit
+
+        try:
+            return self._sweep(arguments)
+        except Exception as err:  # an MTLVError: `error: <message>` and exit 2 (HYDRA_FULL_ERROR=1: traceback)
+            report_and_exit(err)
+            raise
+
+    def _sweep(self, arguments: List[str]) -> Any:
         from mtlv.aggregate import aggregate_cell
         from mtlv.cell import cell_dir
-        from mtlv.errors import MTLVError
+        from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.sweep import prepare_cell, prepare_tracking
 
@@ -61,9 +70,10 @@ class GroupSweeper(BasicSweeper):
             except MTLVError as err:
                 problems.append(str(err))
         if failed:
-            lines = [f"  {' '.join(o)}: {type(e).__name__}: {e}" for o, e in failed]
+            shown = [(o, user_error(e) or e) for o, e in failed]
+            lines = [f"  {' '.join(o)}: {type(e).__name__}: {e}" for o, e in shown]
             problems.insert(0, f"{len(failed)} of {len(jobs)} jobs failed (finished jobs are kept; rerun the "
                                "same command to run only the unfinished ones):\n" + "\n".join(lines))
         if problems:
-            raise RuntimeError("\n".join(problems))
+            raise JobsFailedError("\n".join(problems))
         return returns

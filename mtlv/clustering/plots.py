@@ -86,7 +86,7 @@ def plot_label_map(X: np.ndarray, assignment: np.ndarray, label_names: list[str]
     ax = fig.add_subplot()
     for i, c in enumerate(clusters):
         rows = assignment == c
-        ax.scatter(coords[rows, 0], coords[rows, 1], s=40, color=cmap[i], label=f"group {i + 1}",
+        ax.scatter(coords[rows, 0], coords[rows, 1], s=40, color=cmap[i], label=f"group {i}",
                    edgecolors="black", linewidths=0.4)
     for (x, y), name in zip(coords, label_names):
         ax.annotate(_shorten(name), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)

@@ -52,3 +52,21 @@ class LengthGroupedSampler(Sampler[int]):
             full = [full[longest]] + [rest[i] for i in rng.permutation(len(rest))]
         ordered = full + short
         return iter(np.concatenate(ordered).tolist() if ordered else [])
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation per epoch drawn from (seed, epoch) alone, like LengthGroupedSampler:
+    unlike RandomSampler with a generator seeded once, a run resumed from a checkpoint sees the
+    same order in every later epoch as an uninterrupted run (Lightning calls set_epoch)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = int(n), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())

@@ -63,8 +63,14 @@ def tokenize_cached(texts: list[str], tokenizer, max_length: int, cache_dir: str
     # The lock makes parallel sweep jobs wait for one tokenization instead of each doing it.
     with FileLock(str(path) + ".lock", timeout=3600):
         if path.exists():
-            saved = np.load(path)
-            return TokenizedTexts(saved["flat"], saved["offsets"], path, from_cache=True)
+            try:  # a damaged file (copied half, disk full) is tokenized again, never trusted
+                with np.load(path) as saved:
+                    cached = TokenizedTexts(saved["flat"], saved["offsets"], path, from_cache=True)
+                if len(cached) == len(texts) and cached.offsets[-1] == len(cached.flat):
+                    return cached
+                log.warning("token cache %s does not match its texts: tokenizing again", path)
+            except Exception as err:  # noqa: BLE001 - any unreadable cache is recomputed
+                log.warning("token cache %s is unreadable (%s): tokenizing again", path, err)
         tokens = tokenize(texts, tokenizer, max_length)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:

@@ -9,19 +9,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from mtlv.io import atomic_path, read_json, write_json
+from mtlv.io import atomic_dir, read_json, write_json
 from mtlv.models.heads import GroupedHeads, pool
 
 
 def export_model(module, tokenizer, out_dir: str | Path, meta: dict) -> Path:
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(out / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
-    module.encoder.config.to_json_file(str(out / "encoder_config.json"))
-    tokenizer.save_pretrained(str(out / "tokenizer"))
-    write_json(out / "mtlv_model.json", meta)
+    with atomic_dir(out) as tmp:  # the whole folder appears at once: never a partial export
+        save_file(state, str(tmp / "model.safetensors"))
+        module.encoder.config.to_json_file(str(tmp / "encoder_config.json"))
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        write_json(tmp / "mtlv_model.json", meta)
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
@@ -38,6 +39,12 @@ class MultiTaskModule(L.LightningModule):
             self.encoder.requires_grad_(False)
         self.heads = GroupedHeads(self.encoder.config.hidden_size, groups, dropout)
         self.groups = self.heads.groups
+        # Column indices and head weights live on the device: indexing a CUDA tensor with a Python
+        # list (or new_tensor(list)) copies it there with a blocking copy, a host sync every step.
+        for i, g in enumerate(self.groups):
+            self.register_buffer(f"_group_index{i}", torch.tensor(g, dtype=torch.long), persistent=False)
+        self.register_buffer("_head_weights", torch.tensor(list(head_weights or []), dtype=torch.float32),
+                             persistent=False)
         self.label_names = list(label_names)
         self._val_counts: torch.Tensor | None = None
         self._val_exact = None
@@ -48,24 +55,29 @@ class MultiTaskModule(L.LightningModule):
             self.encoder.compile(dynamic=True)
             self._compiled = True
 
-    def on_train_epoch_start(self) -> None:
-        # Dropout draws from a seed fixed per epoch, so a run resumed from an epoch checkpoint
-        # continues exactly as an uninterrupted run would.
-        torch.manual_seed(int(self.hparams.seed) * 1000 + self.current_epoch)
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # Dropout draws from a seed fixed per (seed, epoch, batch), so a run resumed from a checkpoint
+        # continues exactly as an uninterrupted run would. (Seeding once per epoch is not enough: a
+        # DataLoader draws its base seed from the global generator when its iterator is created,
+        # which Lightning does after on_train_epoch_start in a fresh epoch, but before it in the
+        # first epoch after a resume, so the dropout masks of that epoch would differ.)
+        seed = np.random.SeedSequence([int(self.hparams.seed), int(self.current_epoch), int(batch_idx)])
+        torch.manual_seed(int(seed.generate_state(1, np.uint64)[0] >> 1))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         return self.heads(pool(outputs, attention_mask, self.hparams.pooling))
 
     def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g]) for g in self.groups])
+        index = (getattr(self, f"_group_index{i}") for i in range(len(self.groups)))
+        return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g]) for g in index])
 
     def combine(self, losses: torch.Tensor) -> torch.Tensor:
         if self.hparams.loss_reduction == "sum":
             return losses.sum()
         if self.hparams.loss_reduction == "mean":
             return losses.mean()
-        return (losses * losses.new_tensor(self.hparams.head_weights)).sum()
+        return (losses * self._head_weights.to(losses.dtype)).sum()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -93,9 +105,9 @@ class MultiTaskModule(L.LightningModule):
         fp = (preds * (1 - target)).sum(0)
         fn = ((1 - preds) * target).sum(0)
         self._val_counts += torch.stack([tp, fp, fn, target.sum(0)], dim=1)
-        self._val_exact += torch.stack([(preds == target).all(1).sum(), target.new_tensor(len(target))])
+        self._val_exact += torch.stack([(preds == target).all(1).sum(), target.new_full((), len(target))])
         loss = self.combine(self.head_losses(logits, batch["labels"]))
-        self._val_loss += torch.stack([loss.double() * len(target), loss.new_tensor(len(target)).double()])
+        self._val_loss += torch.stack([loss.double() * len(target), loss.new_full((), len(target), dtype=torch.float64)])
 
     def on_validation_epoch_end(self) -> None:
         counts, exact, loss = self._val_counts, self._val_exact, self._val_loss

@@ -1,0 +1,279 @@
+"""Bad input reaches the user as one short `error: ...` line (what is wrong, where, and the fix) and
+exit code 2, through the real entry point `python -m mtlv.train` (run in-process here; one test
+runs it as a real subprocess). The loaders' own unit tests live in tests/data/."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+import pytest
+from reliability._support import FAST, ROOT, assert_short_error, demo_rows
+
+from mtlv.config import compose
+from mtlv.errors import ConfigError, ModelLoadError, MTLVError, report_and_exit, user_error
+
+
+# ----------------------------------------------------------------------------- dataset files
+def test_missing_dataset_path(entry, tmp_path):
+    code, _, err = entry("dataset=csv", f"dataset.path={tmp_path / 'nope.csv'}", *FAST)
+    assert_short_error(code, err, "nope.csv", "not found", "dataset.path=")
+
+
+def test_missing_dataset_path_as_a_real_process(tmp_path):
+    """The same through a real interpreter: exit status 2, the message on stderr, no traceback."""
+    env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.run([sys.executable, "-m", "mtlv.train", "dataset=csv", f"dataset.path={tmp_path}/nope.csv"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert_short_error(proc.returncode, proc.stderr, "nope.csv", "not found")
+
+
+def test_full_traceback_on_request(entry, monkeypatch, tmp_path):
+    """HYDRA_FULL_ERROR=1 keeps the whole exception for debugging."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(Exception) as info:
+        entry("dataset=csv", f"dataset.path={tmp_path / 'nope.csv'}", *FAST)
+    assert "nope.csv" in str(info.value) or "nope.csv" in str(user_error(info.value))
+
+
+def test_corrupt_archive(entry, tmp_path):
+    bad = tmp_path / "ohsumed-all-docs.tar.gz"
+    bad.write_bytes(b"\x1f\x8b" + os.urandom(200))  # a gzip magic number, then garbage
+    code, _, err = entry("dataset=ohsumed", f"dataset.path={bad}", *FAST)
+    assert_short_error(code, err, str(bad), "corrupt", "download it again")
+
+
+def test_archive_with_the_wrong_layout(entry, tmp_path):
+    inner = tmp_path / "src" / "some-folder" / "notes"
+    inner.mkdir(parents=True)
+    (inner / "0000001").write_text("a document in no category folder")
+    archive = tmp_path / "ohsumed.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "some-folder", arcname="some-folder")
+    code, _, err = entry("dataset=ohsumed", f"dataset.path={archive}", *FAST)
+    assert_short_error(code, err, "no OHSUMED category folders", "C01..C23", "expected")
+
+
+def test_csv_without_the_label_column(entry, table):
+    path = table([{"text": "hello", "tags": "a"}, {"text": "world", "tags": "b"}])
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", *FAST)
+    assert_short_error(code, err, str(path), "['labels']", "['text', 'tags']", "dataset.source.label_column")
+
+
+def test_jsonl_without_the_text_column(entry, table):
+    path = table([{"body": "hello", "labels": ["a"]}], name="data.jsonl")
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", *FAST)
+    assert_short_error(code, err, str(path), "['text']", "dataset.source.text_columns")
+
+
+def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
+    """Bad bytes become U+FFFD with a count in the log; tokenizing them works (no crash deep inside)."""
+    from mtlv.cell import load_corpus
+    from mtlv.data.tokenize import tokenize
+    from mtlv.models.encoder import load_tokenizer
+
+    rows = [f"report {'alpha' if i % 2 else 'beta'} {i},{'a' if i % 2 else 'b'}".encode() for i in range(30)]
+    rows[3] = b"caf\xe9 au lait \xff\xfe opacity,a"  # Latin-1 and stray bytes
+    rows[7] = b"\x80\x81\x82,b"                      # nothing but invalid bytes
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"text,labels\n" + b"\n".join(rows) + b"\n")
+    cfg = compose(["dataset=csv", f"dataset.path={path}", f"paths.output_dir={tmp_path}", *FAST])
+    with caplog.at_level(logging.WARNING):
+        corpus = load_corpus(cfg)
+    assert "2 rows were not valid UTF-8" in caplog.text and str(path) in caplog.text
+    assert corpus.notes["non_utf8"] == 2 and len(corpus) == 30
+    assert "\ufffd" in corpus.texts[3] and corpus.texts[3].startswith("caf")
+    tokens = tokenize(corpus.texts, load_tokenizer("packaged:minilm"), 64)
+    assert len(tokens) == 30 and tokens.lengths[3] > 5
+    assert tokens.lengths[7] >= 2  # only replacement characters: [CLS] [SEP], still a valid input
+
+
+def test_rows_with_empty_text_are_dropped_and_counted(tmp_path, table, caplog):
+    from mtlv.cell import load_corpus
+
+    rows = demo_rows(40) + [{"text": "", "labels": "a"}, {"text": "   ", "labels": "b"}, {"text": None, "labels": "a"}]
+    path = table(rows)
+    cfg = compose(["dataset=csv", f"dataset.path={path}", f"paths.output_dir={tmp_path}", *FAST])
+    with caplog.at_level(logging.WARNING):
+        corpus = load_corpus(cfg)
+    assert len(corpus) == 40 and corpus.notes["dropped_empty"] == 3
+    assert "dropped 3 rows with empty text" in caplog.text
+
+
+# ----------------------------------------------------------------------------- labels without positives
+def test_label_without_positives_warns_and_its_f1_is_undefined(tmp_path, table, caplog):
+    """A label with no positive in train/validation: a warning naming it; its F1 is NaN, F1-macro
+    averages the other labels only, and n_undefined counts it (see docs/reliability.md)."""
+    from mtlv.job import run_job
+
+    rows = [{"text": r["text"], "a": int("a" in r["labels"]), "b": int("b" in r["labels"]), "never": 0}
+            for r in demo_rows(80)]
+    path = table(rows)
+    cfg = compose(["dataset=csv", f"dataset.path={path}", "dataset.source.label_columns=[a,b,never]",
+                   f"paths.output_dir={tmp_path}", "logger=none", *FAST])
+    with caplog.at_level(logging.WARNING):
+        result = run_job(cfg)
+    assert "labels with no positive example: never (train), never (val)" in caplog.text
+    assert "undefined (NaN)" in caplog.text
+    metrics = json.loads(next((tmp_path / "runs" / "csv").glob("*/model/metrics.json")).read_text())
+    test = metrics["test"]
+    assert np.isnan(test["per_label"]["never"]["f1"]) and test["n_undefined"] == 1
+    defined = [test["per_label"][n]["f1"] for n in ("a", "b")]
+    assert test["f1_macro"] == pytest.approx(np.mean(defined))
+    assert result["test"]["n_undefined"] == 1
+
+
+# ----------------------------------------------------------------------------- grouping options
+@pytest.mark.parametrize("k", [0, -1, 9])
+def test_clustering_k_out_of_range(entry, k):
+    code, _, err = entry("arch=gmhl", "clustering=kmedoids_label", f"clustering.k={k}", *FAST)
+    assert_short_error(code, err, f"clustering.k={k}: choose 1..8")
+
+
+@pytest.mark.parametrize("groups, needles", [
+    ("[[0,1,2],[Foo,3,4,5,6,7]]", ["unknown label 'Foo' in group 1", "labels are"]),
+    ("[[0,1,2],[2,3,4,5,6,7]]", ["'opacity' appears in group 0 and group 1", "exactly one group"]),
+    ("[[0,1,2],[3,4]]", ["['Nodule', 'Emphysema', 'spine/degenerative'] are in no group"]),
+    ("[[0,1,2],[3,4,5,6,7,8]]", ["label index 8 in group 1 is out of range 0..7"]),
+], ids=["unknown", "duplicate", "missing", "index"])
+def test_given_groups_must_partition_the_labels(entry, groups, needles):
+    code, _, err = entry("arch=gmhl", "clustering=given", f"clustering.groups={groups}", *FAST)
+    assert_short_error(code, err, "clustering.groups", *needles)
+
+
+def test_given_groups_are_required(entry):
+    code, _, err = entry("arch=gmhl", "clustering=given", *FAST)
+    assert_short_error(code, err, "clustering=given needs clustering.groups")
+
+
+def test_description_file_missing_labels(entry, table, tmp_path):
+    rows = [{"text": f"report {i} alpha" * (i % 2 + 1), "labels": ["a;b", "b;c", "a;c"][i % 3]} for i in range(60)]
+    path = table(rows)
+    descriptions = tmp_path / "descriptions.yaml"
+    descriptions.write_text("a: The first letter.\nb: The second letter.\n")
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", f"dataset.source.descriptions_path={descriptions}",
+                         "arch=gmhl", "clustering=kmedoids_desc", "clustering.k=2", *FAST)
+    assert_short_error(code, err, "1 of 3 have none: ['c']", "descriptions_path", "clustering=kmedoids_label")
+
+
+# ----------------------------------------------------------------------------- models and sizes
+def test_unknown_hub_id_offline_says_so_and_how_to_use_a_folder(entry):
+    code, _, err = entry("model.name_or_path=some-org/no-such-model", *FAST[1:])
+    assert_short_error(code, err, "some-org/no-such-model", "HF_HUB_OFFLINE=1", "model.name_or_path=/path/to/model",
+                       "huggingface-cli download")
+
+
+def test_incomplete_local_model_folder(entry, tmp_path):
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "README.md").write_text("weights go here")
+    code, _, err = entry(f"model.name_or_path={folder}", *FAST[1:])
+    assert_short_error(code, err, str(folder), "not a complete Hugging Face")
+
+
+def test_unknown_hub_id_fails_fast_without_hf_hub_offline(tmp_path):
+    """Without HF_HUB_OFFLINE and without a network, transformers retries for ~25 s per file; MTLV
+    sees the Hub is unreachable and asks for local files only (with a network: a quick 404)."""
+    code = ("import time\nfrom mtlv.errors import ModelLoadError\nfrom mtlv.models.encoder import model_max_length\n"
+            "t = time.time()\ntry:\n    model_max_length('some-org/no-such-model')\nexcept ModelLoadError as err:\n"
+            "    print(round(time.time() - t, 1)); print(err)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    elapsed, message = proc.stdout.split("\n", 1)
+    assert float(elapsed) < 10, proc.stdout
+    assert "some-org/no-such-model" in message and "model.name_or_path=/path/to/model" in message
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["model.max_length=1000"], "model.max_length=1000: packaged:minilm accepts 8..128 tokens; set model.max_length=128"),
+    (["data.batch_size=0"], "data.batch_size=0: must be at least 1"),
+    (["data.eval_batch_size=-4"], "data.eval_batch_size=-4: must be at least 1"),
+    (["split.folds=1"], "split.folds=1: cross-validation needs at least 2 folds"),
+    (["split.folds=5", "split.fold=5"], "split.fold=5 is out of range for split.folds=5: use 0..4"),
+    (["split.folds=5", "split.fold=-1"], "split.fold=-1 is out of range"),
+], ids=["max_length", "batch_size", "eval_batch_size", "folds", "fold", "negative_fold"])
+def test_bad_sizes(entry, overrides, needle):
+    code, _, err = entry(*FAST, *overrides)
+    assert_short_error(code, err, needle)
+
+
+def test_bad_split_options_stop_a_sweep_before_its_jobs(entry, tmp_path):
+    """Checked once in the sweeper, not eight times in eight failed jobs."""
+    code, out, err = entry("arch=stl", "split.folds=1", *FAST)
+    assert_short_error(code, err, "split.folds=1")
+    assert not list((tmp_path / "out").glob("runs/*/*/group-*"))
+
+
+# ----------------------------------------------------------------------------- conflicting overrides
+@pytest.mark.parametrize("overrides, message", [
+    (["arch=mtl", "clustering.k=5"], "clustering.k=5 is ignored: arch=mtl always uses one group of all labels"),
+    (["arch=stl", "clustering=kmedoids_desc"], "is ignored: arch=stl always uses one group per label"),
+    (["arch=mtl", "clustering=given", "clustering.groups=[[0,1],[2,3,4,5,6,7]]"],
+     "is ignored: arch=mtl always uses one group of all labels"),
+    (["arch=gmhl", "clustering=given", "clustering.k=4", "clustering.groups=[[0,1],[2,3,4,5,6,7]]"],
+     "clustering.k=4 is ignored: clustering=given takes the groups from clustering.groups"),
+    (["arch=mtl", "group_index=2"], "group_index=2 is ignored: arch=mtl trains one model for all groups"),
+], ids=["mtl+k", "stl+kmedoids", "mtl+given", "given+k", "mtl+group_index"])
+def test_conflicting_overrides_explain_what_is_ignored(overrides, message, caplog, tmp_path):
+    from mtlv.checks import check_config
+
+    cfg = compose([*FAST, *overrides, f"paths.output_dir={tmp_path}"])
+    with caplog.at_level(logging.WARNING, logger="mtlv.checks"):
+        check_config(cfg, 8)
+    assert message in caplog.text
+
+
+def test_group_index_out_of_range_for_a_one_model_per_group_job(entry):
+    code, _, err = entry("arch=stl", "hydra.mode=RUN", "group_index=8", *FAST)
+    assert_short_error(code, err, "group_index=8", "0..7")
+
+
+# ----------------------------------------------------------------------------- the error plumbing
+def test_errors_wrapped_by_hydra_instantiate_are_unwrapped():
+    from hydra.errors import InstantiationException
+
+    cause = ConfigError("dataset.x=1: bad")
+    try:
+        try:
+            raise cause
+        except ConfigError as err:
+            raise InstantiationException("Error in call to target 'x':\nConfigError(...)") from err
+    except InstantiationException as wrapped:
+        assert user_error(wrapped) is cause
+    assert user_error(RuntimeError("a bug")) is None
+
+
+def test_a_bug_is_not_disguised_as_a_user_error(capsys):
+    with pytest.raises(KeyError):
+        try:
+            raise KeyError("a bug")
+        except KeyError as err:
+            report_and_exit(err)
+    with pytest.raises(SystemExit) as info:
+        report_and_exit(ModelLoadError("could not load"))
+    assert info.value.code == 2 and capsys.readouterr().err == "error: could not load\n"
+    assert issubclass(ModelLoadError, MTLVError)
+
+
+def test_checks_run_before_any_data_is_tokenized(entry, tmp_path):
+    start = time.time()
+    code, _, err = entry("model=tiny", "model.max_length=4", *FAST[1:])
+    assert_short_error(code, err, "model.max_length=4", "set model.max_length=8")
+    assert not (tmp_path / "out" / "cache" / "tokens").exists()
+    assert time.time() - start < 60
+
+
+def test_predict_entry_point_reports_errors_the_same_way(entry, tmp_path):
+    code, _, err = entry(f"run={tmp_path / 'no-such-run'}", "input=-", f"tracking_uri=sqlite:///{tmp_path}/m.db",
+                         module="mtlv.predict")
+    assert_short_error(code, err, "no-such-run", "is neither a folder nor a run id")
+    (tmp_path / "job").mkdir()
+    code, _, err = entry(f"run={tmp_path / 'job'}", f"input={tmp_path / 'missing.csv'}", module="mtlv.predict")
+    assert_short_error(code, err, "missing.csv", "not found")
