@@ -32,7 +32,21 @@ def load_bench():
     return module
 
 
-def test_bench_data_section(tmp_path):
+@pytest.fixture
+def restore_log_levels():
+    """bench.main quietens library loggers for its own output; later tests need them back."""
+    import logging
+
+    names = ("lightning", "lightning.pytorch", "lightning.fabric", "mtlv", "transformers", "")
+    levels = {n: logging.getLogger(n).level for n in names}
+    handlers = list(logging.getLogger().handlers)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger().handlers[:] = handlers
+
+
+def test_bench_data_section(tmp_path, restore_log_levels):
     """In-process (fast): the data-pipeline section and the report files."""
     bench = load_bench()
     result = bench.main(["--data", "demo", "--model", "tiny", "--out", str(tmp_path), "--skip-training",
