@@ -115,9 +115,9 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
         raise ConfigError("set dataset.source.label_column (one delimited column) or "
                           "dataset.source.label_columns=[...] (one 0/1 column per label)")
     df = _read(file).reset_index(drop=True)
-    _require(df, file, text_columns, "dataset.source.text_columns=[...]")
+    _require(df, file, text_columns, "dataset.source.text_columns")
     if label_columns is not None:
-        _require(df, file, list(label_columns), "dataset.source.label_columns=[...]")
+        _require(df, file, list(label_columns), "dataset.source.label_columns")
     else:
         _require(df, file, [label_column], "dataset.source.label_column")
     for col, option in ((id_column, "dataset.source.id_column"), (split_column, "dataset.source.split_column")):
