@@ -3,7 +3,6 @@ start, compute its grouping once and open its parent MLflow run; after they fini
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -12,7 +11,7 @@ from mtlv.cell import cell_dir, cell_grouping, load_corpus, run_name
 from mtlv.checks import check_config
 from mtlv.config import flatten, to_container
 from mtlv.grouping import TaskGrouping
-from mtlv.io import read_json, write_json
+from mtlv.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,3 @@ def prepare_cell(cfg: DictConfig) -> TaskGrouping:
     log.info("%s: %d group jobs -> %s", run_name(cfg), grouping.num_groups, folder)
     return grouping
 
-
-def cell_folders_of_sweep(sweep_dir: str | Path) -> list[Path]:
-    path = Path(sweep_dir) / "cells.json"
-    return [Path(p) for p in read_json(path)] if path.exists() else []

@@ -2,7 +2,6 @@
 Loading never unpickles anything (no torch.load of arbitrary objects)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -48,6 +47,3 @@ class ExportedModel(torch.nn.Module):
             out.append(torch.sigmoid(self.heads(pool(hidden, enc["attention_mask"], self.meta["pooling"]))))
         return torch.cat(out) if out else torch.zeros((0, len(self.meta["label_names"])))
 
-
-def describe(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / "mtlv_model.json").read_text())
