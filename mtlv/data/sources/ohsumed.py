@@ -10,19 +10,14 @@ This module also holds the safe, extract-once archive helpers the Open-I source 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import shutil
-import tarfile
-import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from mtlv.data.corpus import Corpus
+from mtlv.data.sources.archive import ARCHIVE_SUFFIXES, decode_bytes, extract_once, is_archive
 from mtlv.data.descriptions import load_descriptions
 from mtlv.errors import ConfigError, DataError
-from mtlv.io import stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -53,81 +48,11 @@ OHSUMED_CATEGORIES: dict[str, str] = {
     "C23": "C23 Pathological Conditions Signs and Symptoms",
 }
 _SPLITS = {"training": "train", "test": "test"}
-_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 _LAYOUT_HELP = ("expected Moschitti's layout: ohsumed-all/C01..C23/<7-digit id> or "
                 "ohsumed-first-20000-docs/{training,test}/C01..C23/<7-digit id>")
 _WHERE = ("download one of Moschitti's OHSUMED archives (ohsumed-first-20000-docs.tar.gz or "
           "ohsumed-all-docs.tar.gz, http://disi.unitn.it/moschitti/corpora.htm), and point "
           "dataset.path=... at the archive or the folder it extracts to")
-
-
-# ----------------------------------------------------------------------------- files
-def decode_bytes(raw: bytes) -> tuple[str, bool]:
-    """UTF-8 text, with undecodable bytes replaced (and flagged) instead of crashing."""
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), True
-
-
-def is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES)
-
-
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a tar archive into `dest`, refusing any member that could land outside it."""
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for m in members:
-                parts = PurePosixPath(m.name).parts
-                if m.name.startswith(("/", "\\")) or ".." in parts or (m.issym() or m.islnk()):
-                    raise DataError(
-                        f"archive {archive} has an unsafe member '{m.name}' (absolute path, '..' or "
-                        "link); refusing to extract it. Re-download the archive from its official source"
-                    )
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.10.12: second line of defence
-                tar.extractall(dest, filter="data")
-            else:
-                tar.extractall(dest, members=[m for m in members if m.isfile() or m.isdir()])
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        reason = " ".join(str(exc).split())
-        raise DataError(f"cannot read archive {archive} ({reason}); it is corrupt or not a "
-                        "tar.gz. Delete it and download it again") from exc
-
-
-def extract_once(archive: Path) -> Path:
-    """Extract next to the archive (or, if that folder is read-only, into the user cache) once.
-
-    Extraction goes to a temporary folder renamed into place only when complete, so an
-    interrupted run never leaves a half-extracted folder that a later run would trust.
-    """
-    stem = re.sub(r"(\.tar\.gz|\.tgz)$", "", archive.name, flags=re.I)
-    target = archive.parent / f"{stem}_extracted"
-    if target.is_dir():
-        return target
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=archive.parent))
-    except OSError:  # e.g. read-only shared data folder
-        st = archive.stat()
-        key = stable_hash([str(archive.resolve()), st.st_size, st.st_mtime_ns])
-        cache = Path(os.environ.get("MTLV_CACHE_DIR", Path.home() / ".cache" / "mtlv"))
-        target = cache / "extracted" / f"{stem}-{key}"
-        if target.is_dir():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        safe_extract(archive, tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():  # lost a race to a concurrent run: theirs is complete
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("extracted %s to %s", archive, target)
-    return target
 
 
 # ----------------------------------------------------------------------------- layout
@@ -231,7 +156,7 @@ def load_ohsumed(path: str, fraction: float | None = None, seed: int = 0,
         raise ConfigError(f"dataset.fraction={fraction} is out of range; use a value in (0, 1]")
     root = Path(path).expanduser()
     # the config names the folder; accept its archive lying there unextracted
-    archives = [root.with_name(root.name + s) for s in _ARCHIVE_SUFFIXES]
+    archives = [root.with_name(root.name + s) for s in ARCHIVE_SUFFIXES]
     root = next((a for a in archives if not root.exists() and a.is_file()), root)
     if not root.exists():
         raise DataError(f"OHSUMED not found at {root}; {_WHERE}")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mtlv.data.corpus import Corpus
 from mtlv.data.descriptions import load_descriptions
-from mtlv.data.sources.ohsumed import decode_bytes, extract_once, is_archive
+from mtlv.data.sources.archive import decode_bytes, extract_once, is_archive
 from mtlv.errors import ConfigError, DataError
 from mtlv.io import atomic_path
 
