@@ -13,8 +13,8 @@ from mtlv.report.artifacts import elbow_curves, label_counts
 from mtlv.report.collect import Runs, collect
 from mtlv.report.per_label import label_table
 from mtlv.report.reference import Reference
-from mtlv.report.table import Table, to_markdown
-from mtlv.report.tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
+from mtlv.report.render import Table, to_markdown
+from mtlv.report.study_tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
 from mtlv.report.timing import time_table
 
 CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}

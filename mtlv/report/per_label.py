@@ -10,8 +10,8 @@ import pandas as pd
 
 from mtlv.report.reference import Reference
 from mtlv.report.stats import summarize
-from mtlv.report.table import DASH, Table, fmt, fmt_ref
-from mtlv.report.tables import chosen, model_order, setting_label
+from mtlv.report.render import DASH, Table, fmt, fmt_ref
+from mtlv.report.study_tables import chosen, model_order, setting_label
 
 
 def label_scores(labels: pd.DataFrame, run_ids) -> pd.DataFrame:

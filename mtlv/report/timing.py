@@ -12,8 +12,8 @@ import pandas as pd
 
 from mtlv.report.reference import Reference
 from mtlv.report.stats import summarize
-from mtlv.report.table import DASH, Table, fmt
-from mtlv.report.tables import arch_order, chosen, model_order, setting_label
+from mtlv.report.render import DASH, Table, fmt
+from mtlv.report.study_tables import arch_order, chosen, model_order, setting_label
 
 
 def ratio(a: float, b: float) -> float:

@@ -12,7 +12,7 @@ from mtlv.report.collect import collect
 from mtlv.report.page import build_report
 from mtlv.report.per_label import label_table
 from mtlv.report.reference import Reference
-from mtlv.report.tables import grid_table, main_table, wilcoxon_table
+from mtlv.report.study_tables import grid_table, main_table, wilcoxon_table
 from mtlv.report.timing import time_table
 
 

@@ -1,4 +1,6 @@
-"""The five tables of the reference study, built from the tidy runs of `collect` (one dataset each).
+"""Tables 1-3 of the reference study, built from the tidy runs of `collect` (one dataset each): 1 architecture
+× model, 2 the GMHL/GMTL clustering grid, 3 Wilcoxon GMTL vs MTL (table 4: per_label.py, 5: timing.py; their
+rendering: render.py).
 
 Means and standard deviations are over samples = (fold, seed) results. For GMHL/GMTL, the clustering
 setting reported in tables 1, 3, 4 and 5 is the one with the best mean *validation* F1-macro
@@ -11,7 +13,7 @@ import pandas as pd
 
 from mtlv.report.reference import Reference
 from mtlv.report.stats import best_setting, paired, summarize, wilcoxon
-from mtlv.report.table import DASH, Table, fmt, fmt_ref
+from mtlv.report.render import DASH, Table, fmt, fmt_ref
 
 ARCHS = ["stl", "mtl", "gmhl", "gmtl"]
 CLUSTERED = ("gmhl", "gmtl")

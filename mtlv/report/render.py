@@ -1,5 +1,5 @@
-"""One report table and its three renderings: Markdown (bold as **x**), LaTeX (booktabs, \\textbf{x})
-and CSV (the numbers, unformatted, for your own plots)."""
+"""A report table (display strings, the numbers behind them, bold marks, notes) and its three renderings:
+Markdown (bold as **x**), LaTeX (booktabs, \\textbf{x}) and CSV (the numbers, unformatted, for your own plots)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
