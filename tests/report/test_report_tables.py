@@ -126,7 +126,10 @@ def test_reference_columns(main_study, data, reference_csv):
     assert cell.endswith(f"[ref 0.750, Δ {(MTL + GMTL_DESC_DIFF).mean() - 0.75:+.3f}]")
     labels = label_table(main_study, data.labels, None, "openi", ref, label_order=LABELS)
     assert labels.frame.set_index("Label").loc["Cardiomegaly", "MTL bert"].endswith("[ref 0.900, Δ -0.100]")
-    assert "ref" not in "".join(main_table(main_study, "openi", Reference.load()).frame.columns)
+    packaged = main_table(main_study, "openi", Reference.load()).frame.set_index(["Architecture", "Model"])
+    assert packaged.loc[("mtl", "bert"), "F1-macro (ref)"] == "0.857 ± 0.017"      # thesis Table 4.3
+    assert packaged.loc[("mtl", "bert"), "Δ F1-macro"] == f"{MTL.mean() - 0.8572:+.3f}"
+    assert "Ref. model" not in packaged.columns                                   # bert is a thesis model
 
 
 def test_report_files(store, reference_csv, tmp_path):
