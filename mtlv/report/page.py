@@ -12,12 +12,14 @@ from mtlv.report import plots
 from mtlv.report.artifacts import elbow_curves, label_counts
 from mtlv.report.collect import Runs, collect
 from mtlv.report.per_label import label_table
-from mtlv.report.reference import Reference
+from mtlv.report.reference import CAVEAT, Reference
+from mtlv.report.stats import unranked
 from mtlv.report.render import Table, to_markdown
 from mtlv.report.study_tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
 from mtlv.report.timing import time_table
 
 CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}
+CRITERIA_TEXT = {"val": "validation F1-macro", "test": "test F1-macro"}
 
 
 def sections(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -63,6 +65,15 @@ def mixed_training(runs: pd.DataFrame) -> list[str]:
             for (arch, model), group in runs.groupby(["arch", "model"]) if group.train_cfg.nunique() > 1]
 
 
+def cited(sources: list[str]) -> str:
+    """'Rahimi 2021, ..., Tables 4.3, 4.4, C.1' from one source string per table."""
+    by_work: dict[str, list[str]] = {}
+    for source in sources:
+        work, _, table = source.partition(", Table ")
+        by_work.setdefault(work, []).append(table.split(" ")[0]) if table else by_work.setdefault(source, [])
+    return "; ".join(f"{w}, Tables {', '.join(sorted(set(t)))}" if t else w for w, t in by_work.items())
+
+
 def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
     runs = data.runs
     lines = ["# MTLV report: the reference study's tables", "",
@@ -71,8 +82,9 @@ def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
              "Reference study: F. Rahimi, *MTLV: a library for building deep multi-task learning architectures*, "
              "thesis, Dalhousie University, 2021 (http://hdl.handle.net/10222/80424)."]
     if len(ref):
-        lines.append(f"Published numbers ({len(ref)}) are shown as *(ref)* columns or `[ref x, Δ d]` with "
-                     f"Δ = reproduction − reference; sources: {'; '.join(ref.sources())}.")
+        lines.append(f"Published numbers ({len(ref)}) are shown as *(ref)* columns or `[ref x ± std, Δ d]` with "
+                     f"Δ = ours − published; sources: {cited(ref.sources())}.")
+        lines.append(f"**Caveat:** {CAVEAT}")
     else:
         lines.append("No published numbers are available to compare with: the reference table "
                      f"(`{cfg.reference or 'mtlv/report/reference.csv'}`) has no rows. See docs/reproduce.md.")
@@ -89,7 +101,7 @@ def build_report(cfg: DictConfig) -> Path:
     if cfg.select_on not in CRITERIA:
         raise ValueError(f"select_on={cfg.select_on}: use val or test")
     out = Path(cfg.out)
-    ref = Reference.load(cfg.reference)
+    ref = Reference.load(cfg.reference, cfg.get("reference_model"))
     experiments = list(cfg.experiments) if cfg.experiments else None
     data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "")
     lines = header(data, ref, cfg)
@@ -105,6 +117,9 @@ def build_report(cfg: DictConfig) -> Path:
         if flagged:
             lines.append(f"\n**⚠ {flagged} encoder result(s) below the best classical baseline: see Table 1.**")
         lines += [f"\n> note: {w}" for w in mixed_training(runs)]
+        lines += [f"\n> **warning:** no {CRITERIA_TEXT[cfg.select_on]} for {w}: those runs rank no setting "
+                  "(never chosen on test instead); rerun them, or pass select_on=test knowingly."
+                  for w in unranked(runs[runs.arch.isin(CLUSTERED)], CRITERIA[cfg.select_on])]
         for table in tables:
             files = table.write(out / name)
             links = " · ".join(f"[{kind}]({name}/{path.name})" for kind, path in files.items())

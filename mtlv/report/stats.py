@@ -26,10 +26,21 @@ def setting_scores(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.Da
     """Mean criterion per clustering setting (columns: setting, feature, k, score, n)."""
     if runs.empty:
         return pd.DataFrame(columns=["setting", "feature", "k", "score", "n"])
-    column = criterion if runs[criterion].notna().any() else "f1_macro"  # older runs without val metrics
+    # Only the criterion itself: runs without validation metrics are never ranked by their test score
+    # (a setting none of whose runs has one gets no score; `unranked` names them for the report).
     scores = runs.groupby("setting", dropna=False).agg(feature=("feature", "first"), k=("k", "first"),
-                                                       score=(column, "mean"), n=(column, "count"))
+                                                       score=(criterion, "mean"), n=(criterion, "count"))
     return scores.reset_index()
+
+
+def unranked(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> list[str]:
+    """'arch/model: setting (n of m runs)' for each clustering setting with runs lacking the criterion."""
+    out = []
+    for (arch, model, setting), group in runs.groupby(["arch", "model", "setting"]):
+        missing = int(group[criterion].isna().sum())
+        if setting and missing:
+            out.append(f"{arch}/{model}: {setting} ({missing} of {len(group)} runs)")
+    return out
 
 
 def best_setting(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> str | None:

@@ -20,6 +20,14 @@ CLUSTERED = ("gmhl", "gmtl")
 MODELS = ["bert", "biobert", "bluebert"]
 METRICS = {"f1_macro": "F1-macro", "f1_micro": "F1-micro", "subset_accuracy": "Subset acc."}
 WARN = "⚠"
+MIXED = "‡"
+MIXED_NOTE = (f"{MIXED} the mean is over folds that scored different label sets: a label without test positives "
+              "in a fold is left out of that fold's F1-macro (n_undefined differs between the folds).")
+
+
+def labels_differ(rows: pd.DataFrame) -> bool:
+    """Whether the results' F1-macro covered different numbers of labels (test/n_undefined differs)."""
+    return bool(rows["n_undefined"].nunique(dropna=True) > 1) if "n_undefined" in rows else False
 
 
 def is_baseline(arch: str) -> bool:
@@ -57,7 +65,8 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
     for arch in arch_order(runs.arch):
         for model in model_order(runs[runs.arch == arch].model):
             rows, setting = chosen(runs, arch, model, criterion)
-            entry = {"dataset": dataset, "arch": arch, "model": model, "setting": setting, "n": len(rows)}
+            entry = {"dataset": dataset, "arch": arch, "model": model, "setting": setting, "n": len(rows),
+                     "labels_differ": labels_differ(rows)}
             for m in METRICS:
                 s = summarize(rows[m])
                 hit = ref.entry(1, dataset, arch, model, m)
@@ -83,6 +92,7 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
         shown[f"Δ {METRICS[m]}"] = [fmt_diff(a, p) for a, p in zip(raw[f"{m}_mean"], pairs)]
     frame = pd.DataFrame(shown)
     frame.loc[raw.below_baseline, "F1-macro"] += f" {WARN}"
+    frame.loc[raw.labels_differ, "F1-macro"] += f" {MIXED}"
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     for m, name in METRICS.items():
         if raw[f"{m}_mean"].notna().any():
@@ -95,6 +105,8 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
                      f"baseline ({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned "
                      "encoder that does not beat TF-IDF features on the same split is not a result to publish; "
                      "check epochs, learning rate and max length first.")
+    if raw.labels_differ.any():
+        notes.append(MIXED_NOTE)
     if ref_metrics:
         notes += reference_notes(ref, dataset, raw.model, "(ref): the published value ± std over folds (Tables 4.3, "
                                  "4.6; GMHL/GMTL at the clustering the thesis chose); Δ = ours − published.")
@@ -138,10 +150,11 @@ def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
                 raw.append({"dataset": dataset, "arch": arch, "model": model, "feature": group.feature.iloc[0],
                             "k": group.k.iloc[0], "setting": setting, "f1_macro_mean": s["mean"],
                             "f1_macro_std": s["std"], "val_f1_macro_mean": v["mean"], "n": s["n"],
+                            "labels_differ": labels_differ(group),
                             "best": setting == best, **published_columns(ref.entry(2, dataset, arch, model,
                                                                                        "f1_macro", setting))})
     raw = pd.DataFrame(raw, columns=["dataset", "arch", "model", "feature", "k", "setting", "f1_macro_mean",
-                                     "f1_macro_std", "val_f1_macro_mean", "n", "best", "f1_macro_ref",
+                                     "f1_macro_std", "val_f1_macro_mean", "n", "labels_differ", "best", "f1_macro_ref",
                                      "f1_macro_ref_std"])
     ks = sorted({int(k) for k in raw.k.dropna()})
     shown, bold = [], []
@@ -151,14 +164,16 @@ def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
             hit = group[group.k == k]
             published = None if hit.empty or not np.isfinite(hit.f1_macro_ref.iloc[0]) else (
                 hit.f1_macro_ref.iloc[0], hit.f1_macro_ref_std.iloc[0])
-            cell = DASH if hit.empty else fmt(hit.f1_macro_mean.iloc[0], hit.f1_macro_std.iloc[0]) + fmt_ref(
-                published, hit.f1_macro_mean.iloc[0])
+            cell = DASH if hit.empty else fmt(hit.f1_macro_mean.iloc[0], hit.f1_macro_std.iloc[0]) + (
+                f" {MIXED}" if hit.labels_differ.iloc[0] else "") + fmt_ref(published, hit.f1_macro_mean.iloc[0])
             row[f"k={k}"], marks[f"k={k}"] = cell, bool(not hit.empty and hit.best.iloc[0])
         shown.append(row)
         bold.append({"Architecture": False, "Model": False, "Feature": False, **marks})
     frame, bold = pd.DataFrame(shown), pd.DataFrame(bold)
     notes = [f"Test F1-macro, mean ± std over (fold, seed). Bold: the setting chosen per model (best mean "
              f"{criterion_text(criterion)})."]
+    if raw.labels_differ.any():
+        notes.append(MIXED_NOTE)
     if raw.f1_macro_ref.notna().any():
         notes += reference_notes(ref, dataset, raw.model, "[ref x ± s, Δ d]: the published F1-macro ± std "
                                  "(Appendix Tables C.1, C.2, D.1, D.2); Δ = ours − published.")

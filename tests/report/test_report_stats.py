@@ -23,7 +23,7 @@ def test_best_setting_by_validation_with_deterministic_ties():
     assert best_setting(runs) == "description-k2"
     assert best_setting(runs, "f1_macro") == "description-k4"
     assert best_setting(runs.iloc[::-1]) == "description-k2"          # order of the store does not matter
-    assert best_setting(runs.assign(val_f1_macro=np.nan)) == "description-k4"   # no val metrics: test
+    assert best_setting(runs.assign(val_f1_macro=np.nan)) is None    # no val metrics: never chosen on test
     assert best_setting(runs.iloc[0:0]) is None
 
 
