@@ -91,7 +91,8 @@ def test_wilcoxon_equals_scipy_and_flags_small_n(main_study):
     micro = table.raw[(table.raw.model == "bert") & (table.raw.metric == "f1_micro")].iloc[0]
     assert micro.pvalue == pytest.approx(stats.wilcoxon(MTL + GMTL_DESC_DIFF + 0.1, MTL + 0.1).pvalue)
     small = table.raw[table.raw.model == "biobert"].iloc[0]
-    assert small.n == 2 and "n=2 < 6" in small.note and "0.5" in small.note   # smallest p = 2/2**2
+    assert small.n == 2 and "n=2 non-zero" in small.note and small.min_p == pytest.approx(0.5)   # 2/2**2
+    assert not small.can_reach and table.frame.Note[small.name].startswith("⚠")
 
 
 def test_per_label_table_bolds_the_higher_and_shows_counts(main_study, data):
