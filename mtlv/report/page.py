@@ -11,6 +11,7 @@ from mtlv.io import write_text
 from mtlv.report import plots
 from mtlv.report.artifacts import elbow_curves, label_counts
 from mtlv.report.collect import Runs, collect
+from mtlv.report.curves import advantage_sentence, mean_curves, result_curves
 from mtlv.report.per_label import label_table
 from mtlv.report.reference import CAVEAT, Reference
 from mtlv.report.stats import unranked
@@ -56,6 +57,28 @@ def dataset_plots(data: Runs, runs: pd.DataFrame, name: str, tables: list[Table]
     made.append(plots.time_bars(by_key["table5_wallclock"].raw, folder / f"{name}_wallclock.png",
                                 f"{name}: wall-clock per result"))
     return [p for p in made if p is not None]
+
+
+def budget_section(data: Runs, runs: pd.DataFrame, name: str, criterion: str, out: Path, plot: bool) -> list[str]:
+    """F1-macro vs epoch (STL/MTL/GMHL/GMTL) and where GMTL's advantage over MTL appears or vanishes."""
+    per_run = result_curves(data.uri, runs, criterion)
+    if per_run.empty:
+        return []
+    means = mean_curves(per_run)
+    write_text(out / name / "curves.csv", means.to_csv(index=False, float_format="%.6g"))
+    lines = ["", f"### F1-macro vs epoch ({name})", "",
+             "Mean over (fold, seed) after every epoch at threshold 0.5: test (solid) and validation (dashed). The "
+             "test curve is recorded for this plot only: checkpoint, threshold and clustering setting are chosen "
+             "on validation. STL/GMTL: F1-macro over the joined label matrix (label-weighted mean of the group "
+             f"jobs). Numbers: [curves.csv]({name}/curves.csv).", ""]
+    for model in model_order(means.model):
+        sentence = advantage_sentence(means, model)
+        lines += [f"- {sentence}"] if sentence else []
+        if plot:
+            path = plots.epoch_curves(means, model, out / "plots" / f"{name}_epochs_{model}.png",
+                                      f"{name}, {model}: F1-macro vs epoch")
+            lines += ["", f"![{path.stem}](plots/{path.name})", ""] if path else []
+    return lines
 
 
 def mixed_training(runs: pd.DataFrame) -> list[str]:
@@ -124,6 +147,7 @@ def build_report(cfg: DictConfig) -> Path:
             files = table.write(out / name)
             links = " · ".join(f"[{kind}]({name}/{path.name})" for kind, path in files.items())
             lines += ["", f"### {table.title}", "", to_markdown(table), f"Files: {links}"]
+        lines += budget_section(data, runs, name, CRITERIA[cfg.select_on], out, cfg.plots)
         if cfg.plots:
             figures = dataset_plots(data, runs, name, tables, out / "plots")
             lines += ["", "### Figures", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
