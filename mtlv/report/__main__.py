@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     except (MTLVError, ValueError, HydraException) as err:  # a bad option or store: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
+        print(main_table.read_text(), flush=True)
     print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
     return 0
 

@@ -155,3 +155,14 @@ def test_report_files(store, reference_csv, tmp_path):
     for png in ("openi_elbow.png", "openi_per_label_bert.png", "openi_wallclock.png"):
         assert (out / "plots" / png).stat().st_size > 1000
         assert f"plots/{png}" in text
+
+
+def test_make_tables_prints_published_numbers_and_differences(store, tmp_path, capsys):
+    from mtlv.report.__main__ import main
+
+    assert main([f"tracking_uri={store}", f"out={tmp_path}", "plots=false"]) == 0
+    out = capsys.readouterr().out
+    assert "### Table 1 (openi): architectures × models" in out
+    assert "F1-macro (ref)" in out and "Δ F1-macro" in out and "0.857 ± 0.017" in out      # MTL-BERT, Table 4.3
+    assert f"{MTL.mean() - 0.8572:+.3f}" in out and "chose each decision threshold on the test set" in out
+    assert "| tiny | " in out and "Ref. model" in out           # the 2-fold tiny study: compared with BERT's rows
