@@ -1,5 +1,6 @@
 """`python -m mtlv.report [tracking_uri=...] [out=...] [experiments=[openi]] [filter=...] [select_on=val|test]
-[reference=my_reference.csv]`: render the tables of the reference study from an MLflow store.
+[reference=my_reference.csv] [reference_model=bert|null] [plots=false]`: render the tables of the reference
+study from an MLflow store, beside its published numbers, and print each section's table 1.
 
 Options use Hydra's override syntax (conf/report.yaml), but no Hydra job starts, so nothing but the
 report folder is written."""

@@ -83,6 +83,8 @@ class Reference:
         models = set(self.frame.model[self.frame.dataset == dataset])
         if model in models:
             return model
+        if model in ("", "-"):  # no encoder (the classical baselines): nothing stands in
+            return None
         return self.fallback_model if self.fallback_model in models else None
 
     def entry(self, table: int | str, dataset: str, arch: str, model: str, metric: str,
