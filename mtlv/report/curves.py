@@ -102,8 +102,8 @@ def advantage_sentence(means: pd.DataFrame, model: str) -> str | None:
         return None
     epochs, last = list(diff.index), int(diff.index[-1])
     sign = np.sign(diff.round(4))
-    text = f"{model}: GMTL − MTL test F1-macro is {diff.iloc[0]:+.3f} after epoch {epochs[0]} and {diff.iloc[-1]:+.3f} " \
-           f"after epoch {last}"
+    text = (f"{model}: GMTL − MTL test F1-macro is {diff.iloc[0]:+.3f} after epoch {epochs[0]} and "
+            f"{diff.iloc[-1]:+.3f} after epoch {last}")
     if (sign > 0).all():
         return text + f"; GMTL is ahead after every epoch (largest gap {diff.max():+.3f}, epoch {int(diff.idxmax())})."
     if (sign <= 0).all():
