@@ -146,7 +146,7 @@ class MultiTaskModule(L.LightningModule):
         test = f1_from_counts(full)
         return {"curve/test_f1_macro": test["f1_macro"], "curve/test_n_labels": (full[:, 4] > 0).sum().double(),
                 "curve/val_n_labels": (val_full[:, 4] > 0).sum().double(),
-                "curve/epoch": val_full.new_tensor(self.current_epoch + 1, dtype=torch.float64)}
+                "curve/epoch": torch.tensor(float(self.current_epoch + 1))}  # on the CPU: no host-device copy
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         probs = torch.sigmoid(self(batch["input_ids"], batch["attention_mask"]).float())
