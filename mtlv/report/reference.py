@@ -100,6 +100,14 @@ class Reference:
                     & (rows.setting == (setting or ""))]
         return (float(rows.value.iloc[0]), float(rows["std"].iloc[0])) if len(rows) else None
 
+    def chosen_setting(self, dataset: str, arch: str, model: str) -> str:
+        """The clustering setting behind a published table-1 GMHL/GMTL number ('description-k5'), from its source
+        ("... Table 4.3 (best clustering: description-k5)"); '' when none is named."""
+        ref_model = self.model_for(dataset, model)
+        rows = self._rows(1, dataset)
+        rows = rows[(rows.arch == arch) & (rows.model == ref_model) & rows.source.str.contains("best clustering: ")]
+        return rows.source.iloc[0].split("best clustering: ", 1)[1].rstrip(")").strip() if len(rows) else ""
+
     def value(self, table: int | str, dataset: str, arch: str, model: str, metric: str,
               setting: str = "") -> float | None:
         hit = self.entry(table, dataset, arch, model, metric, setting)

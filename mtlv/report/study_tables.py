@@ -73,6 +73,7 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
                 entry.update({f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ref": hit[0] if hit else np.nan,
                               f"{m}_ref_std": hit[1] if hit else np.nan})
             entry["ref_model"] = ref.model_for(dataset, model) or ""
+            entry["ref_setting"] = ref.chosen_setting(dataset, arch, model) if arch in CLUSTERED else ""
             raw.append(entry)
     raw = pd.DataFrame(raw)
     base = raw[raw.arch.map(is_baseline)]
@@ -86,6 +87,8 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
     shown["n"] = raw.n.astype(str)
     if ref_metrics and ((raw.ref_model != "") & (raw.ref_model != raw.model)).any():
         shown["Ref. model"] = [r or DASH for r in raw.ref_model]
+    if ref_metrics and (raw.ref_setting != "").any():
+        shown["Ref. setting"] = [setting_label(r) or DASH for r in raw.ref_setting]
     for m in ref_metrics:
         pairs = [None if not np.isfinite(v) else (v, sd) for v, sd in zip(raw[f"{m}_ref"], raw[f"{m}_ref_std"])]
         shown[f"{METRICS[m]} (ref)"] = [fmt(*p) if p else DASH for p in pairs]

@@ -65,4 +65,6 @@ def test_models_outside_the_study_use_the_named_stand_in():
     assert stand_in.model_for("openi", "minilm") == "bert" and stand_in.model_for("openi", "biobert") == "biobert"
     assert stand_in.entry(1, "openi", "mtl", "minilm", "f1_macro") == (0.8572, 0.0166)
     assert stand_in.entry(1, "demo", "mtl", "minilm", "f1_macro") is None
-    assert stand_in.model_for("openi", "-") is None                          # a baseline has no encoder
+    assert stand_in.model_for("openi", "-") is None
+    assert stand_in.chosen_setting("ohsumed", "gmhl", "minilm") == "label-k4"        # Table 4.6, BERT's GMHL
+    assert stand_in.chosen_setting("openi", "mtl", "bert") == ""                          # a baseline has no encoder

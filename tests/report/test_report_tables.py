@@ -131,6 +131,8 @@ def test_reference_columns(main_study, data, reference_csv):
     assert packaged.loc[("mtl", "bert"), "F1-macro (ref)"] == "0.857 ± 0.017"      # thesis Table 4.3
     assert packaged.loc[("mtl", "bert"), "Δ F1-macro"] == f"{MTL.mean() - 0.8572:+.3f}"
     assert "Ref. model" not in packaged.columns                                   # bert is a thesis model
+    assert packaged.loc[("gmtl", "bert"), "Ref. setting"] == "description, k=5"   # the thesis's choice
+    assert packaged.loc[("gmtl", "bert"), "Setting"] == "description, k=3"        # ours (validation)
     tests = wilcoxon_table(main_study, "openi", Reference.load()).frame.set_index(["Model", "Metric"])
     assert tests.loc[("bert", "F1-macro"), "p (ref)"] == "0.0020"                  # thesis Table 4.4
     assert tests.loc[("bert", "F1-macro"), "Δ (ref)"] == f"{0.9145 - 0.8572:+.3f}"  # its GMTL − MTL, Table 4.3
