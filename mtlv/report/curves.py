@@ -9,7 +9,7 @@ validation.
 An STL/GMTL result is one model per group, so its curve is computed over the joined label matrix: at
 epoch e, the cell's F1-macro is the mean F1 over all its labels, i.e. the label-weighted mean of its
 group jobs' F1-macro, sum_j n_j * F1_j / sum_j n_j. Epochs that not every group job reached (early
-stopping) are left out of the cell's curve.
+stopping) are left out of the cell's curve; a cell with a group job without a curve has none.
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def job_curve(client, run_id: str) -> pd.DataFrame:
 
 
 def cell_curve(jobs: list[pd.DataFrame]) -> pd.DataFrame:
-    """The joined-label-matrix curve of an STL/GMTL cell from its group jobs' curves."""
-    jobs = [j for j in jobs if not j.empty]
-    if not jobs:
+    """The joined-label-matrix curve of an STL/GMTL cell from its group jobs' curves; none when a job has
+    none (e.g. it finished before curves were switched on): part of the labels is not the cell's curve."""
+    if not jobs or any(j.empty for j in jobs):
         return pd.DataFrame(columns=["epoch", "val", "test"])
     both = pd.concat(jobs, keys=range(len(jobs)), names=["job", "row"]).reset_index(level="job")
     common = both.groupby("epoch").job.nunique() == len(jobs)

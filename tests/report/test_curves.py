@@ -27,6 +27,7 @@ def test_cell_curve_is_the_label_weighted_mean_over_epochs_every_job_reached():
     assert curve.loc[1, "test"] == pytest.approx((2 * 0.3 + 0.6) / 3)
     assert curve.loc[2, "test"] == pytest.approx((2 * 0.6 + 0.0) / 3)
     assert cell_curve([]).empty
+    assert cell_curve([a, job([], [], [], [], [])]).empty               # one group without a curve: no cell curve
 
 
 def means(gmtl, mtl):
@@ -123,3 +124,12 @@ def test_report_draws_the_curves_of_the_shown_results(tmp_path, empty_db):
     assert "advantage holds from epoch 1, vanishes at epoch 2." in text     # 0.847 vs 0.850
     assert (tmp_path / "report" / "plots" / "openi_epochs_bert.png").stat().st_size > 0
     assert "plots/openi_epochs_bert.png" in text
+
+
+def test_switching_the_curves_on_keeps_a_finished_job_finished():
+    from mtlv.config import compose
+    from mtlv.job import job_key
+
+    off, on = compose(["data.test_curve=false"]), compose(["data.test_curve=true"])
+    assert job_key(off) == job_key(on)
+    assert job_key(off) != job_key(compose(["data.batch_size=8"]))          # a setting that matters still counts
