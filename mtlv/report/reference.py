@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mtlv.errors import DataError
+
 PACKAGED = Path(__file__).with_name("reference.csv")
 COLUMNS = ["dataset", "table", "arch", "model", "setting", "metric", "value", "source"]
 
@@ -29,7 +31,8 @@ class Reference:
     def __init__(self, frame: pd.DataFrame):
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
-            raise ValueError(f"reference table lacks columns {missing}; expected {','.join(COLUMNS)}")
+            raise DataError(f"reference table lacks columns {missing}; expected {','.join(COLUMNS)} "
+                            "(fix the file given as reference=..., or reference=null for the packaged one)")
         frame = frame[COLUMNS].copy()
         for col in ("dataset", "table", "arch", "model", "setting", "metric", "source"):
             frame[col] = frame[col].fillna("").astype(str).str.strip()
