@@ -88,7 +88,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("torch_threads", low=1, null=True, example=1),
     Option("dataset.limit", low=MIN_DOCUMENTS, null=True, example=200),
     Option("dataset.fraction", float, low=0, high=1, null=True, example=0.2),
-    Option("split.folds", null=True, example=5),  # split ranges: mtlv.data.splits.validate_split_options
+    Option("split.folds", null=True, example=5),  # split ranges: validate_split_options
     Option("split.fold", example=0),
     Option("split.test_size", float, example=0.2),
     Option("split.val_size", float, example=0.15),
@@ -161,12 +161,22 @@ def check_options(cfg: DictConfig) -> None:
     the accelerator, and that the output folder can be written."""
     check_values(cfg, OPTIONS)
     if cfg.get("split") is not None:
-        from mtlv.data.splits import validate_split_options
-
         validate_split_options(cfg.split.folds, cfg.split.fold, cfg.split.test_size, cfg.split.val_size)
     check_groups_spec(cfg)
     check_accelerator(cfg)
     check_writable(cfg.paths.output_dir)
+
+
+def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
+    if folds is not None:
+        if int(folds) < 2:
+            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds (or split.folds=null for one train/test split)")
+        if not 0 <= int(fold) < int(folds):
+            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
+    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
+        if not 0 < float(value) < 1:
+            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. {name}="
+                              f"{0.2 if name == 'split.test_size' else 0.15})")
 
 
 def check_groups_spec(cfg: DictConfig) -> None:

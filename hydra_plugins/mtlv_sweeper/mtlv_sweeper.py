@@ -22,12 +22,7 @@ log = logging.getLogger(__name__)
 class GroupSweeper(BasicSweeper):
     @entry_point
     def sweep(self, arguments: List[str]) -> Any:
-        from mtlv.aggregate import aggregate_cell
-        from mtlv.cell import cell_dir
         from mtlv.checks import check_options
-        from mtlv.errors import JobsFailedError, MTLVError, user_error
-        from mtlv.io import write_json
-        from mtlv.sweep import prepare_cell, prepare_tracking
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
@@ -35,6 +30,13 @@ class GroupSweeper(BasicSweeper):
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(c)) for c in combos]
         for cfg in configs:  # every cell's options, before any folder is made or any job starts
             check_options(cfg)
+
+        from mtlv.aggregate import aggregate_cell
+        from mtlv.cell import cell_dir
+        from mtlv.errors import JobsFailedError, MTLVError, user_error
+        from mtlv.io import write_json
+        from mtlv.sweep import prepare_cell, prepare_tracking
+
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
