@@ -43,7 +43,7 @@ class Option:
             return None if self.null else "must be set"
         if self.choices is not None:
             choices = self.choices() if callable(self.choices) else self.choices
-            return None if value in choices else "use one of " + ", ".join(map(str, choices))
+            return None if value in choices else "use one of " + ", ".join(_text(c) for c in choices)
         if self.kind is bool:
             return None if isinstance(value, bool) else "must be true or false"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -63,20 +63,20 @@ class Option:
             " (exclusive)" if self.high_open else "")
 
     def message(self, value: object, problem: str) -> str:
-        shown = f"'{value}'" if isinstance(value, str) else value
+        shown = f"'{value}'" if isinstance(value, str) else _text(value)
         null = " (or null)" if self.null else ""
         fix = f" (e.g. {self.key}={self.example})" if self.example is not None else ""
         return f"{self.key}={shown}: {problem}{null}{fix}"
+
+
+def _text(value: object) -> str:
+    return "null" if value is None else str(value)
 
 
 def _kmedoids_backends() -> tuple:
     from mtlv.clustering.kmedoids import BACKENDS
 
     return tuple(BACKENDS)
-
-
-def _fraction(key: str, example: float, null: bool = False) -> Option:
-    return Option(key, float, low=0, high=1, high_open=True, null=null, example=example)
 
 
 # Every number and choice a user may set on the command line; groups of conf/ not listed here
@@ -107,10 +107,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("model.module.lr", float, low=0, example=2e-5),
     Option("model.module.head_lr", float, low=0, null=True, example=1e-3),
     Option("model.module.weight_decay", float, low=0, example=0.01),
-    _fraction("model.module.warmup_ratio", 0.1),
+    Option("model.module.warmup_ratio", float, low=0, high=1, high_open=True, example=0.1),
     Option("model.module.schedule", str, choices=("constant", "linear")),
     Option("model.module.loss_reduction", str, choices=("sum", "mean", "weighted")),
     Option("model.module.freeze_encoder", bool),
+    Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
     Option("trainer.max_epochs", low=1, example=3),
     Option("trainer.accumulate_grad_batches", low=1, example=1),
     Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),

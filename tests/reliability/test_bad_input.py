@@ -337,6 +337,7 @@ CLI_CASES = {
     "num_workers=-1": (["data.num_workers=-1"], ["data.num_workers=-1", "at least 0"]),
     "max_length=abc": (["model.max_length=abc"], ["model.max_length='abc'", "whole number"]),
     "sweep-one-bad-cell": (["-m", "seed=1,abc"], ["seed='abc'"]),
+    "sweep-threshold": (["arch=stl", "eval.threshold=best"], ["eval.threshold='best'"]),
 }
 # Cases that need the data (or torch) loaded first: through the CLI in the slow suite (the imports of a
 # training process cost ~10-30 s each on a busy CPU), in-process in the default one.
@@ -350,7 +351,6 @@ DATA_CASES = {
                   ["{tmp}/nolabels.csv", "no labels", "dataset.source.label_column"]),
     "openi-missing-file": (["dataset=openi", "dataset.path=/no/such/file.csv"],
                            ["dataset.path=/no/such/file.csv", "not found"]),
-    "sweep-threshold": (["arch=stl", "eval.threshold=best"], ["eval.threshold='best'"]),
     "sweep-folds>docs": (["arch=stl", "dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
                          ["split.folds=20", "split.folds=12 or fewer"]),
 }
@@ -466,6 +466,7 @@ def test_every_entry_point_reports_errors_the_same_way_in_process(tmp_path, case
 # ----------------------------------------------------------------------------- the check table, in-process
 @pytest.mark.parametrize("override, needle", [
     ("trainer.max_epochs=0", "trainer.max_epochs=0: must be at least 1"),
+    ("trainer.accelerator=gpus", "trainer.accelerator='gpus': use one of auto, cpu, gpu"),
     ("trainer.accumulate_grad_batches=1.5", "trainer.accumulate_grad_batches=1.5: must be a whole number"),
     ("data.eval_batch_size=abc", "data.eval_batch_size='abc': must be a whole number"),
     ("data.length_grouping=maybe", "data.length_grouping='maybe': must be true or false"),
@@ -498,6 +499,7 @@ def test_option_table_rejects(tmp_path, override, needle):
 @pytest.mark.parametrize("config_name, overrides", [
     ("train", []), ("train", ["arch=gmtl"]), ("train", ["dataset=ohsumed", "trainer=cpu"]),
     ("train", ["clustering=given", "clustering.groups=[[0,1],[2,3,4,5,6,7]]"]), ("baseline", []),
+    ("train", ["experiment=openi_paper"]), ("train", ["experiment=ohsumed_paper"]), ("train", ["experiment=smoke"]),
 ])
 def test_option_table_accepts_the_shipped_configs(tmp_path, config_name, overrides):
     from mtlv.checks import check_options
