@@ -148,6 +148,10 @@ PREDICT_OPTIONS: tuple[Option, ...] = (Option("batch_size", low=1, example=32),)
 
 
 def check_values(cfg: DictConfig, options: tuple[Option, ...] = OPTIONS) -> None:
+    missing = _required(OmegaConf.to_container(cfg, resolve=False))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required, but not set; add "
+                          f"{' '.join(k + '=...' for k in missing)} to the command")
     for option in options:
         value = _value(cfg, option.key)
         if value is _MISSING:
@@ -155,6 +159,17 @@ def check_values(cfg: DictConfig, options: tuple[Option, ...] = OPTIONS) -> None
         problem = option.problem(value)
         if problem is not None:
             raise ConfigError(option.message(value, problem))
+
+
+def _required(data: object, prefix: str = "") -> list[str]:
+    """Keys left at `???` (no default: the user must set them), outside Hydra's own node."""
+    if isinstance(data, dict):
+        items = [(k, v) for k, v in data.items() if prefix or k != "hydra"]
+    elif isinstance(data, list):
+        items = list(enumerate(data))
+    else:
+        return [prefix.rstrip(".")] if data == "???" else []
+    return [key for k, v in items for key in _required(v, f"{prefix}{k}.")]
 
 
 def check_options(cfg: DictConfig) -> None:
@@ -205,7 +220,8 @@ def check_accelerator(cfg: DictConfig) -> None:
                               "or run where CUDA is available")
 
 
-def check_writable(folder: str) -> None:
+def check_writable(folder: str | Path, key: str = "paths.output_dir",
+                   fix: str = "set MTLV_OUTPUT_DIR=/a/writable/folder or paths.output_dir=/a/writable/folder") -> None:
     """Create `folder` and write a file in it, before the run writes anything there."""
     path = Path(folder)
     try:
@@ -213,8 +229,7 @@ def check_writable(folder: str) -> None:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".mtlv-write-test-"):
             pass
     except OSError as err:
-        raise ConfigError(f"paths.output_dir={folder}: cannot write there ({err.strerror or err}); set "
-                          "MTLV_OUTPUT_DIR=/a/writable/folder or paths.output_dir=/a/writable/folder") from err
+        raise ConfigError(f"{key}={folder}: cannot write there ({err.strerror or err}); {fix}") from err
 
 
 class PreflightCallback(Callback):

@@ -119,9 +119,12 @@ def predict(folder: Path, ids: list[str], texts: list[str], batch_size: int = 32
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
 @entry_point
 def main(cfg: DictConfig) -> None:
-    from mtlv.checks import PREDICT_OPTIONS, check_values
+    from mtlv.checks import PREDICT_OPTIONS, check_values, check_writable
 
     check_values(cfg, PREDICT_OPTIONS)
+    if cfg.output is not None:
+        check_writable(Path(str(cfg.output)).parent, "output", "set output=... to a file in a writable folder "
+                       "(or leave it out to print to stdout)")
     folder = resolve_folder(str(cfg.run), cfg.tracking_uri)
     ids, texts = read_texts(str(cfg.input), cfg.text_column, cfg.id_column)
     frame = predict(folder, ids, texts, int(cfg.batch_size))

@@ -337,6 +337,7 @@ CLI_CASES = {
     "num_workers=-1": (["data.num_workers=-1"], ["data.num_workers=-1", "at least 0"]),
     "max_length=abc": (["model.max_length=abc"], ["model.max_length='abc'", "whole number"]),
     "sweep-one-bad-cell": (["-m", "seed=1,abc"], ["seed='abc'"]),
+    "csv-without-path": (["dataset=csv"], ["dataset.path: required", "dataset.path=..."]),
     "sweep-threshold": (["arch=stl", "eval.threshold=best"], ["eval.threshold='best'"]),
 }
 # Cases that need the data (or torch) loaded first: through the CLI in the slow suite (the imports of a
@@ -434,6 +435,9 @@ def test_predict_bad_jsonl(tmp_path):
 ENTRY_CASES = {  # module -> (arguments, words of the error line); mtlv.train: above
     "cluster": ("mtlv.cluster", ["clustering=kmedoids_label", "clustering.k=2.5"], ["clustering.k=2.5"]),
     "predict": ("mtlv.predict", ["run=.", "input=x.txt", "batch_size=abc"], ["batch_size='abc'"]),
+    "predict-no-input": ("mtlv.predict", ["run=."], ["input: required", "input=..."]),
+    "predict-output": ("mtlv.predict", ["run=.", "input=x.txt", "output={tmp}/file.txt/p.csv"],
+                       ["output={tmp}/file.txt: cannot write there"]),
     "report": ("mtlv.report", ["select_on=best"], ["select_on=best", "select_on=val"]),
     "report-override": ("mtlv.report", ["no_such_option=1"], ["no_such_option"]),
     "baseline": ("mtlv.baseline", ["eval.threshold=best"], ["eval.threshold='best'"]),
@@ -446,6 +450,7 @@ SLOW_ENTRY_CASES = ("baseline", "aggregate")  # they import MLflow before the ch
                                   for c in ENTRY_CASES])
 def test_every_entry_point_reports_errors_the_same_way(tmp_path, case):
     module, args, needles = ENTRY_CASES[case]
+    (tmp_path / "file.txt").write_text("a regular file: nothing can be created below it\n")
     proc = cli(tmp_path, *_fill(tmp_path, args), module=module)
     assert_one_error_line(proc, *_fill(tmp_path, needles))
 
