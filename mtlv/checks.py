@@ -186,7 +186,8 @@ def check_options(cfg: DictConfig) -> None:
 def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
     if folds is not None:
         if int(folds) < 2:
-            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds (or split.folds=null for one train/test split)")
+            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds "
+                              "(or split.folds=null for one train/test split)")
         if not 0 <= int(fold) < int(folds):
             raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
     for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):

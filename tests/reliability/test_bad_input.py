@@ -425,6 +425,15 @@ def test_predict_bad_input_files(tmp_path, content, needles):
     assert_one_error_line(proc, f"input={target}", *needles)
 
 
+def test_full_traceback_on_request_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path / "out"))
+    proc = subprocess.run([sys.executable, "-m", "mtlv.train", *CLI_BASE, "seed=abc"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert "mtlv.errors.ConfigError: seed='abc'" in proc.stderr
+
+
 def test_predict_bad_jsonl(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "in.jsonl").write_text('{"text": "fine"}\n{"text": broken\n')
