@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from mtlv import tracking
-from mtlv.errors import MissingResultsError, MTLVError
+from mtlv.errors import MissingResultsError, MTLVError, entry_point
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
@@ -108,18 +108,15 @@ def find_cells(target: str, tracking_uri: str | None) -> list[Path]:
     return [Path(cell)]
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlv.aggregate", description=__doc__.split("\n\n")[0])
     parser.add_argument("target", help="cell folder, Hydra sweep folder, or parent MLflow run id")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store of the run id (default: MTLV's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        for cell in find_cells(args.target, args.tracking_uri):
-            aggregate_cell(cell)
-    except MTLVError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    for cell in find_cells(args.target, args.tracking_uri):
+        aggregate_cell(cell)
     return 0
 
 

@@ -17,7 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
 from mtlv import tracking
 from mtlv.cell import load_corpus
+from mtlv.checks import check_options
 from mtlv.config import CONF_DIR, flatten, to_container
+from mtlv.errors import entry_point
 from mtlv.data.splits import label_count_table, load_or_make_split
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
@@ -76,6 +78,7 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float) -> str | N
 def run_baseline(cfg: DictConfig) -> dict:
     from mtlv.classical import fit_predict
 
+    check_options(cfg)
     out = job_dir(cfg)
     key = stable_hash(identity(cfg))
     done = out / "result.json"
@@ -113,6 +116,7 @@ def run_baseline(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="baseline")
+@entry_point
 def main(cfg: DictConfig) -> float:
     return run_baseline(cfg)["test"]["f1_macro"]
 

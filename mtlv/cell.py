@@ -12,6 +12,7 @@ from filelock import FileLock
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from mtlv.checks import check_corpus
 from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
@@ -30,6 +31,7 @@ def load_corpus(cfg: DictConfig) -> Corpus:
         if int(limit) < len(corpus):
             keep = np.sort(np.random.default_rng(int(cfg.seed)).permutation(len(corpus))[: int(limit)])
             corpus = corpus.subset(keep)
+    check_corpus(cfg, corpus)
     return corpus
 
 

@@ -1,31 +1,310 @@
-"""Config checks that run before any data is tokenized or any model is loaded."""
+"""Checks that run before any data is tokenized or any model is loaded.
+
+`check_options` reads only the config (types, ranges, choices, the output folder, the
+accelerator); `check_corpus` adds what needs the loaded documents (sizes, labels); `check_config`
+the options that depend on the labels. Each failure is a ConfigError/DataError naming the value
+and the fix, which the entry points print as one `error:` line (exit code 2).
+"""
 from __future__ import annotations
 
 import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
-from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mtlv.errors import ConfigError
-from mtlv.models.encoder import model_max_length
+from mtlv.errors import ConfigError, DataError, entry_point
 
 log = logging.getLogger(__name__)
 
+MIN_DOCUMENTS = 10  # enough for non-empty train, validation and test parts
+
+
+@dataclass(frozen=True)
+class Option:
+    """One config value: its type (int, float or str choices), range, and whether null is allowed.
+    A key the composed config lacks (e.g. dataset.fraction outside OHSUMED) is not checked."""
+
+    key: str
+    kind: type = int                      # int | float | bool | str
+    low: float | None = None              # smallest allowed value (inclusive)
+    high: float | None = None             # largest allowed value
+    high_open: bool = False               # high itself is not allowed
+    choices: tuple | Callable[[], tuple] | None = None
+    null: bool = False
+    example: object = None
+
+    def problem(self, value: object) -> str | None:
+        if value is None:
+            return None if self.null else "must be set"
+        if self.choices is not None:
+            choices = self.choices() if callable(self.choices) else self.choices
+            return None if value in choices else "use one of " + ", ".join(_text(c) for c in choices)
+        if self.kind is bool:
+            return None if isinstance(value, bool) else "must be true or false"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "must be a whole number" if self.kind is int else "must be a number"
+        if self.kind is int and not isinstance(value, int):
+            return "must be a whole number"
+        if (self.low is not None and value < self.low) or (self.high is not None and (
+                value > self.high or (self.high_open and value == self.high))):
+            return "must be " + self.range_text()
+        return None
+
+    def range_text(self) -> str:
+        if self.high is None:
+            return f"at least {self.low:g}"
+        upper = f"below {self.high:g}" if self.high_open else f"at most {self.high:g}"
+        return upper if self.low is None else f"from {self.low:g} to {self.high:g}" + (
+            " (exclusive)" if self.high_open else "")
+
+    def message(self, value: object, problem: str) -> str:
+        shown = f"'{value}'" if isinstance(value, str) else _text(value)
+        null = " (or null)" if self.null else ""
+        fix = f" (e.g. {self.key}={self.example})" if self.example is not None else ""
+        return f"{self.key}={shown}: {problem}{null}{fix}"
+
+
+def _text(value: object) -> str:
+    return "null" if value is None else str(value)
+
+
+def _kmedoids_backends() -> tuple:
+    from mtlv.clustering.kmedoids import BACKENDS
+
+    return tuple(BACKENDS)
+
+
+# Every number and choice a user may set on the command line; groups of conf/ not listed here
+# (dataset sources, loggers, callbacks) are checked by the code they configure.
+OPTIONS: tuple[Option, ...] = (
+    Option("seed", example=42),
+    Option("resume", bool),
+    Option("group_index", low=0, null=True),
+    Option("torch_threads", low=1, null=True, example=1),
+    Option("dataset.limit", low=MIN_DOCUMENTS, null=True, example=200),
+    Option("dataset.fraction", float, low=0, high=1, null=True, example=0.2),
+    Option("split.folds", null=True, example=5),  # split ranges: validate_split_options
+    Option("split.fold", example=0),
+    Option("split.test_size", float, example=0.2),
+    Option("split.val_size", float, example=0.15),
+    Option("split.use_given", bool),
+    Option("data.batch_size", low=1, example=16),
+    Option("data.eval_batch_size", low=1, example=64),
+    Option("data.num_workers", low=0, example=0),
+    Option("data.length_grouping", bool),
+    Option("data.pin_memory", bool, null=True),
+    Option("eval.threshold", str, choices=("global", "per_label")),
+    Option("eval.save_weights", bool),
+    Option("model.max_length", example=128),  # range: check_max_length (it depends on the model)
+    Option("model.trust_remote_code", bool),
+    Option("model.module.pooling", str, choices=("cls", "pooler", "mean")),
+    Option("model.module.dropout", float, low=0, high=1, high_open=True, example=0.1),
+    Option("model.module.lr", float, low=0, example=2e-5),
+    Option("model.module.head_lr", float, low=0, null=True, example=1e-3),
+    Option("model.module.weight_decay", float, low=0, example=0.01),
+    Option("model.module.warmup_ratio", float, low=0, high=1, high_open=True, example=0.1),
+    Option("model.module.schedule", str, choices=("constant", "linear")),
+    Option("model.module.loss_reduction", str, choices=("sum", "mean", "weighted")),
+    Option("model.module.freeze_encoder", bool),
+    Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
+    Option("trainer.max_epochs", low=1, example=3),
+    Option("trainer.accumulate_grad_batches", low=1, example=1),
+    Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),
+    Option("trainer.log_every_n_steps", low=1, example=10),
+    Option("trainer.num_sanity_val_steps", low=-1, example=0),
+    Option("trainer.deterministic", bool),
+    Option("clustering.k", null=True, example=3),  # range: check_grouping_options (1..number of labels)
+    Option("clustering.k_max", low=1, example=10),
+    Option("clustering.feature", str, choices=("name", "description")),
+    Option("clustering.scale", str, choices=("minmax", None)),
+    Option("clustering.backend", str, choices=_kmedoids_backends),
+    Option("clustering.max_length", low=8, example=64),
+    Option("baseline.features", str, choices=("tfidf", "bow")),
+    Option("baseline.classifier", str, choices=("logreg", "random_forest")),
+    Option("baseline.ngram_max", low=1, example=2),
+    Option("baseline.min_df", low=1, example=2),
+    Option("baseline.max_features", low=1, null=True, example=50000),
+    Option("baseline.C", float, low=0, example=10.0),
+    Option("baseline.n_estimators", low=1, example=300),
+    Option("baseline.n_jobs", low=-1, example=1),
+)
+_MISSING = object()
+
+
+def _value(cfg: DictConfig, key: str) -> object:
+    try:
+        return OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
+    except Exception as err:  # an interpolation that cannot resolve
+        raise ConfigError(f"{key}: cannot be resolved ({err})") from err
+
+
+# conf/predict.yaml
+PREDICT_OPTIONS: tuple[Option, ...] = (Option("batch_size", low=1, example=32),)
+
+
+def check_values(cfg: DictConfig, options: tuple[Option, ...] = OPTIONS) -> None:
+    missing = _required(OmegaConf.to_container(cfg, resolve=False))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required, but not set; add "
+                          f"{' '.join(k + '=...' for k in missing)} to the command")
+    for option in options:
+        value = _value(cfg, option.key)
+        if value is _MISSING:
+            continue
+        problem = option.problem(value)
+        if problem is not None:
+            raise ConfigError(option.message(value, problem))
+
+
+def _required(data: object, prefix: str = "") -> list[str]:
+    """Keys left at `???` (no default: the user must set them), outside Hydra's own node."""
+    if isinstance(data, dict):
+        items = [(k, v) for k, v in data.items() if prefix or k != "hydra"]
+    elif isinstance(data, list):
+        items = list(enumerate(data))
+    else:
+        return [prefix.rstrip(".")] if data == "???" else []
+    return [key for k, v in items for key in _required(v, f"{prefix}{k}.")]
+
+
+def check_options(cfg: DictConfig) -> None:
+    """Everything that needs no data: types, ranges and choices of OPTIONS, option combinations,
+    the accelerator, and that the output folder can be written."""
+    check_values(cfg, OPTIONS)
+    if cfg.get("split") is not None:
+        validate_split_options(cfg.split.folds, cfg.split.fold, cfg.split.test_size, cfg.split.val_size)
+    check_groups_spec(cfg)
+    check_accelerator(cfg)
+    check_writable(cfg.paths.output_dir)
+
+
+def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
+    if folds is not None:
+        if int(folds) < 2:
+            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds "
+                              "(or split.folds=null for one train/test split)")
+        if not 0 <= int(fold) < int(folds):
+            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
+    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
+        if not 0 < float(value) < 1:
+            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. {name}="
+                              f"{0.2 if name == 'split.test_size' else 0.15})")
+
+
+def check_groups_spec(cfg: DictConfig) -> None:
+    groups = _value(cfg, "clustering.groups")
+    if groups is _MISSING or groups is None:
+        return
+    if not isinstance(groups, ListConfig) or not all(isinstance(g, ListConfig) for g in groups):
+        raise ConfigError(f"clustering.groups={_show(groups)}: give a list of groups, each a list of label names "
+                          "or indices, e.g. clustering.groups=[[0,1],[2,3,4]] (one group of all labels: "
+                          "arch=mtl)")
+
+
+def _show(value: object) -> str:
+    return str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value).replace(" ", "")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    accelerator = str(_value(cfg, "trainer.accelerator"))
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={accelerator} (trainer=gpu, trainer=ddp) needs CUDA, and no CUDA "
+                              "GPU is available here: use trainer=cpu or trainer=default (it picks what there is), "
+                              "or run where CUDA is available")
+
+
+def check_writable(folder: str | Path, key: str = "paths.output_dir",
+                   fix: str = "set MTLV_OUTPUT_DIR=/a/writable/folder or paths.output_dir=/a/writable/folder") -> None:
+    """Create `folder` and write a file in it, before the run writes anything there."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".mtlv-write-test-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{key}={folder}: cannot write there ({err.strerror or err}); {fix}") from err
+
+
+class PreflightCallback(Callback):
+    """Hydra callback (conf/hydra/default.yaml): check the options before Hydra creates the run
+    folder under paths.output_dir, so a bad value or an unwritable folder is one `error:` line.
+    Sweeps are checked by the sweeper, once per cell, before any job starts."""
+
+    @entry_point
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        check_options(config)
+
+
+def check_corpus(cfg: DictConfig, corpus) -> None:
+    """The loaded documents can be split as asked: some documents, some labels, each part non-empty."""
+    where = f"dataset={cfg.dataset.name}"
+    path = _value(cfg, "dataset.path")
+    if path is not _MISSING and path is not None:
+        where += f" (dataset.path={path})"
+    if len(corpus) == 0:
+        raise DataError(f"{where} has no documents (only a header, or every text is empty); "
+                        "point dataset.path=... at a file with one document per row")
+    if corpus.num_labels == 0:
+        raise DataError(f"{where} has no labels: no document has any; put labels in the column named by "
+                        "dataset.source.label_column (delimited by dataset.source.label_delimiter), or list "
+                        "0/1 columns in dataset.source.label_columns=[...]")
+    if len(corpus) < MIN_DOCUMENTS:
+        raise DataError(f"{where} has {len(corpus)} document(s); training needs at least {MIN_DOCUMENTS} "
+                        "(for train, validation and test parts)")
+    split = cfg.get("split")
+    if split is None:
+        return
+    given = split.use_given and split.folds is None and corpus.given_split is not None
+    if given:
+        n_test = int((corpus.given_split == "test").sum())
+        n_pool = len(corpus) - n_test
+        if n_test == 0 or _parts(n_pool, split.val_size) is None:
+            raise DataError(f"{where}: its own train/test split gives {n_pool} train and {n_test} test documents, "
+                            "too few for train, validation and test; set split.use_given=false")
+        return
+    if split.folds is not None:
+        if _fold_parts(len(corpus), split.folds, split.val_size) is None:
+            most = max((k for k in range(2, int(split.folds)) if _fold_parts(len(corpus), k, split.val_size)),
+                       default=None)
+            fix = f"use split.folds={most} or fewer" if most else "use split.folds=null"
+            raise ConfigError(f"split.folds={split.folds}: {len(corpus)} documents are too few for "
+                              f"{split.folds} folds with a validation part; {fix}")
+        return
+    n_test = math.ceil(len(corpus) * split.test_size)
+    if _parts(len(corpus) - n_test, split.val_size) is None:
+        raise ConfigError(f"split.test_size={split.test_size}: leaves {len(corpus) - n_test} of {len(corpus)} "
+                          "documents for train and validation; lower it")
+
+
+def _parts(pool: int, val_size: float) -> tuple[int, int] | None:
+    """(train, validation) sizes of a training pool, or None when one would be empty."""
+    val = math.ceil(pool * val_size)
+    return (pool - val, val) if pool - val >= 1 and val >= 1 else None
+
+
+def _fold_parts(n: int, folds: int, val_size: float) -> tuple[int, int] | None:
+    if folds > n:
+        return None
+    return _parts(n - math.ceil(n / folds), val_size)
+
 
 def check_config(cfg: DictConfig, num_labels: int) -> None:
-    for key in ("batch_size", "eval_batch_size"):
-        if int(cfg.data[key]) < 1:
-            raise ConfigError(f"data.{key}={cfg.data[key]}: must be at least 1")
-    if int(cfg.trainer.max_epochs) < 1:
-        raise ConfigError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1")
-    if cfg.get("split") is not None:  # before the sweep starts its jobs, not in each of them
-        from mtlv.data.splits import validate_split_options
-
-        validate_split_options(cfg.split.folds, cfg.split.fold, cfg.split.test_size, cfg.split.val_size)
+    """Options that depend on the encoder or the number of labels (after check_options)."""
     check_max_length(cfg)
     check_grouping_options(cfg, num_labels)
 
 
 def check_max_length(cfg: DictConfig) -> None:
+    from mtlv.models.encoder import model_max_length
+
     wanted = int(cfg.model.max_length)
     allowed = model_max_length(cfg.model.name_or_path, cfg.model.module.random_init,
                                bool(cfg.model.get("trust_remote_code", False)))

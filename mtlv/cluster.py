@@ -9,22 +9,24 @@ from omegaconf import DictConfig
 
 import mtlv.config  # noqa: F401
 from mtlv.config import CONF_DIR
-from mtlv.errors import ConfigError
+from mtlv.errors import ConfigError, entry_point
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@entry_point
 def main(cfg: DictConfig) -> None:
     from mtlv.cell import load_corpus
+    from mtlv.checks import check_grouping_options, check_options
     from mtlv.clustering.tasks import cluster_tasks
     from mtlv.grouping import TaskGrouping
 
     if cfg.clustering.method != "kmedoids":
         raise ConfigError("mtlv.cluster needs clustering=kmedoids_desc or clustering=kmedoids_label "
                           f"(got clustering={cfg.clustering.method})")
+    check_options(cfg)
     corpus = load_corpus(cfg)
+    check_grouping_options(cfg, corpus.num_labels)
     k = cfg.clustering.k
-    if k is None or not 1 <= int(k) <= corpus.num_labels:
-        raise ConfigError(f"clustering.k={k}: choose 1..{corpus.num_labels} (the number of labels)")
     out = Path(cfg.paths.output_dir) / "clustering" / f"{corpus.name}-{cfg.clustering.feature}-k{k}"
     groups = cluster_tasks(corpus, cfg.clustering, out, cfg.paths.cache_dir)
     grouping = TaskGrouping(tuple(corpus.label_names), tuple(tuple(g) for g in groups), "models")

@@ -1,4 +1,11 @@
 """Errors a user can act on: each names the file, field or option at fault and the fix."""
+from __future__ import annotations
+
+import functools
+from typing import Callable, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class MTLVError(Exception):
@@ -49,8 +56,9 @@ def full_errors() -> bool:
 
 
 def report_and_exit(err: BaseException, code: int = 2) -> None:
-    """For entry points: print `error: <message>` to stderr and exit with `code` when `err` is (or
-    wraps) an MTLVError; re-raise anything else, and everything when HYDRA_FULL_ERROR=1."""
+    """Print `error: <message>` to stderr and exit with `code` when `err` is (or wraps) an
+    MTLVError; re-raise anything else (a bug keeps its traceback), and everything when
+    HYDRA_FULL_ERROR=1."""
     import sys
 
     user = user_error(err)
@@ -58,3 +66,40 @@ def report_and_exit(err: BaseException, code: int = 2) -> None:
         raise err
     print(f"error: {user}", file=sys.stderr, flush=True)
     raise SystemExit(code)
+
+
+def _in_sweep_job() -> bool:
+    """Inside one job of a Hydra multirun (not the sweeper that launches the jobs)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return False
+    hydra = HydraConfig.get()
+    return hydra.mode == RunMode.MULTIRUN and hydra.job.get("num") is not None
+
+
+def entry_point(func: Callable[P, R]) -> Callable[P, R]:
+    """The one error wrapper of every entry point (train, cluster, baseline, predict, aggregate,
+    report, the sweeper, the pre-run checks); under @hydra.main it wraps the task function.
+
+    An MTLVError, also one that Hydra's instantiate wrapped in an InstantiationException, ends
+    the process with one `error: <message>` line on stderr and exit code 2. Anything else (a bug)
+    keeps its traceback, and so does everything with HYDRA_FULL_ERROR=1. In one job of a sweep the
+    error is re-raised (unwrapped) instead, so that the sweeper lists it with the other failed
+    jobs and the finished ones are kept."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except Exception as err:
+            if _in_sweep_job():
+                user = user_error(err)
+                if user is None or user is err or full_errors():
+                    raise
+                raise user from None
+            report_and_exit(err)
+            raise
+
+    return run

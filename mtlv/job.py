@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
 from mtlv.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
-from mtlv.checks import check_config
+from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
 from mtlv.data.splits import label_count_table, load_or_make_split
@@ -102,6 +102,7 @@ def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[P
 
 def run_job(cfg: DictConfig) -> dict:
     quiet_libraries()
+    check_options(cfg)
     configure_torch(cfg)
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)

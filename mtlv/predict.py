@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 import mtlv.config  # noqa: F401
 from mtlv.config import CONF_DIR
-from mtlv.errors import DataError, MTLVError
+from mtlv.errors import DataError, MTLVError, entry_point
 from mtlv.grouping import TaskGrouping
 from mtlv.io import atomic_path, read_json
 
@@ -52,18 +52,41 @@ def model_set(folder: Path) -> tuple[list[Path], object]:
 
 def read_texts(source: str, text_column: str, id_column: str | None) -> tuple[list[str], list[str]]:
     if source == "-":
-        texts = [line.strip() for line in sys.stdin if line.strip()]
-        return [str(i) for i in range(len(texts))], texts
-    path = Path(source)
+        ids, texts = _text_lines(sys.stdin.read())
+    else:
+        ids, texts = _read_file(Path(source), text_column, id_column)
+    if not texts:
+        raise DataError(f"input={source}: no texts to predict (empty input); give one text per line, or a "
+                        f"CSV/TSV/JSONL file with a {text_column!r} column")
+    return ids, texts
+
+
+def _text_lines(text: str) -> tuple[list[str], list[str]]:
+    texts = [line.strip() for line in text.splitlines() if line.strip()]
+    return [str(i) for i in range(len(texts))], texts
+
+
+def _read_file(path: Path, text_column: str, id_column: str | None) -> tuple[list[str], list[str]]:
     if not path.exists():
-        raise DataError(f"input={source}: file not found")
+        raise DataError(f"input={path}: file not found")
+    if path.is_dir():
+        raise DataError(f"input={path} is a folder; give a CSV/TSV/JSONL/TXT file, or - for stdin")
     if path.suffix in (".txt", ""):
-        texts = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
-        return [str(i) for i in range(len(texts))], texts
-    frame = pd.read_json(path, lines=True) if path.suffix in (".jsonl", ".json") else \
-        pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding_errors="replace")
+        return _text_lines(path.read_text(encoding="utf-8", errors="replace"))
+    kind = {".jsonl": "JSON lines", ".json": "JSON lines", ".tsv": "TSV"}.get(path.suffix, "CSV")
+    try:
+        frame = pd.read_json(path, lines=True) if kind == "JSON lines" else \
+            pd.read_csv(path, sep="\t" if kind == "TSV" else ",", encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        return [], []
+    except (ValueError, pd.errors.ParserError) as err:  # pandas' parse errors are ValueErrors
+        raise DataError(f"input={path}: cannot parse it as {kind} ({str(err).strip()}); fix the file, or give "
+                        "plain text with one document per line (.txt)") from err
     if text_column not in frame.columns:
         raise DataError(f"{path}: no column {text_column!r} (columns: {list(frame.columns)}); set text_column=...")
+    if id_column and id_column not in frame.columns:
+        raise DataError(f"{path}: no column {id_column!r} (columns: {list(frame.columns)}); set id_column=... or "
+                        "id_column=null")
     ids = frame[id_column].astype(str).tolist() if id_column else [str(i) for i in range(len(frame))]
     return ids, frame[text_column].fillna("").astype(str).tolist()
 
@@ -94,17 +117,14 @@ def predict(folder: Path, ids: list[str], texts: list[str], batch_size: int = 32
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
+@entry_point
 def main(cfg: DictConfig) -> None:
-    from mtlv.errors import report_and_exit
+    from mtlv.checks import PREDICT_OPTIONS, check_values, check_writable
 
-    try:
-        _main(cfg)
-    except Exception as err:  # an MTLVError: `error: <message>`, exit 2 (HYDRA_FULL_ERROR=1: traceback)
-        report_and_exit(err)
-        raise
-
-
-def _main(cfg: DictConfig) -> None:
+    check_values(cfg, PREDICT_OPTIONS)
+    if cfg.output is not None:
+        check_writable(Path(str(cfg.output)).parent, "output", "set output=... to a file in a writable folder "
+                       "(or leave it out to print to stdout)")
     folder = resolve_folder(str(cfg.run), cfg.tracking_uri)
     ids, texts = read_texts(str(cfg.input), cfg.text_column, cfg.id_column)
     frame = predict(folder, ids, texts, int(cfg.batch_size))

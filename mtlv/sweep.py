@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, load_corpus, run_name
-from mtlv.checks import check_config
+from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
 from mtlv.grouping import TaskGrouping
 from mtlv.io import write_json
@@ -26,6 +26,7 @@ def prepare_tracking(cfg: DictConfig) -> str | None:
 
 
 def prepare_cell(cfg: DictConfig) -> TaskGrouping:
+    check_options(cfg)
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)
     grouping = cell_grouping(cfg, corpus)

@@ -7,33 +7,15 @@ from omegaconf import DictConfig
 
 import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
 from mtlv.config import CONF_DIR
+from mtlv.errors import entry_point
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@entry_point
 def main(cfg: DictConfig) -> float | None:
-    from mtlv.errors import full_errors, report_and_exit, user_error
     from mtlv.job import run_job
 
-    try:
-        result = run_job(cfg)
-    except Exception as err:
-        # One sweep job: hand the error (unwrapped from Hydra's InstantiationException) to the
-        # sweeper, which lists failed jobs at the end. One run: `error: <message>`, exit code 2.
-        if _multirun():
-            user = user_error(err)
-            if user is None or user is err or full_errors():
-                raise
-            raise user from None
-        report_and_exit(err)
-        raise
-    return result["test"]["f1_macro"]
-
-
-def _multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return run_job(cfg)["test"]["f1_macro"]
 
 
 if __name__ == "__main__":

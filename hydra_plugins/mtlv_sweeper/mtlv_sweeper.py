@@ -14,36 +14,35 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
+from mtlv.errors import entry_point
+
 log = logging.getLogger(__name__)
 
 
 class GroupSweeper(BasicSweeper):
+    @entry_point
     def sweep(self, arguments: List[str]) -> Any:
-        from mtlv.errors import report_and_exit
+        from mtlv.checks import check_options
 
-        try:
-            return self._sweep(arguments)
-        except Exception as err:  # an MTLVError: `error: <message>` and exit 2 (HYDRA_FULL_ERROR=1: traceback)
-            report_and_exit(err)
-            raise
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        combos = [c for batch in self.split_arguments(overrides, None) for c in batch]
+        configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(c)) for c in combos]
+        for cfg in configs:  # every cell's options, before any folder is made or any job starts
+            check_options(cfg)
 
-    def _sweep(self, arguments: List[str]) -> Any:
         from mtlv.aggregate import aggregate_cell
         from mtlv.cell import cell_dir
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.sweep import prepare_cell, prepare_tracking
 
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        combos = [c for batch in self.split_arguments(overrides, None) for c in batch]
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         jobs, cells = [], []
-        for combo in combos:
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(combo))
+        for combo, cfg in zip(combos, configs):
             if cfg.arch.placement == "models":
                 grouping = prepare_cell(cfg)
                 cells.append(cell_dir(cfg))

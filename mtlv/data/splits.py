@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
+from mtlv.checks import validate_split_options
 from mtlv.data.corpus import Corpus
-from mtlv.errors import ConfigError
 from mtlv.io import atomic_path, stable_hash
 
 log = logging.getLogger(__name__)
@@ -31,17 +31,6 @@ def _stratified_holdout(labels: np.ndarray, pool: np.ndarray, size: float, seed:
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
     keep, held = next(splitter.split(np.zeros(len(pool)), labels[pool]))
     return np.sort(pool[keep]), np.sort(pool[held])
-
-
-def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
-    if folds is not None:
-        if int(folds) < 2:
-            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds (or split.folds=null for one train/test split)")
-        if not 0 <= int(fold) < int(folds):
-            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
-    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
-        if not 0 < float(value) < 1:
-            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. 0.15)")
 
 
 def compute_split(corpus: Corpus, folds: int | None, fold: int, test_size: float, val_size: float,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from mtlv.errors import ConfigError, entry_point
 
+
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
 
     from mtlv.config import compose
-    from mtlv.errors import MTLVError
     from mtlv.report.page import build_report
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -23,12 +25,19 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
+<<<<<<< HEAD
         page = build_report(compose(args, config_name="report"))
     except (MTLVError, ValueError, HydraException) as err:  # a bad option or store: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
         print(main_table.read_text(), flush=True)
+=======
+        cfg = compose(args, config_name="report")
+    except HydraException as err:  # a bad override: Hydra's own message, as one `error:` line
+        raise ConfigError(str(err).strip().replace("\n", " ")) from err
+    page = build_report(cfg)
+>>>>>>> validation
     print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
     return 0
 

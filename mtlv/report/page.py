@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from mtlv.errors import ConfigError
 from mtlv.io import write_text
 from mtlv.report import plots
 from mtlv.report.artifacts import elbow_curves, label_counts
@@ -122,7 +123,7 @@ def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
 
 def build_report(cfg: DictConfig) -> Path:
     if cfg.select_on not in CRITERIA:
-        raise ValueError(f"select_on={cfg.select_on}: use val or test")
+        raise ConfigError(f"select_on={cfg.select_on}: use select_on=val or select_on=test")
     out = Path(cfg.out)
     ref = Reference.load(cfg.reference, cfg.get("reference_model"))
     experiments = list(cfg.experiments) if cfg.experiments else None

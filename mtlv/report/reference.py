@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtlv.errors import DataError
+
 PACKAGED = Path(__file__).with_name("reference.csv")
 COLUMNS = ["dataset", "table", "arch", "model", "setting", "metric", "value", "std", "source"]
 CAVEAT = ("The reference study chose each decision threshold on the test set; MTLV chooses it on validation, "
@@ -55,7 +57,8 @@ class Reference:
     def __init__(self, frame: pd.DataFrame, fallback_model: str | None = None):
         missing = [c for c in COLUMNS if c not in frame.columns and c != "std"]
         if missing:
-            raise ValueError(f"reference table lacks columns {missing}; expected {','.join(COLUMNS)}")
+            raise DataError(f"reference table lacks columns {missing}; expected {','.join(COLUMNS)} "
+                            "(fix the file given as reference=..., or reference=null for the packaged one)")
         frame = frame.reindex(columns=COLUMNS).copy()
         for col in ("dataset", "table", "arch", "model", "setting", "metric", "source"):
             frame[col] = frame[col].fillna("").astype(str).str.strip()

@@ -156,6 +156,10 @@ def _find_in_folder(folder: Path) -> tuple[str, Path]:
 
 def _resolve(path: Path, download: bool) -> tuple[str, Path]:
     if not path.exists():
+        if path.suffix.lower() in (".csv", ".tsv", ".txt", ".json", ".jsonl", ".xml"):  # a file the user named
+            raise DataError(f"dataset.path={path}: file not found; set dataset.path=... to indiana_reports.csv, "
+                            f"NLMCXR_reports.tgz or a folder holding them (a missing folder: {_ARCHIVE_NAME} "
+                            "is downloaded there)")
         target = _archive_target(path)
         if not target.is_file():
             if not download:
