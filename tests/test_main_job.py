@@ -19,7 +19,7 @@ def test_main_job_learns_and_lands_in_mlflow(tmp_path):
     assert runs.run_id.tolist() == [run_id]
     assert runs.iloc[0]["metrics.test/f1_macro"] == pytest.approx(f1, abs=1e-4)
     result = json.loads(next(tmp_path.glob("runs/demo/mtl-minilm-*/model/result.json")).read_text())
-    assert result["elapsed_s"] < 600
+    assert result["test"]["f1_macro"] == pytest.approx(f1, abs=1e-4)  # how long it took: scripts/bench.py
 
 
 def test_cluster_entry_point_prints_groups_and_elbow(tmp_path):
