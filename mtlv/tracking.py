@@ -35,12 +35,15 @@ def _tag(original: str) -> str:
 def label_key(name: str) -> str:
     """A label name as one segment of an MLflow key (`test/f1/<segment>`).
 
-    Unsafe characters (and `/`) become `_`; a name that had to change gets a hash of the real name
+    Unsafe characters become `_` (`/` stays, as in `spine/degenerative`, unless it makes a path
+    trick such as `a//b`); a name that had to change gets a hash of the real name
     appended, so two labels never share a key (`a(b)` -> `a_b_-<hash>`, while `a_b_` stays itself).
     The real names stay in the run's `label_keys.json` artifact, metrics.json and the `group.*` params.
     """
     name = str(name)
-    safe = _UNSAFE.sub("_", name.replace("/", "_"))
+    safe = _UNSAFE.sub("_", name)
+    if any(not part.strip(". ") for part in safe.split("/")):  # "a//b", "..", "/a": path tricks
+        safe = safe.replace("/", "_")
     if safe != name or not safe.strip(". ") or len(safe) > 100:
         safe = f"{safe[:90]}-{_tag(name)}"
     return safe
