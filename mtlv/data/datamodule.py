@@ -63,7 +63,8 @@ class MultiLabelDataModule(L.LightningDataModule):
     def __init__(self, corpus: Corpus, split: Split, tokenizer: str, max_length: int = 128,
                  batch_size: int = 16, eval_batch_size: int = 64, label_indices: list[int] | None = None,
                  cache_dir: str | Path | None = None, length_grouping: bool = True, num_workers: int = 0,
-                 pin_memory: bool | None = None, seed: int = 0, trust_remote_code: bool = False) -> None:
+                 pin_memory: bool | None = None, seed: int = 0, trust_remote_code: bool = False,
+                 test_curve: bool = False) -> None:
         super().__init__()
         self.corpus, self.split = corpus, split
         self.tokenizer_name, self.trust_remote_code = tokenizer, trust_remote_code
@@ -71,6 +72,9 @@ class MultiLabelDataModule(L.LightningDataModule):
         self.label_indices = list(range(corpus.num_labels)) if label_indices is None else list(label_indices)
         self.cache_dir, self.length_grouping = cache_dir, length_grouping
         self.num_workers, self.pin_memory, self.seed = num_workers, pin_memory, seed
+        # The test set as a second validation loader: its per-epoch metrics draw the training-budget
+        # curves (curve/*) and choose nothing; checkpoint and threshold are chosen on validation.
+        self.test_curve = test_curve
         self.tokens: TokenizedTexts | None = None
 
     @property
@@ -103,8 +107,9 @@ class MultiLabelDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        val = self._loader("val", train=False)
+        return [val, self._loader("test", train=False)] if self.test_curve else val
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", train=False)

@@ -95,16 +95,20 @@ class MultiTaskModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         m = len(self.label_names)
         self._val_counts = torch.zeros((m, 4), dtype=torch.long, device=self.device)
+        self._curve_counts = torch.zeros((m, 4), dtype=torch.long, device=self.device)  # test, curves only
         self._val_exact = torch.zeros(2, dtype=torch.long, device=self.device)
         self._val_loss = torch.zeros(2, dtype=torch.float64, device=self.device)
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         logits = self(batch["input_ids"], batch["attention_mask"])
         target = batch["labels"].long()
         preds = (logits >= 0).long()  # sigmoid(x) >= 0.5
         tp = (preds * target).sum(0)
         fp = (preds * (1 - target)).sum(0)
         fn = ((1 - preds) * target).sum(0)
+        if dataloader_idx == 1:  # the test set (data.test_curve): counted for the curve, nothing else
+            self._curve_counts += torch.stack([tp, fp, fn, target.sum(0)], dim=1)
+            return
         self._val_counts += torch.stack([tp, fp, fn, target.sum(0)], dim=1)
         self._val_exact += torch.stack([(preds == target).all(1).sum(), target.new_full((), len(target))])
         loss = self.combine(self.head_losses(logits, batch["labels"]))
@@ -126,10 +130,24 @@ class MultiTaskModule(L.LightningModule):
                 head = f1_from_counts(full[g])
                 metrics[f"val/head{i}/f1_macro"] = head["f1_macro"]
                 metrics[f"val/head{i}/f1_micro"] = head["f1_micro"]
+        if len(self.trainer.num_val_batches) > 1:  # same on every rank: all_gather below is collective
+            metrics.update(self._curve_metrics(full))
         metrics = {k: torch.nan_to_num(v.float(), nan=0.0) for k, v in metrics.items()}
         shown = metrics.pop("val/f1_macro")
         self.log_dict(metrics, prog_bar=False)
         self.log("val/f1_macro", shown, prog_bar=True)
+
+    def _curve_metrics(self, val_full: torch.Tensor) -> dict:
+        """Test F1-macro per epoch (threshold 0.5) and, for joining group jobs into their cell's curve, how
+        many labels each F1-macro averages: the cell's value is the label-weighted mean of its jobs'."""
+        counts = self._curve_counts
+        if self.trainer.world_size > 1:
+            counts = self.all_gather(counts).sum(0)
+        full = torch.stack([counts[:, 0], counts[:, 1], torch.zeros_like(counts[:, 0]), counts[:, 2], counts[:, 3]], 1)
+        test = f1_from_counts(full)
+        return {"curve/test_f1_macro": test["f1_macro"], "curve/test_n_labels": (full[:, 4] > 0).sum().double(),
+                "curve/val_n_labels": (val_full[:, 4] > 0).sum().double(),
+                "curve/epoch": torch.tensor(float(self.current_epoch + 1))}  # on the CPU: no host-device copy
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         probs = torch.sigmoid(self(batch["input_ids"], batch["attention_mask"]).float())

@@ -1,5 +1,6 @@
 """`python -m mtlv.report [tracking_uri=...] [out=...] [experiments=[openi]] [filter=...] [select_on=val|test]
-[reference=my_reference.csv]`: render the tables of the reference study from an MLflow store.
+[reference=my_reference.csv] [reference_model=bert|null] [plots=false]`: render the tables of the reference
+study from an MLflow store, beside its published numbers, and print each section's table 1.
 
 Options use Hydra's override syntax (conf/report.yaml), but no Hydra job starts, so nothing but the
 report folder is written."""
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     except (MTLVError, ValueError, HydraException) as err:  # a bad option or store: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
+        print(main_table.read_text(), flush=True)
     print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
     return 0
 

@@ -1,7 +1,9 @@
 """MLflow store -> tidy tables: one row per *result* (an MTL/GMHL/baseline job run, or the parent run of
 an STL/GMTL cell, which carries the aggregated metrics) and one row per (result, label) F1.
 
-Group job runs of STL/GMTL (tag mlflow.parentRunId) are left out: each sees only its own labels.
+Group job runs of STL/GMTL are left out: each sees only its own labels. A sweep's group jobs carry the tag
+mlflow.parentRunId; a group job run on its own (`hydra.mode=RUN group_index=i`) has no parent, so it is
+recognised by its params (arch.placement=models, group_index set), left out, and named in a warning.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.fractio
 TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data.batch_size")
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
 COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "setting", "folds", "fold",
-           "seed", "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro", "elapsed_s", "compute_s",
+           "seed", "f1_macro", "f1_micro", "subset_accuracy", "n_undefined", "val_f1_macro", "elapsed_s", "compute_s",
            "start_time", "role", "cell", "cell_dir", "job_dir", "train_cfg"]
 
 
@@ -80,6 +82,7 @@ def run_row(run) -> dict:
         "seed": _num(params.get("seed"), int),
         "f1_macro": metrics.get("test/f1_macro", np.nan), "f1_micro": metrics.get("test/f1_micro", np.nan),
         "subset_accuracy": metrics.get("test/subset_accuracy", np.nan),
+        "n_undefined": metrics.get("test/n_undefined", np.nan),
         "val_f1_macro": metrics.get("val_best/f1_macro", np.nan),
         "elapsed_s": elapsed, "compute_s": metrics.get("time/sum_job_s", elapsed),
         "start_time": run.info.start_time, "role": tags.get("mtlv.role"), "cell": tags.get("cell", ""),
@@ -88,11 +91,27 @@ def run_row(run) -> dict:
     }
 
 
+def is_lone_group_job(run) -> bool:
+    """A job of a one-model-per-group cell (STL/GMTL) that ran without its sweep: one group's labels only."""
+    params, tags = run.data.params, run.data.tags
+    return (tags.get("mtlv.role") == "job" and "mlflow.parentRunId" not in tags
+            and (params.get("arch.placement") == "models" or _num(params.get("group_index"), int) is not None))
+
+
 def is_result(run) -> bool:
     tags = run.data.tags
     role = tags.get("mtlv.role")
     finished = "test/f1_macro" in run.data.metrics  # a parent whose cell never aggregated has none
-    return finished and (role == "parent" or (role == "job" and "mlflow.parentRunId" not in tags))
+    return finished and (role == "parent" or (role == "job" and "mlflow.parentRunId" not in tags
+                                              and not is_lone_group_job(run)))
+
+
+def lone_group_warning(runs: list) -> list[str]:
+    if not runs:
+        return []
+    names = ", ".join(sorted({f"{r.info.run_name} (group {r.data.params.get('group_index', '?')})" for r in runs}))
+    return [f"{len(runs)} STL/GMTL group job run(s) without their sweep are left out: each scores one group's "
+            f"labels only, not the whole label set ({names}). Run the cell as a sweep (-m) to get its result."]
 
 
 def search_all(client, experiment_ids: list[str], filter_string: str = "") -> list:
@@ -111,14 +130,17 @@ def collect(uri: str, experiments: list[str] | None = None, filter_string: str =
     client = tracking.client(uri)
     exps = tracking.retry_locked(client.search_experiments)()
     ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
-    found = [r for r in search_all(client, ids, filter_string) if is_result(r)] if ids else []
+    every = search_all(client, ids, filter_string) if ids else []
+    found = [r for r in every if is_result(r)]
+    lone = lone_group_warning([r for r in every if "test/f1_macro" in r.data.metrics and is_lone_group_job(r)])
     rows = [run_row(r) for r in found]
     labels = [{"run_id": r.info.run_id, "label": key[len("test/f1/"):], "f1": value}
               for r in found for key, value in r.data.metrics.items() if key.startswith("test/f1/")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
-        return Runs(frame, pd.DataFrame(columns=["run_id", "label", "f1"]), uri)
+        return Runs(frame, pd.DataFrame(columns=["run_id", "label", "f1"]), uri, lone)
     frame, warnings = deduplicate(frame)
+    warnings = lone + warnings
     label_frame = pd.DataFrame(labels, columns=["run_id", "label", "f1"])
     label_frame = label_frame[label_frame.run_id.isin(frame.run_id)].reset_index(drop=True)
     return Runs(frame.reset_index(drop=True), label_frame, uri, warnings)

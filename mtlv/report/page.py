@@ -11,13 +11,16 @@ from mtlv.io import write_text
 from mtlv.report import plots
 from mtlv.report.artifacts import elbow_curves, label_counts
 from mtlv.report.collect import Runs, collect
+from mtlv.report.curves import advantage_sentence, mean_curves, result_curves
 from mtlv.report.per_label import label_table
-from mtlv.report.reference import Reference
-from mtlv.report.table import Table, to_markdown
-from mtlv.report.tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
+from mtlv.report.reference import CAVEAT, Reference
+from mtlv.report.stats import unranked
+from mtlv.report.render import Table, to_markdown
+from mtlv.report.study_tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
 from mtlv.report.timing import time_table
 
 CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}
+CRITERIA_TEXT = {"val": "validation F1-macro", "test": "test F1-macro"}
 
 
 def sections(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -56,11 +59,42 @@ def dataset_plots(data: Runs, runs: pd.DataFrame, name: str, tables: list[Table]
     return [p for p in made if p is not None]
 
 
+def budget_section(data: Runs, runs: pd.DataFrame, name: str, criterion: str, out: Path, plot: bool) -> list[str]:
+    """F1-macro vs epoch (STL/MTL/GMHL/GMTL) and where GMTL's advantage over MTL appears or vanishes."""
+    per_run = result_curves(data.uri, runs, criterion)
+    if per_run.empty:
+        return []
+    means = mean_curves(per_run)
+    write_text(out / name / "curves.csv", means.to_csv(index=False, float_format="%.6g"))
+    lines = ["", f"### F1-macro vs epoch ({name})", "",
+             "Mean over (fold, seed) after every epoch at threshold 0.5: test (solid) and validation (dashed). The "
+             "test curve is recorded for this plot only: checkpoint, threshold and clustering setting are chosen "
+             "on validation. STL/GMTL: F1-macro over the joined label matrix (label-weighted mean of the group "
+             f"jobs). Numbers: [curves.csv]({name}/curves.csv).", ""]
+    for model in model_order(means.model):
+        sentence = advantage_sentence(means, model)
+        lines += [f"- {sentence}"] if sentence else []
+        if plot:
+            path = plots.epoch_curves(means, model, out / "plots" / f"{name}_epochs_{model}.png",
+                                      f"{name}, {model}: F1-macro vs epoch")
+            lines += ["", f"![{path.stem}](plots/{path.name})", ""] if path else []
+    return lines
+
+
 def mixed_training(runs: pd.DataFrame) -> list[str]:
     """Rows of table 1 whose runs were trained with different settings (epochs, lr, ...)."""
     return [f"{arch}/{model}: runs with different training settings are averaged together: "
             f"{' | '.join(sorted(group.train_cfg.unique()))}"
             for (arch, model), group in runs.groupby(["arch", "model"]) if group.train_cfg.nunique() > 1]
+
+
+def cited(sources: list[str]) -> str:
+    """'Rahimi 2021, ..., Tables 4.3, 4.4, C.1' from one source string per table."""
+    by_work: dict[str, list[str]] = {}
+    for source in sources:
+        work, _, table = source.partition(", Table ")
+        by_work.setdefault(work, []).append(table.split(" ")[0]) if table else by_work.setdefault(source, [])
+    return "; ".join(f"{w}, Tables {', '.join(sorted(set(t)))}" if t else w for w, t in by_work.items())
 
 
 def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
@@ -71,8 +105,9 @@ def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
              "Reference study: F. Rahimi, *MTLV: a library for building deep multi-task learning architectures*, "
              "thesis, Dalhousie University, 2021 (http://hdl.handle.net/10222/80424)."]
     if len(ref):
-        lines.append(f"Published numbers ({len(ref)}) are shown as *(ref)* columns or `[ref x, Δ d]` with "
-                     f"Δ = reproduction − reference; sources: {'; '.join(ref.sources())}.")
+        lines.append(f"Published numbers ({len(ref)}) are shown as *(ref)* columns or `[ref x ± std, Δ d]` with "
+                     f"Δ = ours − published; sources: {cited(ref.sources())}.")
+        lines.append(f"**Caveat:** {CAVEAT}")
     else:
         lines.append("No published numbers are available to compare with: the reference table "
                      f"(`{cfg.reference or 'mtlv/report/reference.csv'}`) has no rows. See docs/reproduce.md.")
@@ -89,7 +124,7 @@ def build_report(cfg: DictConfig) -> Path:
     if cfg.select_on not in CRITERIA:
         raise ValueError(f"select_on={cfg.select_on}: use val or test")
     out = Path(cfg.out)
-    ref = Reference.load(cfg.reference)
+    ref = Reference.load(cfg.reference, cfg.get("reference_model"))
     experiments = list(cfg.experiments) if cfg.experiments else None
     data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "")
     lines = header(data, ref, cfg)
@@ -105,10 +140,14 @@ def build_report(cfg: DictConfig) -> Path:
         if flagged:
             lines.append(f"\n**⚠ {flagged} encoder result(s) below the best classical baseline: see Table 1.**")
         lines += [f"\n> note: {w}" for w in mixed_training(runs)]
+        lines += [f"\n> **warning:** no {CRITERIA_TEXT[cfg.select_on]} for {w}: those runs rank no setting "
+                  "(never chosen on test instead); rerun them, or pass select_on=test knowingly."
+                  for w in unranked(runs[runs.arch.isin(CLUSTERED)], CRITERIA[cfg.select_on])]
         for table in tables:
             files = table.write(out / name)
             links = " · ".join(f"[{kind}]({name}/{path.name})" for kind, path in files.items())
             lines += ["", f"### {table.title}", "", to_markdown(table), f"Files: {links}"]
+        lines += budget_section(data, runs, name, CRITERIA[cfg.select_on], out, cfg.plots)
         if cfg.plots:
             figures = dataset_plots(data, runs, name, tables, out / "plots")
             lines += ["", "### Figures", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]

@@ -10,8 +10,8 @@ import pandas as pd
 
 from mtlv.report.reference import Reference
 from mtlv.report.stats import summarize
-from mtlv.report.table import DASH, Table, fmt, fmt_ref
-from mtlv.report.tables import chosen, model_order, setting_label
+from mtlv.report.render import DASH, Table, fmt, fmt_ref
+from mtlv.report.study_tables import chosen, model_order, reference_notes, setting_label
 
 
 def label_scores(labels: pd.DataFrame, run_ids) -> pd.DataFrame:
@@ -52,9 +52,10 @@ def label_table(runs: pd.DataFrame, labels: pd.DataFrame, counts: pd.DataFrame |
         for arch, score in scores.items():
             mean = score["mean"].reindex(names)
             std = score["std"].reindex(names)
-            refs = [ref.value(4, dataset, arch, model, "f1", n) for n in names]
+            refs = [ref.entry(4, dataset, arch, model, "f1", n) for n in names]
             raw[f"{arch}_{model}_mean"], raw[f"{arch}_{model}_std"] = mean.values, std.values
-            raw[f"{arch}_{model}_ref"] = refs
+            raw[f"{arch}_{model}_ref"] = [r[0] if r else np.nan for r in refs]
+            raw[f"{arch}_{model}_ref_std"] = [r[1] if r else np.nan for r in refs]
             col = f"{arch.upper()} {model}"
             shown[col] = [fmt(a, b) + fmt_ref(r, a) for a, b, r in zip(mean, std, refs)]
             means[col] = mean.values
@@ -65,5 +66,10 @@ def label_table(runs: pd.DataFrame, labels: pd.DataFrame, counts: pd.DataFrame |
     notes = ["Test F1 per label, mean ± std over (fold, seed); bold: the higher of GMTL and MTL for the model. "
              "Test count: positives per test fold (mean); share: of the test documents.",
              f"GMTL settings: {used or DASH}."]
+    if any(raw[c].notna().any() for c in raw.columns if c.endswith("_ref")):
+        notes += reference_notes(ref, dataset, models, "[ref x ± s, Δ d]: the published F1 ± std (Table 4.5: "
+                                 "Open-I, BlueBERT; Table 4.8: OHSUMED, BioBERT); Δ = ours − published. Labels are "
+                                 "matched by name (MTLV's 'lung/hypoinflation' = the thesis's 'lung hypoinflation'; "
+                                 "OHSUMED by category code).")
     return Table("table4_per_label", dataset, f"Table 4 ({dataset}): per-label F1, GMTL vs MTL", frame, raw, bold,
                  notes)

@@ -1,5 +1,5 @@
 """Report figures (PNG, matplotlib Agg without pyplot, so it runs headless): elbow curves, per-label F1
-bars (GMTL vs MTL) and wall-clock bars."""
+bars (GMTL vs MTL), wall-clock bars and F1-macro vs epoch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -91,4 +91,30 @@ def time_bars(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     ax.set_title(title)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+ARCH_COLOURS = {"stl": "tab:green", "mtl": "tab:blue", "gmhl": "tab:purple", "gmtl": "tab:orange"}
+
+
+def epoch_curves(means: pd.DataFrame, model: str, path: Path, title: str) -> Path | None:
+    """F1-macro vs epoch per architecture: test solid (± std band), validation dashed (curves.mean_curves)."""
+    rows = means[means.model == model]
+    if rows.empty:
+        return None
+    fig = _new_figure((6.5, 4.2))
+    ax = fig.add_subplot()
+    for arch in [a for a in ARCH_COLOURS if a in set(rows.arch)]:
+        sub = rows[rows.arch == arch].sort_values("epoch")
+        colour = ARCH_COLOURS[arch]
+        ax.plot(sub.epoch, sub.test_mean, marker="o", color=colour, label=f"{arch.upper()} test")
+        band = np.nan_to_num(sub.test_std.to_numpy(float))
+        ax.fill_between(sub.epoch, sub.test_mean - band, sub.test_mean + band, color=colour, alpha=0.12)
+        ax.plot(sub.epoch, sub.val_mean, linestyle="--", color=colour, alpha=0.7, label=f"{arch.upper()} val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("F1-macro (threshold 0.5)")
+    ax.set_title(title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False, ncol=2)
     return _save(fig, path)

@@ -26,10 +26,21 @@ def setting_scores(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.Da
     """Mean criterion per clustering setting (columns: setting, feature, k, score, n)."""
     if runs.empty:
         return pd.DataFrame(columns=["setting", "feature", "k", "score", "n"])
-    column = criterion if runs[criterion].notna().any() else "f1_macro"  # older runs without val metrics
+    # Only the criterion itself: runs without validation metrics are never ranked by their test score
+    # (a setting none of whose runs has one gets no score; `unranked` names them for the report).
     scores = runs.groupby("setting", dropna=False).agg(feature=("feature", "first"), k=("k", "first"),
-                                                       score=(column, "mean"), n=(column, "count"))
+                                                       score=(criterion, "mean"), n=(criterion, "count"))
     return scores.reset_index()
+
+
+def unranked(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> list[str]:
+    """'arch/model: setting (n of m runs)' for each clustering setting with runs lacking the criterion."""
+    out = []
+    for (arch, model, setting), group in runs.groupby(["arch", "model", "setting"]):
+        missing = int(group[criterion].isna().sum())
+        if setting and missing:
+            out.append(f"{arch}/{model}: {setting} ({missing} of {len(group)} runs)")
+    return out
 
 
 def best_setting(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> str | None:
@@ -50,32 +61,41 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> pd.DataFrame:
     return both.sort_values(PAIR).reset_index(drop=True)
 
 
-def min_two_sided_p(n: int) -> float:
-    """Smallest p the exact two-sided signed-rank test can give with n pairs: all signs alike, 2 / 2**n."""
-    return 2.0 / 2 ** n if n > 0 else 1.0
+def min_two_sided_p(n_nonzero: int) -> float:
+    """Smallest two-sided p the signed-rank test can give with n non-zero differences: scipy's p when all
+    of them share one sign (2 / 2**n for the exact test). Zero differences are dropped by scipy's default
+    zero_method, so they never count towards n."""
+    if n_nonzero <= 0:
+        return 1.0
+    return float(stats.wilcoxon(np.arange(1.0, n_nonzero + 1)).pvalue)
 
 
 def wilcoxon(x, y) -> dict:
     """Two-sided Wilcoxon signed-rank test of x - y (scipy's default method: exact for n <= 50 without
-    ties or zero differences). Returns n, statistic, pvalue and a note on what the p can mean."""
+    ties; pairs with a zero difference are dropped). Returns n (pairs), n_nonzero, statistic, pvalue,
+    min_p (the smallest p these n_nonzero pairs could give), can_reach (min_p < ALPHA) and a note."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = len(x)
-    out = {"n": n, "statistic": np.nan, "pvalue": np.nan, "note": ""}
+    n_nonzero = int(np.count_nonzero(x - y)) if n else 0
+    min_p = min_two_sided_p(n_nonzero)
+    out = {"n": n, "n_nonzero": n_nonzero, "statistic": np.nan, "pvalue": np.nan, "min_p": min_p,
+           "can_reach": bool(min_p < ALPHA), "note": ""}
     if n == 0:
         out["note"] = "no paired runs"
         return out
-    if np.allclose(x - y, 0):
+    if n_nonzero == 0:
         out.update(pvalue=1.0, note="identical results in every pair")
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns on tiny samples; the note says it better
         res = stats.wilcoxon(x, y)
     out.update(statistic=float(res.statistic), pvalue=float(res.pvalue))
-    if min_two_sided_p(n) >= ALPHA:
-        out["note"] = (f"n={n} < 6: p can never fall below {ALPHA} (smallest possible p = {min_two_sided_p(n):.3g}); "
-                       "add folds or repeats (seeds)")
+    ties = f" ({n - n_nonzero} tied pair(s) dropped)" if n_nonzero < n else ""
+    if not out["can_reach"]:
+        out["note"] = (f"⚠ n={n_nonzero} non-zero differences{ties}: p can never fall below {ALPHA} (smallest "
+                       f"possible p = {min_p:.3g}); add folds or repeats (seeds)")
     elif res.pvalue < ALPHA:
-        out["note"] = f"significant at {ALPHA}"
+        out["note"] = f"significant at {ALPHA}{ties}"
     else:
-        out["note"] = f"not significant at {ALPHA}"
+        out["note"] = f"not significant at {ALPHA}{ties}"
     return out

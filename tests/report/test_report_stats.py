@@ -23,7 +23,7 @@ def test_best_setting_by_validation_with_deterministic_ties():
     assert best_setting(runs) == "description-k2"
     assert best_setting(runs, "f1_macro") == "description-k4"
     assert best_setting(runs.iloc[::-1]) == "description-k2"          # order of the store does not matter
-    assert best_setting(runs.assign(val_f1_macro=np.nan)) == "description-k4"   # no val metrics: test
+    assert best_setting(runs.assign(val_f1_macro=np.nan)) is None    # no val metrics: never chosen on test
     assert best_setting(runs.iloc[0:0]) is None
 
 
@@ -48,8 +48,21 @@ def test_wilcoxon_is_scipys_exact_test(n):
 def test_wilcoxon_small_n_cannot_be_significant():
     assert min_two_sided_p(5) == pytest.approx(0.0625) and min_two_sided_p(6) == pytest.approx(0.03125)
     five = wilcoxon([0.9] * 5, [0.1, 0.2, 0.3, 0.4, 0.5])              # every pair favours x: smallest p
-    assert five["pvalue"] == pytest.approx(0.0625) and "n=5 < 6" in five["note"]
+    assert five["pvalue"] == pytest.approx(0.0625) and not five["can_reach"]
+    assert five["note"].startswith("⚠ n=5 non-zero")
     six = wilcoxon([0.9] * 6, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     assert six["pvalue"] == pytest.approx(0.03125) and six["note"] == "significant at 0.05"
     assert wilcoxon([], [])["note"] == "no paired runs"
     assert wilcoxon([0.5, 0.6], [0.5, 0.6])["pvalue"] == 1.0
+
+
+def test_tied_pairs_do_not_count_towards_n():
+    # 7 pairs, 2 with zero difference: scipy ranks 5, so even 5 of one sign cannot reach 0.05 (2 / 2**5)
+    x = [0.9, 0.8, 0.7, 0.7, 0.9, 0.6, 0.5]
+    y = [0.1, 0.2, 0.7, 0.3, 0.9, 0.2, 0.1]
+    res = wilcoxon(x, y)
+    assert res["n"] == 7 and res["n_nonzero"] == 5 and res["min_p"] == pytest.approx(0.0625)
+    assert res["pvalue"] == pytest.approx(0.0625) and not res["can_reach"]
+    assert "2 tied pair(s) dropped" in res["note"] and res["note"].startswith("⚠")
+    # 12 pairs (3 seeds x 4 folds) without ties can: 2 / 2**12
+    assert min_two_sided_p(12) == pytest.approx(2 / 4096) and wilcoxon(np.arange(12.0) + 1, np.zeros(12))["can_reach"]

@@ -12,7 +12,7 @@ from mtlv.report.collect import collect
 from mtlv.report.page import build_report
 from mtlv.report.per_label import label_table
 from mtlv.report.reference import Reference
-from mtlv.report.tables import grid_table, main_table, wilcoxon_table
+from mtlv.report.study_tables import grid_table, main_table, wilcoxon_table
 from mtlv.report.timing import time_table
 
 
@@ -91,7 +91,8 @@ def test_wilcoxon_equals_scipy_and_flags_small_n(main_study):
     micro = table.raw[(table.raw.model == "bert") & (table.raw.metric == "f1_micro")].iloc[0]
     assert micro.pvalue == pytest.approx(stats.wilcoxon(MTL + GMTL_DESC_DIFF + 0.1, MTL + 0.1).pvalue)
     small = table.raw[table.raw.model == "biobert"].iloc[0]
-    assert small.n == 2 and "n=2 < 6" in small.note and "0.5" in small.note   # smallest p = 2/2**2
+    assert small.n == 2 and "n=2 non-zero" in small.note and small.min_p == pytest.approx(0.5)   # 2/2**2
+    assert not small.can_reach and table.frame.Note[small.name].startswith("⚠")
 
 
 def test_per_label_table_bolds_the_higher_and_shows_counts(main_study, data):
@@ -126,7 +127,19 @@ def test_reference_columns(main_study, data, reference_csv):
     assert cell.endswith(f"[ref 0.750, Δ {(MTL + GMTL_DESC_DIFF).mean() - 0.75:+.3f}]")
     labels = label_table(main_study, data.labels, None, "openi", ref, label_order=LABELS)
     assert labels.frame.set_index("Label").loc["Cardiomegaly", "MTL bert"].endswith("[ref 0.900, Δ -0.100]")
-    assert "ref" not in "".join(main_table(main_study, "openi", Reference.load()).frame.columns)
+    packaged = main_table(main_study, "openi", Reference.load()).frame.set_index(["Architecture", "Model"])
+    assert packaged.loc[("mtl", "bert"), "F1-macro (ref)"] == "0.857 ± 0.017"      # thesis Table 4.3
+    assert packaged.loc[("mtl", "bert"), "Δ F1-macro"] == f"{MTL.mean() - 0.8572:+.3f}"
+    assert "Ref. model" not in packaged.columns                                   # bert is a thesis model
+    assert packaged.loc[("gmtl", "bert"), "Ref. setting"] == "description, k=5"   # the thesis's choice
+    assert packaged.loc[("gmtl", "bert"), "Setting"] == "description, k=3"        # ours (validation)
+    tests = wilcoxon_table(main_study, "openi", Reference.load()).frame.set_index(["Model", "Metric"])
+    assert tests.loc[("bert", "F1-macro"), "p (ref)"] == "0.0020"                  # thesis Table 4.4
+    assert tests.loc[("bert", "F1-macro"), "Δ (ref)"] == f"{0.9145 - 0.8572:+.3f}"  # its GMTL − MTL, Table 4.3
+    times = time_table(main_study, "openi", Reference.load()).frame.set_index(["Architecture", "Model"])
+    assert times.loc[("stl", "bert"), "All folds (s)"] == "300.0"                 # 3 folds x 100 s, per seed
+    assert times.loc[("stl", "bert"), "All folds (ref, s)"] == "12600.0"           # thesis Table 4.9
+    assert times.loc[("stl", "bert"), "ours / ref"] == f"{300 / 12600:.2f}×"
 
 
 def test_report_files(store, reference_csv, tmp_path):
@@ -139,7 +152,8 @@ def test_report_files(store, reference_csv, tmp_path):
             assert (out / "openi" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
     assert "## openi-study2" in text and (out / "openi-study2" / "table1_main.csv").exists()   # the 2-fold study
     assert "⚠ 4 encoder result(s) below the best classical baseline" in text
-    assert "test source A" in text and "Δ = reproduction − reference" in text
+    assert "test source A" in text and "Δ = ours − published" in text
+    assert "chose each decision threshold on the test set" in text
     latex = (out / "openi" / "table1_main.tex").read_text()
     assert r"\textbf{" in latex and r"$\pm$" in latex and r"baseline-tfidf-logreg" in latex
     csv = pd.read_csv(out / "openi" / "table1_main.csv")
@@ -151,3 +165,14 @@ def test_report_files(store, reference_csv, tmp_path):
     for png in ("openi_elbow.png", "openi_per_label_bert.png", "openi_wallclock.png"):
         assert (out / "plots" / png).stat().st_size > 1000
         assert f"plots/{png}" in text
+
+
+def test_make_tables_prints_published_numbers_and_differences(store, tmp_path, capsys):
+    from mtlv.report.__main__ import main
+
+    assert main([f"tracking_uri={store}", f"out={tmp_path}", "plots=false"]) == 0
+    out = capsys.readouterr().out
+    assert "### Table 1 (openi): architectures × models" in out
+    assert "F1-macro (ref)" in out and "Δ F1-macro" in out and "0.857 ± 0.017" in out      # MTL-BERT, Table 4.3
+    assert f"{MTL.mean() - 0.8572:+.3f}" in out and "chose each decision threshold on the test set" in out
+    assert "| tiny | " in out and "Ref. model" in out           # the 2-fold tiny study: compared with BERT's rows

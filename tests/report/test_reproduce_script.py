@@ -92,3 +92,20 @@ def test_paper_grid(script, monkeypatch, tmp_path):
     ohsumed = compose(["experiment=ohsumed_paper", "model=biobert"])
     assert (ohsumed.split.folds, ohsumed.trainer.max_epochs, ohsumed.model.max_length) == (3, 12, 256)
     assert ohsumed.dataset.fraction == 0.2 == ohsumed.dataset.source.fraction and ohsumed.model.module.head_lr is None
+
+
+def test_minilm_scale_is_the_paper_protocol_with_the_packaged_model(script, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MTLV_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
+    cmds = script.commands("minilm", ["openi"], "42,43,44", [])
+    assert [f for _, _, f in families(cmds)] == [None, "mtl", "gmhl", "gmtl", "stl"]
+    gmtl = next(c for c in cmds if "arch=gmtl" in c)
+    assert {"experiment=openi_paper", "split.fold=0,1,2,3", "seed=42,43,44", "model=minilm",
+            "clustering=kmedoids_label,kmedoids_desc", "clustering.k=3,4,5"} <= set(gmtl)
+    cfg = compose(first_values(gmtl)[1])
+    assert (cfg.split.folds, cfg.trainer.max_epochs, cfg.model.max_length, cfg.data.batch_size) == (4, 10, 128, 16)
+    assert cfg.model.name == "minilm" and cfg.data.test_curve is True and cfg.eval.threshold == "global"
+    assert script.main(["--scale", "minilm", "--datasets", "openi", "--dry-run"]) == 0
+    assert "seed=42,43,44" in capsys.readouterr().out                      # repeated CV by default: 12 pairs
+    assert script.main(["--scale", "smoke", "--dry-run"]) == 0
+    assert "seed=42 " in capsys.readouterr().out                           # smoke: one repeat

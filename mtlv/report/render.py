@@ -1,5 +1,5 @@
-"""One report table and its three renderings: Markdown (bold as **x**), LaTeX (booktabs, \\textbf{x})
-and CSV (the numbers, unformatted, for your own plots)."""
+"""A report table (display strings, the numbers behind them, bold marks, notes) and its three renderings:
+Markdown (bold as **x**), LaTeX (booktabs, \\textbf{x}) and CSV (the numbers, unformatted, for your own plots)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,12 +42,21 @@ def fmt(mean: float, std: float = np.nan, digits: int = 3) -> str:
     return text + (f" ± {std:.{digits}f}" if std is not None and np.isfinite(std) else "")
 
 
-def fmt_ref(value: float | None, ours: float, digits: int = 3) -> str:
-    """' [ref 0.830, Δ -0.012]' beside a reproduced number; empty when no published value."""
-    if value is None:
+def fmt_ref(ref: tuple[float, float] | None, ours: float, digits: int = 3) -> str:
+    """' [ref 0.830 ± 0.010, Δ -0.012]' beside a reproduced number (ref = (value, std) or None: empty)."""
+    if ref is None:
         return ""
+    value, std = ref
     diff = ours - value if ours is not None and np.isfinite(ours) else np.nan
-    return f" [ref {value:.{digits}f}, Δ {diff:+.{digits}f}]" if np.isfinite(diff) else f" [ref {value:.{digits}f}]"
+    shown = fmt(value, std, digits)
+    return f" [ref {shown}, Δ {diff:+.{digits}f}]" if np.isfinite(diff) else f" [ref {shown}]"
+
+
+def fmt_diff(ours: float, ref: tuple[float, float] | None, digits: int = 3) -> str:
+    """ours − published, or a dash."""
+    if ref is None or ours is None or not np.isfinite(ours):
+        return DASH
+    return f"{ours - ref[0]:+.{digits}f}"
 
 
 def _md_cell(text: str) -> str:
