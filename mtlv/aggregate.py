@@ -49,8 +49,8 @@ def aggregate_cell(folder: str | Path) -> dict:
     results = group_results(folder, grouping)
     jobs = [folder / f"group-{i:02d}" for i in range(grouping.num_groups)]
     labels = list(grouping.label_names)
-    val = join([Predictions.load(j / "predictions_val.csv") for j in jobs], labels)
-    test = join([Predictions.load(j / "predictions_test.csv") for j in jobs], labels)
+    val, test = (join([Predictions.load(j / name) for j in jobs], labels, [j / name for j in jobs])
+                 for name in ("predictions_val.csv", "predictions_test.csv"))
     job_cfg = yaml.safe_load((jobs[0] / "config.yaml").read_text())
     report = evaluate(val, test, [list(g) for g in grouping.groups], job_cfg["eval"]["threshold"])
     timing = {"elapsed_s": max(r["end"] for r in results) - min(r["start"] for r in results),
@@ -66,13 +66,14 @@ def aggregate_cell(folder: str | Path) -> dict:
     parent = folder / "parent_run.json"
     if parent.exists():
         info = read_json(parent)
+        write_json(folder / "label_keys.json", tracking.label_keys(labels))
         metrics = {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
                    **flat_metrics(report["val"], "val_best"), "time/elapsed_s": timing["elapsed_s"],
                    "time/sum_job_s": timing["sum_job_s"]}
         tracking.log_to_run(info["tracking_uri"], info["run_id"], metrics=metrics,
                             params={"eval.chosen_threshold": report["threshold"]},
                             artifacts=[folder / n for n in ("metrics.json", "classification_report.csv", "per_label_f1.png",
-                                                            "predictions_val.csv", "predictions_test.csv")])
+                                                            "predictions_val.csv", "predictions_test.csv", "label_keys.json")])
         tracking.end_run(info["tracking_uri"], info["run_id"])
         summary["run_id"] = info["run_id"]
     write_json(folder / "aggregate.json", summary)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
 from mtlv import tracking
-from mtlv.cell import load_corpus
+from mtlv.cell import data_fingerprint, load_corpus
 from mtlv.checks import check_options
 from mtlv.config import CONF_DIR, flatten, to_container
 from mtlv.errors import entry_point
@@ -43,7 +43,7 @@ def run_name(cfg: DictConfig) -> str:
 def identity(cfg: DictConfig) -> dict:
     data = to_container(cfg)
     data["eval"] = {"threshold": data["eval"]["threshold"]}  # save_weights does not apply here
-    return {key: data[key] for key in IDENTITY_KEYS}
+    return {**{key: data[key] for key in IDENTITY_KEYS}, "data_fingerprint": data_fingerprint(cfg)}
 
 
 def job_dir(cfg: DictConfig) -> Path:
@@ -59,6 +59,7 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float) -> str | N
         run_id = read_json(saved)["run_id"]
     else:
         exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+        tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(out), "mtlv.role": "job"})
         tags = {"arch": arch_name(cfg), "dataset": cfg.dataset.name, "cell": out.name, "mtlv.role": "job",
                 "mtlv.job_dir": str(out), "mtlv.cell_dir": str(out)}
         run_id = tracking.create_run(uri, exp, run_name(cfg), tags)

@@ -5,12 +5,13 @@ reads the same grouping."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mtlv.checks import check_corpus
 from mtlv.config import identity
@@ -22,7 +23,41 @@ from mtlv.io import stable_hash
 log = logging.getLogger(__name__)
 
 
+# Loaded corpora of this process and their content fingerprints, keyed by the dataset options and
+# the data files' size and mtime: an edited file is read again, an untouched one is not.
+_LOADED: dict[str, tuple[Corpus, str]] = {}
+
+
+def _file_stats(cfg: DictConfig) -> list:
+    stats = []
+    for value in (cfg.dataset.get("path"), (cfg.dataset.get("source") or {}).get("descriptions_path")):
+        path = Path(os.path.expanduser(str(value))) if value else None
+        if path is not None and path.exists():
+            stat = path.stat()
+            stats.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return stats
+
+
+def _loaded(cfg: DictConfig) -> tuple[Corpus, str]:
+    key = stable_hash([OmegaConf.to_container(cfg.dataset, resolve=True), cfg.seed, _file_stats(cfg)])
+    if key not in _LOADED:
+        corpus = _read_corpus(cfg)
+        _LOADED.clear()  # one dataset per process at a time; no pile-up in a long sweep
+        _LOADED[key] = (corpus, corpus.fingerprint())
+    return _LOADED[key]
+
+
 def load_corpus(cfg: DictConfig) -> Corpus:
+    return _loaded(cfg)[0]
+
+
+def data_fingerprint(cfg: DictConfig) -> str:
+    """Hash of the loaded corpus (texts, ids, labels, descriptions' names): part of every job and cell
+    identity, so a data file edited in place retrains while an untouched one resumes."""
+    return _loaded(cfg)[1]
+
+
+def _read_corpus(cfg: DictConfig) -> Corpus:
     corpus = instantiate(cfg.dataset.source, _convert_="all")
     limit = cfg.dataset.get("limit")
     if limit is not None:
@@ -39,6 +74,7 @@ def cell_identity(cfg: DictConfig) -> dict:
     data = identity(cfg)
     if cfg.arch.grouping != "clustering":  # clustering options cannot change an mtl/stl cell
         data.pop("clustering", None)
+    data["data_fingerprint"] = data_fingerprint(cfg)
     return data
 
 

@@ -16,9 +16,15 @@ if not OmegaConf.has_resolver("mtlv.model_name"):
         "mtlv.model_name", lambda p: str(p).rstrip("/").replace("packaged:", "").split("/")[-1])
 
 # Keys that never change what a job computes: left out of its identity (resume keys).
-VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "callbacks", "task_name", "resume",
-                 "print_config")
+VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_name", "resume", "print_config")
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
+
+
+# Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
+# injected faults (mtlv.faults: a drill's rerun without the fault must resume the same job).
+def _volatile_callback(node: object) -> bool:
+    target = str(node.get("_target_", "")) if isinstance(node, dict) else ""
+    return not node or target.endswith("ProgressBar") or target.startswith("mtlv.faults.")
 
 
 def to_container(cfg: DictConfig) -> dict:
@@ -34,6 +40,8 @@ def identity(cfg: DictConfig) -> dict:
     for key in VOLATILE_TRAINER_KEYS:
         trainer.pop(key, None)
     data["trainer"] = trainer
+    callbacks = data.get("callbacks") or {}
+    data["callbacks"] = {name: node for name, node in callbacks.items() if not _volatile_callback(node)}
     # Scoring the test set after every epoch (for the curves) changes no result: a job finished without
     # it is not retrained to get one.
     data["data"] = {k: v for k, v in (data.get("data") or {}).items() if k != "test_curve"}

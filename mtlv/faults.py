@@ -1,7 +1,7 @@
 """Fault injection for drills and tests: stop a training job at an exact point mid-epoch.
 
-Add it to any run as an extra callback (callbacks are not part of a job's identity, so the
-rerun without it resumes the same job folder):
+Add it to any run as an extra callback (fault callbacks, like progress bars, are left out of a
+job's identity, so the rerun without it resumes the same job folder):
 
     python -m mtlv.train model=tiny '+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:1,batch:2}'
 

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
-from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
+from mtlv.cell import cell_dir, cell_grouping, data_fingerprint, job_dir, load_corpus, run_name
 from mtlv.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def job_key(cfg: DictConfig) -> str:
-    return stable_hash([identity(cfg), cfg.get("group_index")])
+    return stable_hash([identity(cfg), cfg.get("group_index"), data_fingerprint(cfg)])
 
 
 def finished_result(cfg: DictConfig, out: Path) -> dict | None:
@@ -47,11 +47,20 @@ def finished_result(cfg: DictConfig, out: Path) -> dict | None:
     return None
 
 
+def _no_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in str(record.msg)
+
+
 def quiet_libraries() -> None:
-    """One line per message: Lightning adds its own console handler besides Hydra's root handler."""
+    """One line per message: `import lightning` gives its own loggers console handlers besides
+    Hydra's root handler (each INFO line came twice); and no "try litlogger" advertisement."""
     if logging.getLogger().handlers:
-        for name in ("lightning.pytorch", "lightning.fabric"):
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _no_advert not in rank_zero.filters:
+        rank_zero.addFilter(_no_advert)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*litlogger.*")
 
@@ -79,9 +88,10 @@ def make_logger(cfg: DictConfig, out: Path, tags: dict) -> tuple[object | None, 
     if cfg.get("logger") is None:
         return None, None
     uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
-    tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
     saved = out / "mlflow_run.json"
     run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
+    tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(out), "mtlv.role": "job"}, keep=run_id)
     logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name(cfg),
                          tags=tags, run_id=run_id)
     write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
@@ -196,9 +206,10 @@ def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out:
     params.update({f"split.n_{k}": v for k, v in split_sizes.items()})
     metrics = {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
                **flat_metrics(report["val"], "val_best"), "time/elapsed_s": elapsed}
+    write_json(out / "label_keys.json", tracking.label_keys(grouping.label_names))
     artifacts = [out / name for name in ("config.yaml", "groups.yaml", "label_counts.csv", "classification_report.csv",
                                          "predictions_val.csv", "predictions_test.csv", "metrics.json",
-                                         "per_label_f1.png")]
+                                         "per_label_f1.png", "label_keys.json")]
     artifacts += [split_file] if split_file else []
     artifacts += [p for p in cell_dir(cfg).glob("*.png")] + [p for p in cell_dir(cfg).glob("elbow.*")]
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)

@@ -35,6 +35,7 @@ def prepare_cell(cfg: DictConfig) -> TaskGrouping:
     parent = folder / "parent_run.json"
     if uri and not (parent.exists() and cfg.resume):
         exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+        tracking.end_orphans(uri, exp, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
         run_id = tracking.create_run(uri, exp, run_name(cfg), {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
                                                                "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                                "mtlv.role": "parent"})

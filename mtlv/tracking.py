@@ -6,8 +6,11 @@ share it, so the URI carries a generous SQLite busy timeout and writes are retri
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import posixpath
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +19,67 @@ from mtlv.errors import TrackingError
 
 log = logging.getLogger(__name__)
 SQLITE_TIMEOUT_S = 120
+
+
+# MLflow key rules (metric, param and tag names): alphanumerics, `_ - . /` and space, at most 250
+# characters, and no path tricks ("a//b", "..", a leading "/"). Lightning's MLflow logger also strips
+# `:`, so it is left out. Label names such as "Effusion, Malignant" or "Cardiomegaly?" break these.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
+_MAX_KEY = 250
+
+
+def _tag(original: str) -> str:
+    return hashlib.sha256(original.encode("utf-8")).hexdigest()[:8]
+
+
+def label_key(name: str) -> str:
+    """A label name as one segment of an MLflow key (`test/f1/<segment>`).
+
+    Unsafe characters become `_` (`/` stays, as in `spine/degenerative`, unless it makes a path
+    trick such as `a//b`); a name that had to change gets a hash of the real name
+    appended, so two labels never share a key (`a(b)` -> `a_b_-<hash>`, while `a_b_` stays itself).
+    The real names stay in the run's `label_keys.json` artifact, metrics.json and the `group.*` params.
+    """
+    name = str(name)
+    safe = _UNSAFE.sub("_", name)
+    if any(not part.strip(". ") for part in safe.split("/")):  # "a//b", "..", "/a": path tricks
+        safe = safe.replace("/", "_")
+    if safe != name or not safe.strip(". ") or len(safe) > 100:
+        safe = f"{safe[:90]}-{_tag(name)}"
+    return safe
+
+
+def safe_key(key: str) -> str:
+    """Any metric/param key made valid for MLflow; keys that are valid already pass unchanged."""
+    key = str(key)
+    safe = _UNSAFE.sub("_", key)
+    norm = posixpath.normpath(safe) if safe else safe
+    if norm != safe or safe in ("", ".") or safe.startswith(("/", "..")):
+        safe = safe.replace("/", "_")
+    if safe != key or len(safe) > _MAX_KEY:
+        safe = f"{safe[:_MAX_KEY - 9]}-{_tag(key)}"
+    return safe
+
+
+def safe_keys(values: dict[str, Any], what: str = "metric") -> dict[str, Any]:
+    """`values` with every key made valid; two keys that would become one are an error, never merged."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in values.items():
+        safe = safe_key(key)
+        if safe in origin and origin[safe] != key:
+            raise TrackingError(f"MLflow {what} names {origin[safe]!r} and {key!r} both become {safe!r}; "
+                                "rename one of them")
+        out[safe], origin[safe] = value, key
+    return out
+
+
+def label_keys(names: list[str]) -> dict[str, str]:
+    """real label name -> its MLflow key segment (logged as an artifact beside the metrics)."""
+    mapping = {str(n): label_key(n) for n in names}
+    if len(set(mapping.values())) != len(mapping):
+        raise TrackingError(f"label names {list(mapping)} do not map to distinct MLflow keys")
+    return mapping
 
 
 def with_busy_timeout(uri: str) -> str:
@@ -142,15 +206,29 @@ def log_to_run(uri: str, run_id: str, params: dict[str, Any] | None = None, metr
 
     mlflow_client = client(uri)
     now = int(time.time() * 1000)
-    params = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-    metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
-    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    params = [Param(k, str(v)[:6000]) for k, v in safe_keys(params or {}, "param").items()]
+    metric_list = [Metric(k, float(v), now, 0) for k, v in safe_keys(metrics or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in safe_keys(tags or {}, "tag").items()]
     for start in range(0, max(len(params), len(metric_list), len(tag_list)), 100):
         retry_locked(mlflow_client.log_batch)(run_id, metrics=metric_list[start:start + 100],
                                               params=params[start:start + 100], tags=tag_list[start:start + 100])
     for path in artifacts or []:
         if Path(path).exists():
             retry_locked(mlflow_client.log_artifact)(run_id, str(path), artifact_dir)
+
+
+def end_orphans(uri: str, experiment: str, tags: dict[str, str], keep: str | None = None) -> list[str]:
+    """Mark KILLED the RUNNING runs with all of `tags` other than `keep`: runs a killed process left
+    behind between MLflow creating them and MTLV recording their id (so no rerun would finish them)."""
+    mlflow_client = client(uri)
+    runs = retry_locked(mlflow_client.search_runs)([experiment], filter_string="attributes.status = 'RUNNING'",
+                                                   max_results=1000)
+    orphans = [r.info.run_id for r in runs if r.info.run_id != keep
+               and all(r.data.tags.get(key) == value for key, value in tags.items())]
+    for run_id in orphans:
+        retry_locked(mlflow_client.set_terminated)(run_id, "KILLED")
+        log.warning("MLflow run %s was left RUNNING by an interrupted earlier attempt: marked KILLED", run_id)
+    return orphans
 
 
 def end_run(uri: str, run_id: str, status: str = "FINISHED") -> None:

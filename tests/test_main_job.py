@@ -14,12 +14,12 @@ def test_main_job_learns_and_lands_in_mlflow(tmp_path):
     uri = shlex.quote(f"sqlite:///{tmp_path}/mlflow.db")
     assert f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1" in out
     f1 = float(re.search(r"test @ val-chosen threshold\s+([\d.]+)", out).group(1))
-    assert f1 >= 0.75, out  # the README promises about 0.85; a model that learns nothing scores ~0.3
+    assert f1 >= 0.75, out  # the README states 0.78-0.85 (by machine); a model that learns nothing scores ~0.3
     runs = mlflow_runs(tmp_path)
     assert runs.run_id.tolist() == [run_id]
     assert runs.iloc[0]["metrics.test/f1_macro"] == pytest.approx(f1, abs=1e-4)
     result = json.loads(next(tmp_path.glob("runs/demo/mtl-minilm-*/model/result.json")).read_text())
-    assert result["elapsed_s"] < 600
+    assert result["test"]["f1_macro"] == pytest.approx(f1, abs=1e-4)  # how long it took: scripts/bench.py
 
 
 def test_cluster_entry_point_prints_groups_and_elbow(tmp_path):

@@ -65,7 +65,30 @@ def load_or_make_split(corpus: Corpus, cache_dir: str | Path, folds: int | None 
                 np.savez(fh, train=split.train, val=split.val, test=split.test)
         split.path = path
     warn_missing_positives(corpus, split)
+    warn_shared_texts(corpus, split)
     return split
+
+
+def shared_texts(corpus: Corpus, split: Split) -> dict[str, int]:
+    """How many validation/test documents have an exact copy (same text) in an earlier part."""
+    train = {corpus.texts[i] for i in split.train}
+    val = {corpus.texts[i] for i in split.val}
+    return {"val_in_train": sum(corpus.texts[i] in train for i in split.val),
+            "test_in_train": sum(corpus.texts[i] in train for i in split.test),
+            "test_in_val": sum(corpus.texts[i] in val and corpus.texts[i] not in train for i in split.test)}
+
+
+def warn_shared_texts(corpus: Corpus, split: Split) -> dict[str, int]:
+    """Copies of training texts in validation or test inflate the scores: say how many there are."""
+    counts = shared_texts(corpus, split)
+    if any(counts.values()):
+        log.warning("duplicate texts across splits: %d of %d test documents are copies of training documents, "
+                    "%d more of validation ones; %d of %d validation documents are copies of training ones. "
+                    "Scores on copies are inflated: for dataset=csv set dataset.source.drop_duplicates=true "
+                    "(keeps the first of each repeated text), or deduplicate the file",
+                    counts["test_in_train"], len(split.test), counts["test_in_val"], counts["val_in_train"],
+                    len(split.val))
+    return counts
 
 
 def warn_missing_positives(corpus: Corpus, split: Split) -> list[str]:

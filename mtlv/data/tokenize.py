@@ -1,10 +1,11 @@
 """Tokenize once, cache on disk, share between runs and between the parallel jobs of a sweep.
 
-The cache key is (texts, tokenizer identity, max_length); sequences are stored unpadded (padding is
+The cache key is (texts, tokenizer identity incl. its local files' contents, max_length); sequences are stored unpadded (padding is
 per batch), as one flat int32 array plus offsets.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,23 @@ class TokenizedTexts:
         return self.flat[self.offsets[i]: self.offsets[i + 1]]
 
 
+_WEIGHT_SUFFIXES = {".bin", ".safetensors", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt"}
+
+
+def tokenizer_files(name_or_path: str) -> list[tuple[str, str]]:
+    """(file name, content hash) of a local tokenizer folder's non-weight files: a tokenizer replaced
+    in place at the same path gets a new cache key. A Hub id is taken at its word."""
+    path = Path(str(name_or_path)).expanduser()
+    if not path.is_dir():
+        return []
+    return sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest()[:16]) for p in path.iterdir()
+                  if p.is_file() and p.suffix not in _WEIGHT_SUFFIXES and not p.name.startswith("."))
+
+
 def tokenizer_identity(tokenizer) -> list:
-    return [type(tokenizer).__name__, getattr(tokenizer, "name_or_path", ""), len(tokenizer),
-            tokenizer.init_kwargs.get("do_lower_case")]
+    name = getattr(tokenizer, "name_or_path", "")
+    return [type(tokenizer).__name__, name, len(tokenizer), tokenizer.init_kwargs.get("do_lower_case"),
+            tokenizer_files(name)]
 
 
 def tokenize(texts: list[str], tokenizer, max_length: int, batch_size: int = 1024) -> TokenizedTexts:

@@ -75,11 +75,15 @@ def multilabel_metrics(
 
 
 def flat_metrics(metrics: dict, prefix: str) -> dict[str, float]:
-    """MLflow-ready flat dict: `<prefix>/f1_macro`, `<prefix>/f1/<label>`, `<prefix>/head<i>/f1_macro`."""
+    """MLflow-ready flat dict: `<prefix>/f1_macro`, `<prefix>/f1/<label>`, `<prefix>/head<i>/f1_macro`.
+
+    `<label>` is `tracking.label_key(name)`: the label name made valid (and kept distinct) for MLflow."""
+    from mtlv.tracking import label_key
+
     flat = {f"{prefix}/{k}": float(metrics[k]) for k in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
     for name, row in metrics["per_label"].items():
         if not np.isnan(row["f1"]):  # MLflow cannot plot NaN; an undefined F1 is simply not logged
-            flat[f"{prefix}/f1/{name}"] = row["f1"]
+            flat[f"{prefix}/f1/{label_key(name)}"] = row["f1"]
     for i, row in enumerate(metrics.get("per_group", [])):
         flat[f"{prefix}/head{i}/f1_macro"] = row["f1_macro"]
         flat[f"{prefix}/head{i}/f1_micro"] = row["f1_micro"]

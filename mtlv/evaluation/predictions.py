@@ -52,11 +52,18 @@ class Predictions:
         return Predictions(self.ids, self.probs[:, cols], self.targets[:, cols], list(label_names))
 
 
-def join(parts: list[Predictions], label_order: list[str]) -> Predictions:
-    """Join the label columns of several jobs on document id, in `label_order`."""
+def join(parts: list[Predictions], label_order: list[str], sources: list[str | Path] | None = None) -> Predictions:
+    """Join the label columns of several jobs on document id, in `label_order`; `sources` names the
+    file each part came from, for the error messages."""
     frame = None
-    for part in parts:
+    for i, part in enumerate(parts):
         f = part.to_frame().set_index("id")
+        repeated = f.index[f.index.duplicated()].unique().tolist()
+        if repeated:  # a join on a repeated id multiplies rows and silently skews every metric
+            where = sources[i] if sources else f"prediction part {i}"
+            raise DataError(f"{where} lists document id(s) {repeated[:5]} more than once ({len(f)} rows, "
+                            f"{f.index.nunique()} distinct ids); each document must appear once. Delete the "
+                            "file's job folder and rerun the same command to predict again.")
         frame = f if frame is None else frame.join(f, how="outer")
     if frame is None:
         raise DataError("no prediction files to join")

@@ -10,6 +10,7 @@ from transformers import get_linear_schedule_with_warmup
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
+from mtlv.tracking import label_key
 
 LOSS_REDUCTIONS = ("sum", "mean", "weighted")
 
@@ -123,7 +124,7 @@ class MultiTaskModule(L.LightningModule):
                    "val/subset_accuracy": exact[0].double() / exact[1].clamp(min=1), "val/loss": loss[0] / loss[1].clamp(min=1)}
         for j, name in enumerate(self.label_names):
             if not torch.isnan(stats["f1"][j]):
-                metrics[f"val/f1/{name}"] = stats["f1"][j]
+                metrics[f"val/f1/{label_key(name)}"] = stats["f1"][j]
         if len(self.groups) > 1:
             for i, g in enumerate(self.groups):
                 head = f1_from_counts(full[g])

@@ -41,7 +41,7 @@ def test_csv_delimited_labels_split_and_ids(tmp_path, caplog):
     assert c.label_names == ["cardio", "effusion", "nodule"]
     assert c.labels.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
     assert c.given_split.tolist() == ["train", "test", "train"]
-    assert c.notes == {"raw": 4, "non_utf8": 0, "dropped_empty": 1, "kept": 3}
+    assert c.notes == {"raw": 4, "non_utf8": 0, "dropped_empty": 1, "dropped_duplicate": 0, "kept": 3}
     assert "empty text" in caplog.text
 
 

@@ -105,8 +105,10 @@ def load_label_descriptions(path: str | Path) -> dict[str, str]:
 def load_table(path: str, text_columns: list[str] | str = "text", label_column: str | None = "labels",
                label_delimiter: str = ";", label_columns: list[str] | None = None,
                id_column: str | None = None, descriptions_path: str | None = None,
-               name: str = "csv", split_column: str | None = None) -> Corpus:
-    """Load a user table; `label_columns` (one 0/1 column per label) wins over `label_column`."""
+               name: str = "csv", split_column: str | None = None, drop_duplicates: bool = False) -> Corpus:
+    """Load a user table; `label_columns` (one 0/1 column per label) wins over `label_column`.
+    `drop_duplicates` keeps only the first row of each repeated text (else copies stay, and a split
+    that puts copies on both sides of train/test is reported with a warning)."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"data file {file} not found; set dataset.path=... to your .csv/.tsv/.jsonl file")
@@ -139,6 +141,11 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
                         "make ids unique or unset dataset.source.id_column to use row numbers")
 
     keep = ~empty
+    repeated = (texts.duplicated() & keep).to_numpy(dtype=bool)
+    if drop_duplicates and repeated.any():
+        log.warning("%s: dropped %d rows whose text repeats an earlier row (dataset.source.drop_duplicates=true)",
+                    file, int(repeated.sum()))
+        keep &= ~repeated
     df, texts, ids = df[keep].reset_index(drop=True), texts[keep].tolist(), ids[keep].tolist()
     if label_columns is not None:
         y, names = _binary(df, file, list(label_columns)), list(label_columns)
@@ -152,6 +159,7 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
             raise DataError(f"{file}: split column '{split_column}' has values {bad}; use train or test "
                             "(or unset dataset.source.split_column)")
     descriptions = load_label_descriptions(descriptions_path) if descriptions_path else {}
-    notes = {"raw": len(keep), "non_utf8": non_utf8, "dropped_empty": int(empty.sum()), "kept": len(texts)}
+    notes = {"raw": len(keep), "non_utf8": non_utf8, "dropped_empty": int(empty.sum()),
+             "dropped_duplicate": int(repeated.sum()) if drop_duplicates else 0, "kept": len(texts)}
     return Corpus(name=name, ids=ids, texts=texts, labels=y, label_names=names,
                   descriptions=descriptions, given_split=given_split, notes=notes)
