@@ -25,19 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-<<<<<<< HEAD
-        page = build_report(compose(args, config_name="report"))
-    except (MTLVError, ValueError, HydraException) as err:  # a bad option or store: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
-        print(main_table.read_text(), flush=True)
-=======
         cfg = compose(args, config_name="report")
     except HydraException as err:  # a bad override: Hydra's own message, as one `error:` line
-        raise ConfigError(str(err).strip().replace("\n", " ")) from err
+        raise ConfigError(str(err).strip().replace("
+", " ")) from err
     page = build_report(cfg)
->>>>>>> validation
+    for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
+        print(main_table.read_text(), flush=True)
     print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
     return 0
 
