@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose(args, config_name="report")
     except HydraException as err:  # a bad override: Hydra's own message, as one `error:` line
-        raise ConfigError(str(err).strip().replace("
-", " ")) from err
+        raise ConfigError(str(err).strip().replace("\n", " ")) from err
     page = build_report(cfg)
     for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
         print(main_table.read_text(), flush=True)

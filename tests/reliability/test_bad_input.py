@@ -497,7 +497,7 @@ def test_every_entry_point_reports_errors_the_same_way_in_process(tmp_path, case
     ("group_index=-1", "group_index=-1: must be at least 0"),
     ("eval.save_weights=yes", "eval.save_weights='yes': must be true or false"),
     ("clustering.feature=title", "clustering.feature='title': use one of name, description"),
-    ("clustering.backend=pam", "clustering.backend='pam': use one of"),
+    ("clustering.backend=clara", "clustering.backend='clara': use one of"),
     ("clustering.k_max=0", "clustering.k_max=0: must be at least 1"),
 ])
 def test_option_table_rejects(tmp_path, override, needle):
