@@ -10,6 +10,7 @@ from transformers import get_linear_schedule_with_warmup
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
+from mtlv.models.optim import adamw, clip_gradients, is_fused, uses_loss_scaler
 
 LOSS_REDUCTIONS = ("sum", "mean", "weighted")
 
@@ -35,6 +36,10 @@ class MultiTaskModule(L.LightningModule):
         self.save_hyperparameters()
         self.encoder = load_encoder(encoder, trust_remote_code, dict(random_init) if random_init else None, seed)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes
+        if pooling != "pooler" and getattr(self.encoder, "pooler", None) is not None:
+            # Unused by cls/mean pooling: frozen, DDP does not wait for its gradients (it stops with
+            # "parameters that were not used" otherwise); kept in the state dict for compatibility.
+            self.encoder.pooler.requires_grad_(False)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
         self.heads = GroupedHeads(self.encoder.config.hidden_size, groups, dropout)
@@ -134,6 +139,12 @@ class MultiTaskModule(L.LightningModule):
         probs = torch.sigmoid(self(batch["input_ids"], batch["attention_mask"]).float())
         return {"probs": probs, "doc_index": batch["doc_index"]}
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        if gradient_clip_val and is_fused(optimizer) and not uses_loss_scaler(self.trainer):
+            clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)  # Lightning refuses fused
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         hp = self.hparams
         head_lr = hp.head_lr or hp.lr
@@ -145,7 +156,7 @@ class MultiTaskModule(L.LightningModule):
             {"params": list(self.heads.parameters()), "lr": head_lr, "weight_decay": hp.weight_decay},
         ]
         groups = [g for g in groups if g["params"]]
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, fused=bool(hp.fused_adamw) or None)
+        optimizer = adamw(groups, hp.lr, bool(hp.fused_adamw), self._trainer)
         if hp.schedule == "constant" and not hp.warmup_ratio:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
