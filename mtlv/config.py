@@ -19,6 +19,7 @@ if not OmegaConf.has_resolver("mtlv.model_name"):
 VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "callbacks", "task_name", "resume",
                  "print_config")
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
+VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 
 
 def to_container(cfg: DictConfig) -> dict:
@@ -34,6 +35,8 @@ def identity(cfg: DictConfig) -> dict:
     for key in VOLATILE_TRAINER_KEYS:
         trainer.pop(key, None)
     data["trainer"] = trainer
+    if isinstance(data.get("arch"), dict):
+        data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
     return data
 
 

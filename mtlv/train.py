@@ -12,9 +12,13 @@ from mtlv.config import CONF_DIR
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from mtlv.errors import full_errors, report_and_exit, user_error
+    from mtlv.inprocess import run_groups, wants_inprocess
     from mtlv.job import run_job
 
     try:
+        if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
+            results = run_groups(cfg)
+            return sum(r["test"]["f1_macro"] for r in results) / len(results)
         result = run_job(cfg)
     except Exception as err:
         # One sweep job: hand the error (unwrapped from Hydra's InstantiationException) to the
