@@ -20,7 +20,10 @@ def uses_loss_scaler(trainer) -> bool:
     return getattr(getattr(trainer, "precision_plugin", None), "scaler", None) is not None
 
 
-def adamw(groups: list[dict], lr: float, fused: bool, trainer) -> torch.optim.AdamW:
+def adamw(groups: list[dict], lr: float, fused: bool | None, trainer, device: torch.device) -> torch.optim.AdamW:
+    """`fused=None` (the default): the fused kernel on CUDA (one launch for all parameters), foreach elsewhere."""
+    if fused is None:
+        fused = device.type == "cuda"
     if fused and trainer is not None and (trainer.gradient_clip_val or 0) > 0 and uses_loss_scaler(trainer):
         log.warning("model.module.fused_adamw=true with gradient clipping under %s (a loss scaler): using the "
                     "foreach AdamW instead, which clips correctly (bf16-mixed or 32-true keep the fused kernel)",

@@ -81,3 +81,17 @@ def test_cls_pooling_freezes_the_unused_pooler_only():
     assert frozen == {"encoder.pooler.dense.weight", "encoder.pooler.dense.bias"}
     assert all(p.requires_grad for p in pooler.parameters())
     assert "encoder.pooler.dense.weight" in cls.state_dict()  # exports and checkpoints keep their keys
+
+
+def test_loss_scaler_falls_back_to_foreach_and_auto_is_fused_on_cuda_only(caplog):
+    from types import SimpleNamespace
+
+    from mtlv.models.optim import adamw, is_fused
+
+    params = [{"params": [torch.nn.Parameter(torch.zeros(3))]}]
+    fp16 = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=object()), gradient_clip_val=1.0, precision="16-mixed")
+    bf16 = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=None), gradient_clip_val=1.0, precision="bf16-mixed")
+    assert not is_fused(adamw(params, 1e-3, True, fp16, torch.device("cpu")))
+    assert "foreach AdamW instead" in caplog.text
+    assert is_fused(adamw(params, 1e-3, True, bf16, torch.device("cpu")))
+    assert not is_fused(adamw(params, 1e-3, None, bf16, torch.device("cpu")))  # auto: fused on CUDA only
