@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader
 from helpers import TINY
 
 from mtlv.config import compose
@@ -14,52 +12,15 @@ from mtlv.evaluation.predictions import Predictions
 from mtlv.job import run_job
 from mtlv.models.module import MultiTaskModule
 
-RANDOM = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-          "max_position_embeddings": 64}
-
-
-class GradNorms(L.Callback):
-    """The gradient norm the optimizer stepped with: read before the next step zeroes it."""
-
-    def __init__(self) -> None:
-        self.norms: list[float] = []
-        self.fused: list[bool] = []
-
-    def on_before_zero_grad(self, trainer, pl_module, optimizer) -> None:
-        self.fused.append(bool(optimizer.defaults.get("fused")))
-        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if grads:
-            self.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
-
-
-def batches(n: int = 4, size: int = 8, width: int = 12, labels: int = 3):
-    gen = torch.Generator().manual_seed(1)
-    return [{"input_ids": torch.randint(5, 900, (size, width), generator=gen),
-             "attention_mask": torch.ones(size, width, dtype=torch.long),
-             "labels": torch.randint(0, 2, (size, labels), generator=gen).float(),
-             "doc_index": torch.arange(size)} for _ in range(n)]
-
-
-def fit(precision: str, fused: bool, clip: float | None) -> GradNorms:
-    module = MultiTaskModule("packaged:minilm", groups=[[0, 2], [1]], label_names=list("abc"), random_init=RANDOM,
-                             lr=1e-3, fused_adamw=fused)
-    norms = GradNorms()
-    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, gradient_clip_val=clip, max_epochs=1,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[norms], limit_val_batches=0)
-    trainer.fit(module, train_dataloaders=DataLoader(batches(), batch_size=None))
-    return norms
-
-
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
-def test_fused_adamw_clips_gradients(precision):
+def test_fused_adamw_clips_gradients(fit, precision):
     clipped = fit(precision, fused=True, clip=1e-3)
     assert all(clipped.fused) and len(clipped.norms) == 3  # zero_grad before steps 2..4 sees steps 1..3
     assert max(clipped.norms) == pytest.approx(1e-3, rel=1e-3)  # the raw norms are far larger:
     assert min(fit(precision, fused=True, clip=None).norms) > 1e-2
 
 
-def test_fused_adamw_steps_like_foreach_adamw_when_clipping():
+def test_fused_adamw_steps_like_foreach_adamw_when_clipping(fit):
     fused, foreach = fit("bf16-mixed", fused=True, clip=0.05), fit("bf16-mixed", fused=False, clip=0.05)
     assert not any(foreach.fused)
     assert fused.norms == pytest.approx(foreach.norms, rel=1e-4)
@@ -74,7 +35,8 @@ def test_the_issue_command_trains(tmp_path):
     assert Predictions.load(Path(result["folder"]) / "predictions_test.csv").probs.shape[0] == 20
 
 
-def test_cls_pooling_freezes_the_unused_pooler_only():
+def test_cls_pooling_freezes_the_unused_pooler_only(random_init):
+    RANDOM = random_init
     cls = MultiTaskModule("packaged:minilm", groups=[[0]], label_names=["a"], random_init=RANDOM, pooling="cls")
     pooler = MultiTaskModule("packaged:minilm", groups=[[0]], label_names=["a"], random_init=RANDOM, pooling="pooler")
     frozen = {n for n, p in cls.named_parameters() if not p.requires_grad}
