@@ -28,7 +28,7 @@ if [[ "$DRY" == 1 ]]; then
     EPOCHS=1; STL_JOBS=2
     DATA=(dataset=demo dataset.limit=120)
     MODEL=(model=tiny)
-    DEVICE=(trainer=cpu torch_threads=1)
+    DEVICE=(trainer=cpu)
     BENCH=(--data demo --model tiny --limit 120 --steps 2 --warmup-steps 1 --repeats 1)
     GMTL_K=2
 else
