@@ -55,8 +55,9 @@ class ModelCheckpoint(_LightningModelCheckpoint):
         self._force_last = False
 
     def _last_due(self, trainer) -> bool:
-        epochs = trainer.current_epoch + 1
-        if self._force_last or trainer.should_stop or epochs >= (trainer.max_epochs or float("inf")):
+        epochs, steps = trainer.current_epoch + 1, trainer.max_steps if trainer.max_steps > 0 else float("inf")
+        if (self._force_last or trainer.should_stop or epochs >= (trainer.max_epochs or float("inf"))
+                or trainer.global_step >= steps):
             return True  # the end of fit: a rerun must find the finished state
         if self.last_every_minutes > 0:
             return time.monotonic() - self._last_written_at >= 60 * self.last_every_minutes
