@@ -36,7 +36,7 @@ def test_index_buffers_follow_the_module_and_stay_out_of_checkpoints():
     assert module._group_index0.dtype == torch.long
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="host syncs can only be detected on CUDA")
+@pytest.mark.gpu  # host syncs can only be detected on CUDA (skipped without it)
 def test_no_host_sync_in_heads_losses_and_validation_counts():
     module = make_module(loss_reduction="weighted", head_weights=[1.0, 2.0, 0.5]).cuda()
     features = torch.randn(8, TINY["hidden_size"], device="cuda", requires_grad=True)
