@@ -10,7 +10,7 @@
 #   ../shared/gpu-kit/prepare.sh            # where the kit lives: copies it and the Open-I CSV into .gpu-kit/
 #   scripts/gpu_check.sh                    # on the GPU machine (sources .gpu-kit/setup.sh when present)
 #   make gpu-check
-# Knobs: EPOCHS (10), STL_JOBS (10), BENCH_STEPS (150), OUT (outputs/gpu_check), PYTHON (python3).
+# Knobs: EPOCHS (10), STL_JOBS (10), BENCH_STEPS (100), OUT (outputs/gpu_check), PYTHON (python3).
 # GPU_CHECK_DRY=1 runs the same steps on CPU with the tiny model, the demo data and 1 epoch: it checks
 # the script itself, not the GPU, in a few minutes.
 set -uo pipefail
@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-outputs/gpu_check}
 EPOCHS=${EPOCHS:-10}
 STL_JOBS=${STL_JOBS:-10}
-BENCH_STEPS=${BENCH_STEPS:-150}
+BENCH_STEPS=${BENCH_STEPS:-100}
 DRY=${GPU_CHECK_DRY:-0}
 rm -rf "$OUT" && mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -66,6 +66,11 @@ if $PY -c "import pytest" 2>/dev/null; then
 else
     echo "== gpu_tests: skipped, pytest is not installed (add its wheels to .gpu-kit/whl: pip download --no-deps" \
          "-d .gpu-kit/whl pytest pluggy iniconfig)"; echo "gpu_tests skipped 0" >> "$OUT/steps.txt"
+fi
+if ! $PY -c "import accelerate" 2>/dev/null; then  # the HF Trainer needs it; the gpu-kit does not bring it
+    echo "== note: accelerate is not installed, so bench --gpu compares MTLV with the plain loop only (add its" \
+         "wheel: pip download --no-deps -d .gpu-kit/whl accelerate)"
+    BENCH+=(--contenders plain,mtlv)
 fi
 step bench $PY scripts/bench.py "${BENCH[@]}" --skip-data --skip-e2e --budget-s 0 --out "$OUT/bench"
 cell() {  # cell NAME ARGS...: one cell in its own output folder
