@@ -8,7 +8,7 @@ OUTPUT  ?= outputs
 SCALE   ?= smoke
 OVERRIDES ?=
 
-.PHONY: help install train test test-full mlflow-ui clean bench reproduce-tables tables fault-drill
+.PHONY: help install train test test-full mlflow-ui clean bench reproduce-tables tables fault-drill gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ mlflow-ui:  ## open the MLflow UI on MTLV's default store (localhost only)
 
 bench:  ## throughput benchmark: MTLV vs a plain PyTorch loop vs the HF Trainer (ratios from one run)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+gpu-check:  ## one-GPU check (< 8 min): gpu tests, bench --gpu, MTL/GMTL/STL cells on Open-I + MiniLM (GPU_CHECK_DRY=1: on CPU, tiny)
+	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.sh
 
 reproduce-tables:  ## run the reference study's grid (SCALE=smoke|minilm|paper [SEEDS=42,43,44] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
 	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))

@@ -1,8 +1,13 @@
 """Checkpoints that a killed job can always resume from, and that never unpickle arbitrary objects.
 
-* `ModelCheckpoint`: Lightning's callback, except that `last.ckpt` is written at the end of every
-  epoch. Lightning >= 2.5 writes `last.ckpt` only when the monitored metric also produced a top-k
-  checkpoint, so a job killed at epoch 9 whose best epoch was 3 would restart from epoch 3.
+* `ModelCheckpoint`: Lightning's callback, except that `last.ckpt` follows MTLV's policy: at the
+  end of every `last_every_n_epochs`-th epoch, or (`last_every_minutes` > 0) at the first epoch end
+  at least that long after the previous one, and always at the end of fit. Lightning >= 2.5 writes
+  `last.ckpt` only when the monitored metric also produced a top-k checkpoint, so a job killed at
+  epoch 9 whose best epoch was 3 would restart from epoch 3. The top-k (`best.ckpt`) file holds
+  weights only (`best_weights_only`): it is only ever loaded for its weights, and the optimizer
+  state would triple its size (MiniLM ~90 MB -> ~270 MB, BERT-base ~440 MB -> ~1.3 GB).
+  `save_last_now(trainer)` writes `last.ckpt` at once, for a pre-emption (signal) handler.
 * `AtomicCheckpointIO`: writes each checkpoint to a temporary file in the checkpoint's own folder,
   fsyncs it and renames it into place. Lightning's own writer stages the file in the system temp
   folder and *moves* it, which is a non-atomic copy when /tmp is another filesystem (typical on
@@ -17,6 +22,7 @@ import contextlib
 import logging
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -35,7 +41,49 @@ class CheckpointError(MTLVError, RuntimeError):
 
 
 class ModelCheckpoint(_LightningModelCheckpoint):
-    """`ModelCheckpoint` whose `save_last` really saves at the end of every epoch."""
+    """`ModelCheckpoint` whose `save_last` saves on MTLV's policy (see the module docstring)."""
+
+    def __init__(self, *args, last_every_n_epochs: int = 1, last_every_minutes: float = 0.0,
+                 best_weights_only: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if int(last_every_n_epochs) < 1 or float(last_every_minutes) < 0:
+            raise ValueError(f"callbacks.model_checkpoint: last_every_n_epochs={last_every_n_epochs} must be >= 1 "
+                             f"and last_every_minutes={last_every_minutes} >= 0")
+        self.last_every_n_epochs, self.last_every_minutes = int(last_every_n_epochs), float(last_every_minutes)
+        self.best_weights_only = best_weights_only
+        self._last_written_at = time.monotonic()
+        self._force_last = False
+
+    def _last_due(self, trainer) -> bool:
+        epochs, steps = trainer.current_epoch + 1, trainer.max_steps if trainer.max_steps > 0 else float("inf")
+        if (self._force_last or trainer.should_stop or epochs >= (trainer.max_epochs or float("inf"))
+                or trainer.global_step >= steps):
+            return True  # the end of fit: a rerun must find the finished state
+        if self.last_every_minutes > 0:
+            return time.monotonic() - self._last_written_at >= 60 * self.last_every_minutes
+        return epochs % self.last_every_n_epochs == 0
+
+    def _save_last_checkpoint(self, trainer, monitor_candidates) -> None:
+        if self._last_due(trainer):
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+            self._last_written_at = time.monotonic()
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        full = self.save_weights_only
+        if self.best_weights_only and filepath != self.last_model_path:
+            self.save_weights_only = True
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        finally:
+            self.save_weights_only = full
+
+    def save_last_now(self, trainer) -> None:
+        """Write `last.ckpt` now, whatever the policy (for a handler of SLURM's pre-emption signal)."""
+        self._force_last = True
+        try:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        finally:
+            self._force_last = False
 
     def _ensure_last(self, trainer) -> None:
         # After the parent saved top-k (and then last) at this step, the skip check is true.

@@ -18,6 +18,7 @@ if not OmegaConf.has_resolver("mtlv.model_name"):
 # Keys that never change what a job computes: left out of its identity (resume keys).
 VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_name", "resume", "print_config")
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
+VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 
 
 # Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
@@ -45,6 +46,8 @@ def identity(cfg: DictConfig) -> dict:
     # Scoring the test set after every epoch (for the curves) changes no result: a job finished without
     # it is not retrained to get one.
     data["data"] = {k: v for k, v in (data.get("data") or {}).items() if k != "test_curve"}
+    if isinstance(data.get("arch"), dict):
+        data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
     return data
 
 

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +23,7 @@ from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
 from mtlv.data.splits import label_count_table, load_or_make_split
+from mtlv.distributed import gather_by_document
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
@@ -99,13 +101,14 @@ def make_logger(cfg: DictConfig, out: Path, tags: dict) -> tuple[object | None, 
 
 
 def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[Predictions, Predictions]:
+    """Validation and test predictions of every document (under DDP: gathered from all ranks)."""
     outputs = trainer.predict(module, dataloaders=dm.predict_dataloader())
     parts = []
     for part, batches in zip(("val", "test"), outputs):
-        probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy()
-        docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy()
-        order = docs.argsort()
-        probs, docs = probs[order], docs[order]
+        width = len(dm.label_names)
+        probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy() if batches else np.zeros((0, width))
+        docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy() if batches else np.zeros(0, dtype=np.int64)
+        probs, docs = gather_by_document(probs, docs)
         parts.append(Predictions([dm.corpus.ids[d] for d in docs], probs, dm.labels[docs], dm.label_names))
     return parts[0], parts[1]
 
@@ -169,12 +172,14 @@ def run_job(cfg: DictConfig) -> dict:
     val, test = predictions(trainer, module, dm)
     report = evaluate(val, test, heads, cfg.eval.threshold)
     elapsed = time.time() - start
+    if not trainer.is_global_zero:  # DDP: every rank has the gathered predictions; rank 0 writes them
+        return {"key": job_key(cfg), "test": strip(report["test"]), "folder": str(out), "rank": trainer.global_rank}
     val.save(out / "predictions_val.csv")
     test.save(out / "predictions_test.csv")
     write_text(out / "classification_report.csv", classification_report(report["test"]).to_csv(index=False))
     write_json(out / "metrics.json", report)
     plot_per_label_f1(report["test"], out / "per_label_f1.png", title=f"{run_name(cfg)}: test F1 per label")
-    if cfg.eval.save_weights and trainer.is_global_zero:
+    if cfg.eval.save_weights:
         export_model(module, load_tokenizer(cfg.model.name_or_path), out / "export",
                      {"label_names": label_names, "groups": heads, "pooling": cfg.model.module.pooling,
                       "max_length": int(cfg.model.max_length), "dropout": cfg.model.module.dropout,
@@ -184,7 +189,7 @@ def run_job(cfg: DictConfig) -> dict:
               "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
               "threshold": report["threshold"], "test": strip(report["test"]), "val": strip(report["val"]),
               "test_at_0.5": strip(report["test_at_0.5"]), "folder": str(out)}
-    if logger is not None and trainer.is_global_zero:
+    if logger is not None:
         log_job(cfg, uri, logger.run_id, grouping, report, out, elapsed, split.path, split.sizes())
         result["run_id"] = logger.run_id
     write_json(out / "result.json", result)

@@ -1,5 +1,6 @@
 """Shared fixtures. Real datasets come from MTLV_DATA_DIR (default: ../shared/data beside the
-repository); tests that need them are marked `data` and skip where the folder is absent."""
+repository); tests that need them are marked `data` and skip where the folder is absent. Tests
+marked `gpu` need CUDA and skip where it is absent (CI)."""
 from __future__ import annotations
 
 import os
@@ -30,3 +31,15 @@ def ohsumed_dir() -> Path:
         pytest.skip(f"OHSUMED sample not found at {OHSUMED_DIR} (set MTLV_DATA_DIR)")
     return OHSUMED_DIR
 
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs CUDA (marker gpu; scripts/gpu_check.sh runs these on a GPU)")
+        for item in gpu:
+            item.add_marker(skip)

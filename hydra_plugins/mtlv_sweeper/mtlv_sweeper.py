@@ -46,7 +46,10 @@ class GroupSweeper(BasicSweeper):
             if cfg.arch.placement == "models":
                 grouping = prepare_cell(cfg)
                 cells.append(cell_dir(cfg))
-                jobs += [[*combo, f"group_index={i}"] for i in range(grouping.num_groups)]
+                if cfg.arch.get("inprocess"):  # one job trains every group (mtlv/inprocess.py)
+                    jobs.append(list(combo))
+                else:
+                    jobs += [[*combo, f"group_index={i}"] for i in range(grouping.num_groups)]
             else:
                 prepare_tracking(cfg)
                 jobs.append(list(combo))
