@@ -12,12 +12,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
-from mtlv.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
+from mtlv.checkpoint import AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, verify_checkpoint
 from mtlv.checks import check_config
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
@@ -139,11 +140,14 @@ def run_job(cfg: DictConfig) -> dict:
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(out / "checkpoints")
+    last = out / "checkpoints" / "last.ckpt"
+    callbacks["preemption"] = PreemptionCheckpoint(last)  # SIGUSR1/SLURM's SIGTERM: save last.ckpt, exit
     extra = trainer_overrides(cfg)
     if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
         extra["plugins"] = [AtomicCheckpointIO()]
+        if SLURMEnvironment.detect():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler
+            extra["plugins"].append(SLURMEnvironment(auto_requeue=False))
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False, **extra)
-    last = out / "checkpoints" / "last.ckpt"
     resume_from = str(last) if cfg.resume and last.exists() else None
     if resume_from:
         verify_checkpoint(last)
