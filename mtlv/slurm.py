@@ -1,4 +1,5 @@
-"""`hydra/launcher=slurm`: Hydra's submitit launcher with two changes for clusters as they are.
+"""`hydra/launcher=slurm`: Hydra's submitit launcher with two changes for clusters as they are
+(the launcher class is hydra_plugins/mtlv_sweeper/mtlv_slurm_launcher.py; Hydra wants it there).
 
 * Job states come from `sacct`, which needs SLURM accounting. Where accounting is off, submitit
   warns "Bypassing sacct error" at every poll and never notices a job that died without a result
@@ -16,7 +17,6 @@ import time
 from typing import Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _HydraSlurmLauncher
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
 
 log = logging.getLogger(__name__)
@@ -65,29 +65,27 @@ class QueueWatcher(SlurmInfoWatcher):
 SlurmJob.watcher = QueueWatcher(delay_s=60)  # class attribute: array tasks are plain SlurmJobs
 
 
-class SlurmLauncher(_HydraSlurmLauncher):
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit
-        from hydra.core.singleton import Singleton
-        from hydra.core.utils import filter_overrides
-        from omegaconf import OmegaConf
+def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    """Hydra's SlurmLauncher.launch (hydra-submitit-launcher 1.2), except that it waits for every job."""
+    import submitit
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import filter_overrides
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
 
-        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-
-        # As Hydra's SlurmLauncher.launch (hydra-submitit-launcher 1.2), except the last lines.
-        params = self.params
-        executor = submitit.AutoExecutor(cluster="slurm", folder=params["submitit_folder"],
-                                         slurm_max_num_timeout=params["max_num_timeout"])
-        base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()
-                                      if k not in ("submitit_folder", "max_num_timeout")})
-        log.info("Submitit 'slurm' sweep output dir : %s", self.config.hydra.sweep.dir)
-        job_params = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-        jobs = executor.map_array(self, *zip(*job_params))
-        return [_result(job, list(overrides)) for job, overrides in zip(jobs, job_overrides)]
+    params = launcher.params
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params["submitit_folder"],
+                                     slurm_max_num_timeout=params["max_num_timeout"])
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()
+                                  if k not in ("submitit_folder", "max_num_timeout")})
+    log.info("Submitit 'slurm' sweep output dir : %s", launcher.config.hydra.sweep.dir)
+    job_params = []
+    for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+    jobs = executor.map_array(launcher, *zip(*job_params))
+    return [_result(job, list(overrides)) for job, overrides in zip(jobs, job_overrides)]
 
 
 def _result(job, overrides: list[str]) -> JobReturn:
