@@ -123,7 +123,7 @@ def _requeue() -> None:
     array = os.environ.get("SLURM_ARRAY_JOB_ID")
     job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
     proc = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
-    if proc.returncode == 0:
+    if proc.returncode <= 0:  # < 0: killed with the job it just requeued
         log.warning("requeued SLURM job %s; it resumes from the checkpoint when it runs again", job)
     else:
         log.warning("could not requeue SLURM job %s (%s); rerun the same command to resume", job,

@@ -7,7 +7,8 @@
 #   scripts/slurm_cluster.sh stop <dir>    # kills the three daemons started from <dir>
 #
 # One node (this machine's hostname, all its CPUs and most of its memory), one partition `debug`,
-# no accounting (sacct does not work; MTLV's launcher falls back to squeue). Everything listens on
+# no accounting (sacct does not work; MTLV's launcher falls back to squeue), requeued jobs start again
+# after ~5 s (cred_expire; SLURM's default is 120 s). Everything listens on
 # 127.0.0.1 only, on free ports picked at start. Run it as the user who submits the jobs
 # (slurmd can then run only that user's jobs, which is all a throw-away cluster needs).
 set -euo pipefail
@@ -69,7 +70,7 @@ SlurmdPort=$slurmd_port
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 SrunPortRange=$((slurmd_port + 1))-$((slurmd_port + 40))
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=5
 SlurmUser=$user
 SlurmdUser=$user
 StateSaveLocation=$dir/state
@@ -84,9 +85,11 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 ReturnToService=2
+MailProg=/bin/true
 KillWait=30
 NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
