@@ -6,6 +6,7 @@ files in the job folder -> MLflow. `result.json` is written last: it marks the j
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -57,9 +58,30 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*litlogger.*")
 
 
+def default_threads(launcher, env, cores: int) -> int | None:
+    """torch_threads when unset: the CPUs SLURM gave the job, or the cores shared among the joblib
+    launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
+    if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
+        return int(env["SLURM_CPUS_PER_TASK"])
+    if launcher is not None and "joblib" in str(launcher.get("_target_", "")):
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+        return max(1, cores // workers)
+    return None
+
+
 def configure_torch(cfg: DictConfig) -> None:
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg.torch_threads))
+    threads = cfg.get("torch_threads")
+    if not threads:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if threads := default_threads(launcher, os.environ, cores):
+            log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
+                     threads, cores)
+    if threads:
+        torch.set_num_threads(int(threads))
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

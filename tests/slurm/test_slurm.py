@@ -14,18 +14,17 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, run_cli
 
-from mtlv.grouping import TaskGrouping
 from mtlv.io import read_json
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 FAST = ["model=tiny", "dataset.limit=120", "trainer.max_epochs=1", "callbacks.progress_bar=null",
         "trainer.enable_progress_bar=false", "eval.save_weights=false", "logger=none", "torch_threads=1"]
-ARCHS = {"stl": ["arch=stl"], "gmtl": ["arch=gmtl", "clustering.k=2"]}
+ARCHS = {"stl": ["arch=stl"], "gmtl": ["arch=gmtl", "clustering.k=3"]}
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=2"]
 # A job waits after batch 3 of its first epoch (of 6) until it is told to stop; see mtlv.faults.
-PAUSE = "+callbacks.fault={{_target_:mtlv.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:300,marker:'{marker}'{label}}}"
+PAUSE = "+callbacks.fault={{_target_:mtlv.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:300,marker:'{marker}'}}"
 
 
 def cell(out: Path, arch: str) -> Path:
@@ -94,55 +93,48 @@ def finish(proc: subprocess.Popen, timeout: float = 420) -> tuple[int, str]:
     return proc.returncode, output
 
 
-@pytest.mark.parametrize("arch", ["stl", "gmtl"])
-def test_sweep_on_slurm_gives_the_basic_launchers_results(slurm_cluster, basic, tmp_path, arch):
-    proc = run_cli("mtlv.train", [*FAST, *ARCHS[arch], *SLURM], tmp_path)
-    same_as_basic(tmp_path, basic, arch)
-    logs = job_logs(tmp_path)  # the jobs really ran as tasks of a SLURM array
-    assert len(logs) == len(list(cell(basic, arch).glob("group-*")))
-    assert all("JobEnvironment(job_id=" in text and "_" in name for name, text in logs.items())
+def test_stl_sweep_on_slurm_gives_the_basic_launchers_results(slurm_cluster, basic, tmp_path):
+    proc = run_cli("mtlv.train", [*FAST, *ARCHS["stl"], *SLURM], tmp_path)
+    same_as_basic(tmp_path, basic, "stl")
+    logs = job_logs(tmp_path)  # the jobs really ran as tasks of one SLURM array
+    assert len(logs) == len(list(cell(basic, "stl").glob("group-*"))) == 8
+    assert all("JobEnvironment(job_id=" in text for text in logs.values())
     output = proc.stdout + proc.stderr
     assert "Bypassing sacct error" not in output  # accounting is off on this cluster
     assert output.count("sacct unavailable") <= 1
 
 
-def test_cancelled_job_is_rerun_by_the_same_command(slurm_cluster, basic, tmp_path):
-    label = TaskGrouping.load(cell(basic, "gmtl") / "groups.yaml").named_groups()[1][0]
-    marker = tmp_path / "paused"
-    args = [*FAST, *ARCHS["gmtl"], *SLURM, PAUSE.format(marker=marker, label=f",label:'{label}'")]
+def test_preempted_requeued_and_cancelled_jobs(slurm_cluster, basic, tmp_path):
+    """A GMTL sweep of three group jobs, each stopped after batch 3 of its first epoch (of 6):
+    group 0 gets SIGUSR1, as `--signal=USR1@<s>` sends it before the time limit (it saves and
+    requeues itself); group 1 is requeued by the scheduler (`scontrol requeue`: SIGTERM, requeue);
+    group 2 is cancelled (`scancel`). Groups 0 and 1 resume mid-epoch in the same sweep; rerunning
+    the command runs only group 2 (from its checkpoint). The result is the uninterrupted one."""
+    markers = [tmp_path / f"paused-{i}" for i in range(3)]
+    args = [*FAST, *ARCHS["gmtl"], *SLURM, PAUSE.format(marker=tmp_path / "paused-${group_index}")]
     proc = start_cli(args, tmp_path)
-    [job] = paused_jobs([marker], proc)
-    subprocess.run(["scancel", job], check=True)
-    code, output = finish(proc)
-    assert code == 2, output[-3000:]
-    assert "1 of 2 jobs failed" in output and f"SLURM job {job} ended without a result" in output
-    group0 = cell(tmp_path, "gmtl") / "group-00" / "result.json"
-    assert group0.exists() and not (cell(tmp_path, "gmtl") / "group-01" / "result.json").exists()
-    before = group0.stat().st_mtime_ns
-
-    rerun = run_cli("mtlv.train", args, tmp_path)
-    assert "2 group models aggregated" in rerun.stdout
-    assert group0.stat().st_mtime_ns == before  # group 0 was not retrained: its job skipped at once
-    assert sum("already finished" in text for text in job_logs(tmp_path).values()) == 1
-    assert sum("resuming from" in text for text in job_logs(tmp_path).values()) == 1  # the cancelled one
-    same_as_basic(tmp_path, basic, "gmtl")
-
-
-def test_preempted_jobs_resume_mid_epoch_with_identical_results(slurm_cluster, basic, tmp_path):
-    """Group 0 gets SIGUSR1, as `--signal=USR1@<s>` sends it before the time limit (it saves and
-    requeues itself); group 1 is requeued by the scheduler (`scontrol requeue`: SIGTERM, requeue)."""
-    markers = [tmp_path / "paused-0", tmp_path / "paused-1"]
-    args = [*FAST, *ARCHS["gmtl"], *SLURM, PAUSE.format(marker=tmp_path / "paused-${group_index}", label="")]
-    proc = start_cli(args, tmp_path)
-    signalled, requeued = paused_jobs(markers, proc)
+    signalled, requeued = paused_jobs(markers[:2], proc)  # two CPUs: group 2 starts once one is free
     subprocess.run(["scancel", "--signal=USR1", signalled], check=True)
     subprocess.run(["scontrol", "requeue", requeued], check=True)
+    [cancelled] = paused_jobs(markers[2:], proc)
+    subprocess.run(["scancel", cancelled], check=True)
     code, output = finish(proc)
-    assert code == 0, output[-3000:]
-    same_as_basic(tmp_path, basic, "gmtl")
+    assert code == 2, output[-3000:]
+    assert "1 of 3 jobs failed" in output and f"SLURM job {cancelled} ended without a result" in output
+    folder = cell(tmp_path, "gmtl")
+    done = [folder / f"group-0{i}" / "result.json" for i in range(3)]
+    assert done[0].exists() and done[1].exists() and not done[2].exists()
     logs = job_logs(tmp_path)
-    first, second = logs[signalled], logs[requeued]
-    assert "SIGUSR1: saved" in first and f"requeued SLURM job {signalled}" in first
-    assert "SIGTERM: saved" in second
-    for text in (first, second):
-        assert "resuming epoch 0 after batch 3" in text
+    assert "SIGUSR1: saved" in logs[signalled] and f"requeued SLURM job {signalled}" in logs[signalled]
+    assert "SIGTERM: saved" in logs[requeued] and "SIGTERM: saved" in logs[cancelled]
+    for job in (signalled, requeued):
+        assert "resuming epoch 0 after batch 3" in logs[job]
+    finished = [path.stat().st_mtime_ns for path in done[:2]]
+
+    rerun = run_cli("mtlv.train", args, tmp_path)
+    assert "3 group models aggregated" in rerun.stdout
+    assert [path.stat().st_mtime_ns for path in done[:2]] == finished  # not retrained
+    logs = {job: text for job, text in job_logs(tmp_path).items() if job.split("_")[0] != signalled.split("_")[0]}
+    assert sum("already finished" in text for text in logs.values()) == 2
+    assert sum("resuming epoch 0 after batch 3" in text for text in logs.values()) == 1
+    same_as_basic(tmp_path, basic, "gmtl")
