@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks import ModelCheckpoint as _LightningModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -79,7 +78,7 @@ class PreemptionCheckpoint(Callback):
         self.received = signum
 
     def on_train_start(self, trainer, pl_module) -> None:
-        signals = [signal.SIGUSR1] + ([signal.SIGTERM] if SLURMEnvironment.detect() else [])
+        signals = [signal.SIGUSR1] + ([signal.SIGTERM] if under_slurm() else [])
         self._previous = {s: signal.signal(s, self._note) for s in signals}
         # A mid-epoch checkpoint: the first `done` batches of this epoch are already trained on.
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
@@ -117,6 +116,11 @@ class PreemptionCheckpoint(Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+def under_slurm() -> bool:
+    """Started by SLURM (srun), as Lightning's SLURMEnvironment.detect() sees it, minus its warning."""
+    return "SLURM_NTASKS" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
 
 
 def _requeue() -> None:

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, job_dir, load_corpus, run_name
-from mtlv.checkpoint import AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, verify_checkpoint
+from mtlv.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
+                             verify_checkpoint)
 from mtlv.checks import check_config
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
@@ -167,7 +168,7 @@ def run_job(cfg: DictConfig) -> dict:
     extra = trainer_overrides(cfg)
     if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
         extra["plugins"] = [AtomicCheckpointIO()]
-        if SLURMEnvironment.detect():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler
+        if under_slurm():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler
             extra["plugins"].append(SLURMEnvironment(auto_requeue=False))
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False, **extra)
     resume_from = str(last) if cfg.resume and last.exists() else None
