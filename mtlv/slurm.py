@@ -28,7 +28,7 @@ _LIVE = {"READY", "PENDING", "RUNNING", "UNKNOWN", "REQUEUED", "COMPLETING", "PR
 class QueueWatcher(SlurmInfoWatcher):
     """submitit's sacct watcher, falling back to squeue where accounting is off."""
 
-    def __init__(self, delay_s: int = 60) -> None:
+    def __init__(self, delay_s: int = 600) -> None:
         super().__init__(delay_s)
         self._sacct = True
 
@@ -43,6 +43,7 @@ class QueueWatcher(SlurmInfoWatcher):
                 self._info_dict.update(self.read_info(proc.stdout))
             else:
                 self._sacct = False
+                self._delay_s = min(self._delay_s, 60)  # squeue is cheap: notice a dead job within a minute
                 reason = " ".join((proc.stderr or proc.stdout).split())[:120]
                 log.info("sacct unavailable (%s): following the jobs with squeue", reason)
         if not self._sacct:
@@ -62,7 +63,7 @@ class QueueWatcher(SlurmInfoWatcher):
                 for job in self._registered - self._finished}
 
 
-SlurmJob.watcher = QueueWatcher(delay_s=60)  # class attribute: array tasks are plain SlurmJobs
+SlurmJob.watcher = QueueWatcher()  # a class attribute: submitit makes array tasks plain SlurmJobs
 
 
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
