@@ -98,6 +98,9 @@ class PreemptionCheckpoint(Callback):
         if (self.received is None or (batch_idx + 1) % trainer.accumulate_grad_batches
                 or batch_idx + 1 >= trainer.num_training_batches):
             return
+        for callback in trainer.checkpoint_callbacks:  # ModelCheckpoint owns last.ckpt: tell it this one is its
+            if getattr(callback, "save_last", False) and Path(callback.dirpath or "") == self.path.parent:
+                callback.last_model_path = str(self.path)  # own (saved in the checkpoint), or it writes last-v1
         trainer.save_checkpoint(self.path)
         name = signal.Signals(self.received).name
         log.warning("%s: saved %s (epoch %d, batch %d); rerunning the same command resumes from it",

@@ -14,7 +14,7 @@ from mtlv.job import run_job
 
 # Two epochs of 5 training batches (68 documents, batch size 16).
 RUN = [*FAST, "dataset.limit=100", "trainer.max_epochs=2", "logger=none"]
-SIGNAL = "+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:1,batch:2,action:signal}"
+SIGNAL = "+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:0,batch:2,action:signal}"
 
 
 def weights(path: Path) -> dict:
@@ -31,7 +31,7 @@ def test_sigusr1_saves_mid_epoch_and_the_resumed_job_ends_as_an_uninterrupted_on
     last = next(out.glob("runs/demo/*/model/checkpoints/last.ckpt"))
     saved = torch.load(last, map_location="cpu", weights_only=True)
     progress = saved["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
-    assert saved["epoch"] == 1 and progress["processed"] == 2  # mid-epoch: after batch 2 of epoch 1
+    assert saved["epoch"] == 0 and progress["processed"] == 2  # mid-epoch: after batch 2 of the first epoch
     assert not (last.parent.parent / "result.json").exists()
 
     resumed = run_job(compose([*RUN, f"paths.output_dir={out}"]))
@@ -39,6 +39,7 @@ def test_sigusr1_saves_mid_epoch_and_the_resumed_job_ends_as_an_uninterrupted_on
         assert resumed[part] == reference[part], part
     assert resumed["threshold"] == reference["threshold"]
     ref_folder, got_folder = Path(reference["folder"]), Path(resumed["folder"])
+    assert sorted(p.name for p in (got_folder / "checkpoints").glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
     for name in ("last.ckpt", "best.ckpt"):
         a, b = weights(ref_folder / "checkpoints" / name), weights(got_folder / "checkpoints" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
