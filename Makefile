@@ -8,7 +8,7 @@ OUTPUT  ?= outputs
 SCALE   ?= smoke
 OVERRIDES ?=
 
-.PHONY: help install train test test-full mlflow-ui clean bench reproduce-tables tables fault-drill gpu-check
+.PHONY: help install train test test-full test-slurm mlflow-ui clean bench reproduce-tables tables fault-drill gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test:  ## the default test suite (what CI runs)
 
 test-full:  ## every test, the slow end-to-end ones included
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-slurm:  ## the SLURM tests on a throw-away local cluster (needs slurm-wlm and munge; skipped without them)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slurm -q
 
 mlflow-ui:  ## open the MLflow UI on MTLV's default store (localhost only)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath $(OUTPUT))/mlflow.db" --host 127.0.0.1 --port 5000

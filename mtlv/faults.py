@@ -8,7 +8,11 @@ job's identity, so the rerun without it resumes the same job folder):
 `action=kill` (default) sends SIGKILL to the job's own process: nothing is flushed, no
 `finally` runs, exactly as when a node dies or the OOM killer strikes. `action=wait` writes
 `marker` and blocks, so that a drill can deliver the SIGKILL from outside (to the whole
-process group); after `wait_s` it kills itself anyway. `action=raise` raises `InjectedFault`
+process group); after `wait_s` it kills itself anyway. `action=pause` writes `marker` and waits
+until the job is told to stop (SIGUSR1, or SLURM's SIGTERM, noted by PreemptionCheckpoint), so that
+a drill can pre-empt it from outside (`scancel --signal=USR1`, `scontrol requeue`) at an exact
+point; the job then saves and exits as on a real pre-emption. `action=signal` sends itself SIGUSR1
+(the notice SLURM's `--signal` sends) and carries on. `action=raise` raises `InjectedFault`
 (an in-process crash, for fast tests). `label=...` limits the fault to the job(s) that train
 that label, e.g. one group job of an STL/GMTL sweep.
 """
@@ -29,8 +33,8 @@ class InjectedFault(RuntimeError):
 class KillAt(L.Callback):
     def __init__(self, epoch: int = 1, batch: int = 1, action: str = "kill", marker: str | None = None,
                  wait_s: float = 600.0, label: str | None = None) -> None:
-        if action not in ("kill", "wait", "raise"):
-            raise ValueError(f"KillAt: action={action!r}; use kill, wait or raise")
+        if action not in ("kill", "wait", "pause", "signal", "raise"):
+            raise ValueError(f"KillAt: action={action!r}; use kill, wait, pause, signal or raise")
         self.epoch, self.batch, self.action = int(epoch), int(batch), action
         self.marker, self.wait_s = marker, float(wait_s)
         self.label = label  # only in a job that trains this label (e.g. one group of a sweep)
@@ -43,11 +47,16 @@ class KillAt(L.Callback):
         where = f"epoch {self.epoch}, after batch {self.batch}"
         if self.action == "raise":
             raise InjectedFault(f"injected fault at {where}")
-        if self.action == "wait":
+        if self.action == "signal":
+            os.kill(os.getpid(), signal.SIGUSR1)
+            return
+        if self.action in ("wait", "pause"):
             if self.marker:
                 Path(self.marker).parent.mkdir(parents=True, exist_ok=True)
                 Path(self.marker).write_text(f"{os.getpid()} {where}\n", encoding="utf-8")
             deadline = time.time() + self.wait_s
             while time.time() < deadline:
+                if self.action == "pause" and any(getattr(cb, "received", None) for cb in trainer.callbacks):
+                    return
                 time.sleep(0.1)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -6,6 +6,7 @@ files in the job folder -> MLflow. `result.json` is written last: it marks the j
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -13,12 +14,14 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.cell import cell_dir, cell_grouping, data_fingerprint, job_dir, load_corpus, run_name
-from mtlv.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
+from mtlv.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
+                             verify_checkpoint)
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container
 from mtlv.data.datamodule import MultiLabelDataModule
@@ -67,9 +70,30 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*litlogger.*")
 
 
+def default_threads(launcher, env, cores: int) -> int | None:
+    """torch_threads when unset: the CPUs SLURM gave the job, or the cores shared among the joblib
+    launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
+    if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
+        return int(env["SLURM_CPUS_PER_TASK"])
+    if launcher is not None and "joblib" in str(launcher.get("_target_", "")):
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+        return max(1, cores // workers)
+    return None
+
+
 def configure_torch(cfg: DictConfig) -> None:
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg.torch_threads))
+    threads = cfg.get("torch_threads")
+    if not threads:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if threads := default_threads(launcher, os.environ, cores):
+            log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
+                     threads, cores)
+    if threads:
+        torch.set_num_threads(int(threads))
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -153,11 +177,14 @@ def run_job(cfg: DictConfig) -> dict:
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(out / "checkpoints")
+    last = out / "checkpoints" / "last.ckpt"
+    callbacks["preemption"] = PreemptionCheckpoint(last)  # SIGUSR1/SLURM's SIGTERM: save last.ckpt, exit
     extra = trainer_overrides(cfg)
     if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
         extra["plugins"] = [AtomicCheckpointIO()]
+        if under_slurm():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler
+            extra["plugins"].append(SLURMEnvironment(auto_requeue=False))
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False, **extra)
-    last = out / "checkpoints" / "last.ckpt"
     resume_from = str(last) if cfg.resume and last.exists() else None
     if resume_from:
         verify_checkpoint(last)

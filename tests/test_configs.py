@@ -40,7 +40,11 @@ def test_launcher_configs_compose():
     joblib = compose(["hydra/launcher=parallel"], return_hydra=True).hydra.launcher
     assert joblib._target_.endswith("JoblibLauncher") and joblib.n_jobs == 2
     slurm = compose(["hydra/launcher=slurm"], return_hydra=True).hydra.launcher
-    assert slurm._target_.endswith("SlurmLauncher") and slurm.gpus_per_node == 1
+    assert slurm._target_.endswith("MTLVSlurmLauncher") and slurm.gpus_per_node == 1
+    assert slurm.additional_parameters == {"signal": "USR1@180", "requeue": True}  # pre-emption: see README
+    cpu = compose(["hydra/launcher=slurm_cpu", "hydra.launcher.signal_delay_s=60"], return_hydra=True).hydra.launcher
+    assert cpu._target_ == slurm._target_ and cpu.gpus_per_node is None and cpu.cpus_per_task == 4
+    assert cpu.additional_parameters.signal == "USR1@60"
 
 
 def test_trainer_and_callbacks_instantiate(tmp_path: Path):

@@ -8,7 +8,22 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
-class LengthGroupedSampler(Sampler[int]):
+class ResumableMixin:
+    """After a resume from a mid-epoch checkpoint (saved on pre-emption, see PreemptionCheckpoint),
+    the first pass of that epoch skips the indices the checkpoint had already trained on; as the
+    order is a function of (seed, epoch), the rest of the epoch is exactly the uninterrupted one."""
+
+    _resume: tuple[int, int] | None = None
+
+    def resume_at(self, epoch: int, done: int) -> None:
+        self._resume = (int(epoch), int(done))
+
+    def _skip_done(self, order: list[int]) -> list[int]:
+        resume, self._resume = self._resume, None
+        return order[resume[1]:] if resume is not None and resume[0] == self.epoch else order
+
+
+class LengthGroupedSampler(ResumableMixin, Sampler[int]):
     """Yield indices so that consecutive `batch_size` chunks have similar lengths.
 
     As in Hugging Face's `group_by_length`: shuffle, cut into mega-batches of `mega_batches`
@@ -51,10 +66,10 @@ class LengthGroupedSampler(Sampler[int]):
             rest = [b for i, b in enumerate(full) if i != longest]
             full = [full[longest]] + [rest[i] for i in rng.permutation(len(rest))]
         ordered = full + short
-        return iter(np.concatenate(ordered).tolist() if ordered else [])
+        return iter(self._skip_done(np.concatenate(ordered).tolist() if ordered else []))
 
 
-class EpochShuffleSampler(Sampler[int]):
+class EpochShuffleSampler(ResumableMixin, Sampler[int]):
     """A random permutation per epoch drawn from (seed, epoch) alone, like LengthGroupedSampler:
     unlike RandomSampler with a generator seeded once, a run resumed from a checkpoint sees the
     same order in every later epoch as an uninterrupted run (Lightning calls set_epoch)."""
@@ -69,4 +84,4 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
     def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+        return iter(self._skip_done(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist()))
