@@ -1,6 +1,6 @@
-"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|paper]`.
+"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|paper]`.
 
-    python scripts/reproduce_tables.py --scale smoke|paper [--seeds 42,43] [--datasets openi]
+    python scripts/reproduce_tables.py --scale smoke|smoke-ci|paper [--seeds 42,43] [--datasets openi]
         [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
@@ -14,8 +14,9 @@ Scales (see docs/reproduce.md):
          description} x k {3,4,5}, all folds, TF-IDF/BoW x logistic regression/random forest. GPUs, and the
          hub models (bert-base-uncased, dmis-lab/biobert-base-cased-v1.1,
          bionlp/bluebert_pubmed_mimic_uncased_L-12_H-768_A-12) downloadable or cached.
-  smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the tiny model, 200
-         documents, 2 folds, 1 epoch, k=3 for both features, TF-IDF/BoW x logistic regression.
+  smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the packaged MiniLM, 200
+         documents, 2 folds, a few epochs, k=3 for both features, TF-IDF/BoW x logistic regression.
+  smoke-ci  the same grid with the tiny random-init model and 1 epoch: checks every step runs, fast.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ SCALES = {
     "smoke": {"datasets": {"demo": "smoke", "openi": "smoke"}, "optional": ("openi",),
               "grid": [], "ks": "3",
               "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
+    "smoke-ci": {"datasets": {"demo": "smoke_ci", "openi": "smoke_ci"}, "optional": ("openi",),
+                 "grid": [], "ks": "3",
+                 "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
 }
 
 
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if args.scale == "smoke":
+    if args.scale.startswith("smoke"):
         env.setdefault("HF_HUB_OFFLINE", "1")  # smoke uses packaged weights only
     datasets = args.datasets.split(",") if args.datasets else None
     cmds = [] if args.report_only else commands(args.scale, datasets, args.seeds, args.overrides)
