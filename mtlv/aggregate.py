@@ -19,9 +19,10 @@ from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions, join
-from mtlv.evaluation.report import classification_report, metrics_table
+from mtlv.evaluation.report import classification_report
 from mtlv.grouping import TaskGrouping
 from mtlv.io import read_json, write_json, write_text
+from mtlv.summary import print_summary, saved_uri
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,20 @@ def group_results(folder: Path, grouping: TaskGrouping) -> list[dict]:
     return results
 
 
-def aggregate_cell(folder: str | Path) -> dict:
+def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
+    """`reuse`: when the cell was already aggregated from these same group results (a rerun of a finished
+    sweep), print its saved summary instead of aggregating and logging it again."""
     folder = Path(folder)
     if not (folder / "groups.yaml").exists():
         raise MTLVError(f"{folder} is not a sweep cell folder (no groups.yaml)")
     grouping = TaskGrouping.load(folder / "groups.yaml")
     results = group_results(folder, grouping)
+    done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
+    saved = folder / "aggregate.json"
+    if reuse and saved.exists() and (folder / "metrics.json").exists() and read_json(saved).get("jobs") == done:
+        summary = read_json(saved)
+        print_cell(summary, read_json(folder / "metrics.json"), folder, grouping.num_groups, rerun=True)
+        return summary
     jobs = [folder / f"group-{i:02d}" for i in range(grouping.num_groups)]
     labels = list(grouping.label_names)
     val, test = (join([Predictions.load(j / name) for j in jobs], labels, [j / name for j in jobs])
@@ -60,7 +69,7 @@ def aggregate_cell(folder: str | Path) -> dict:
     write_text(folder / "classification_report.csv", classification_report(report["test"]).to_csv(index=False))
     summary = {"run_name": results[0]["run_name"], "threshold": report["threshold"], **timing,
                **{k: {m: report[k][m] for m in ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")}
-                  for k in ("test", "val", "test_at_0.5")}}
+                  for k in ("test", "val", "test_at_0.5")}, "jobs": done}
     write_json(folder / "metrics.json", report)
     plot_per_label_f1(report["test"], folder / "per_label_f1.png", title=f"{results[0]['run_name']}: test F1 per label")
     parent = folder / "parent_run.json"
@@ -76,14 +85,16 @@ def aggregate_cell(folder: str | Path) -> dict:
                                                             "predictions_val.csv", "predictions_test.csv", "label_keys.json")])
         tracking.end_run(info["tracking_uri"], info["run_id"])
         summary["run_id"] = info["run_id"]
-    write_json(folder / "aggregate.json", summary)
-    print(f"\n== {summary['run_name']}: {grouping.num_groups} group models aggregated"
-          f"\nthreshold chosen on validation: {report['threshold']}\n"
-          + metrics_table({"test @ val-chosen threshold": report["test"], "test @ 0.5": report["test_at_0.5"]})
-          + f"\nwall-clock: {timing['elapsed_s']:.1f} s elapsed, {timing['sum_job_s']:.1f} s summed over jobs"
-          + (f"\nMLflow parent run id: {summary['run_id']}" if "run_id" in summary else "")
-          + f"\noutputs: {folder}", flush=True)
+    write_json(saved, summary)
+    print_cell(summary, report, folder, grouping.num_groups)
     return summary
+
+
+def print_cell(summary: dict, report: dict, folder: Path, num_groups: int, rerun: bool = False) -> None:
+    print_summary(f"{summary['run_name']}: {num_groups} group models aggregated", report, folder,
+                  f"{summary['elapsed_s']:.1f} s elapsed, {summary['sum_job_s']:.1f} s summed over jobs",
+                  summary.get("run_id"), saved_uri(folder / "parent_run.json") if "run_id" in summary else None,
+                  run_label="MLflow parent run id", rerun=rerun)
 
 
 def find_cells(target: str, tracking_uri: str | None) -> list[Path]:

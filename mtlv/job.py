@@ -18,7 +18,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mtlv import tracking
+from mtlv import summary, tracking
 from mtlv.cell import cell_dir, cell_grouping, data_fingerprint, job_dir, load_corpus, run_name
 from mtlv.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                              verify_checkpoint)
@@ -31,7 +31,7 @@ from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
-from mtlv.evaluation.report import classification_report, metrics_table
+from mtlv.evaluation.report import classification_report
 from mtlv.io import read_json, stable_hash, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
@@ -147,7 +147,7 @@ def run_job(cfg: DictConfig) -> dict:
     cols, heads = grouping.job_labels(cfg.group_index)
     out = job_dir(cfg)
     if (result := finished_result(cfg, out)) is not None:
-        log.info("already finished with the same config: %s (skipped; resume=false retrains)", out)
+        print_summary(result, read_json(out / "metrics.json"), rerun=True)
         return result
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(int(cfg.seed), workers=True)
@@ -220,7 +220,7 @@ def run_job(cfg: DictConfig) -> dict:
         log_job(cfg, uri, logger.run_id, grouping, report, out, elapsed, split.path, split.sizes())
         result["run_id"] = logger.run_id
     write_json(out / "result.json", result)
-    print_summary(cfg, report, result, uri)
+    print_summary(result, report)
     return result
 
 
@@ -247,13 +247,11 @@ def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out:
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
 
 
-def print_summary(cfg: DictConfig, report: dict, result: dict, uri: str | None) -> None:
-    table = metrics_table({"test @ val-chosen threshold": report["test"], "test @ 0.5": report["test_at_0.5"],
-                           "validation (best)": report["val"]})
-    lines = [f"\n== {result['run_name']}" + (f" group {cfg.group_index}" if cfg.group_index is not None else "")
-             + f" ({', '.join(result['labels'][:6])}{', ...' if len(result['labels']) > 6 else ''})",
-             f"threshold chosen on validation: {report['threshold']}", table,
-             f"outputs: {result['folder']}  ({result['elapsed_s']:.1f} s)"]
-    if uri:
-        lines += [f"MLflow run id: {result.get('run_id')}", f"MLflow UI: {tracking.ui_command(uri)}"]
-    print("\n".join(lines), flush=True)
+def print_summary(result: dict, report: dict, rerun: bool = False) -> None:
+    """After training, and on a rerun from the saved result.json and metrics.json."""
+    labels, group = result["labels"], result["group_index"]
+    title = (f"{result['run_name']}" + (f" group {group}" if group is not None else "")
+             + f" ({', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''})")
+    out = Path(result["folder"])
+    uri = summary.saved_uri(out / "mlflow_run.json") if result.get("run_id") else None
+    summary.print_summary(title, report, out, f"{result['elapsed_s']:.1f} s", result.get("run_id"), uri, rerun=rerun)

@@ -1,6 +1,6 @@
-"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|minilm|paper]`.
+"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|paper]`.
 
-    python scripts/reproduce_tables.py --scale smoke|minilm|paper [--seeds 42,43] [--datasets openi]
+    python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
         [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
@@ -19,8 +19,9 @@ seed) pairs for Open-I, 9 for OHSUMED, so the Wilcoxon test of table 3 can reach
 never can); --seeds 42 runs one repeat.
   minilm the paper's protocol and grid (both datasets, all folds, 10/12 epochs, 128/256 tokens, STL/MTL/GMHL/
          GMTL over feature x k {3,4,5}, the baselines) with the packaged MiniLM only: offline, one GPU.
-  smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the tiny model, 200
-         documents, 2 folds, 1 epoch, k=3 for both features, TF-IDF/BoW x logistic regression.
+  smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the packaged MiniLM, 200
+         documents, 2 folds, a few epochs, k=3 for both features, TF-IDF/BoW x logistic regression.
+  smoke-ci  the same grid with the tiny random-init model and 1 epoch: checks every step runs, fast.
 """
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ SCALES = {
     "smoke": {"datasets": {"demo": "smoke", "openi": "smoke"}, "optional": ("openi",),
               "grid": [], "ks": "3",
               "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
+    "smoke-ci": {"datasets": {"demo": "smoke_ci", "openi": "smoke_ci"}, "optional": ("openi",),
+                 "grid": [], "ks": "3",
+                 "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
 }
 
 
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if args.scale == "smoke" or SCALES[args.scale].get("offline"):
+    if args.scale.startswith("smoke") or SCALES[args.scale].get("offline"):
         env.setdefault("HF_HUB_OFFLINE", "1")  # packaged weights only
     datasets = args.datasets.split(",") if args.datasets else None
     seeds = args.seeds or SCALES[args.scale].get("seeds", "42")

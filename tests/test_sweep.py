@@ -1,10 +1,13 @@
 """STL and GMTL as Hydra sweeps over task groups: one child run per group, one aggregated parent."""
+import json
+import re
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import TINY, mlflow_runs, run_cli
+from mlflow.tracking import MlflowClient
 
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions, join
@@ -64,13 +67,29 @@ def test_gmtl_groups_come_from_clustering_once(sweeps):
     assert "3 group models aggregated" in gmtl.stdout
 
 
-def test_rerun_skips_finished_jobs_and_reaggregates(sweeps):
-    out = sweeps[0]
+def test_rerun_of_a_finished_cell_prints_its_saved_summary(sweeps):
+    out, _, first = sweeps
     before = len(mlflow_runs(out))
+    cell = next((out / "runs" / "demo").glob("gmtl-*"))
+    saved = json.loads((cell / "aggregate.json").read_text())
+    stamps = {p: p.stat().st_mtime_ns for p in [cell / "aggregate.json", cell / "metrics.json",
+                                               *cell.glob("group-*/result.json")]}
+    parent, _ = parent_and_children(out, "gmtl")
+    history = len(MlflowClient(f"sqlite:///{out}/mlflow.db").get_metric_history(parent.run_id, "test/f1_macro"))
     proc = run_cli("mtlv.train", [*TINY, "arch=gmtl", "clustering=kmedoids_desc", "clustering.k=3"], out)
-    assert (proc.stdout + proc.stderr).count("already finished") == 3
-    assert "3 group models aggregated" in proc.stdout
+    assert proc.stdout.count("not retrained") == 4  # 3 group jobs and the cell
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert len(mlflow_runs(out)) == before
+    assert len(MlflowClient(f"sqlite:///{out}/mlflow.db").get_metric_history(parent.run_id, "test/f1_macro")) == history
+    cell_summary = proc.stdout[proc.stdout.index("3 group models aggregated"):]
+    row = re.search(r"^test @ val-chosen threshold +([\d.]+) +([\d.]+) +([\d.]+)$", cell_summary, re.M)
+    test = saved["test"]
+    assert [float(v) for v in row.groups()] == [round(test[k], 4) for k in ("f1_macro", "f1_micro", "subset_accuracy")]
+    assert f"threshold chosen on validation: {saved['threshold']}\n" in cell_summary
+    assert f"MLflow parent run id: {parent.run_id}\n" in cell_summary
+    assert f"mlflow ui --backend-store-uri sqlite:///{out}/mlflow.db" in cell_summary
+    first_summary = first.stdout[first.stdout.index("3 group models aggregated"):].strip()
+    assert cell_summary.strip().startswith(first_summary)
 
 
 def test_aggregate_refuses_missing_groups_and_runs_standalone(sweeps, tmp_path):

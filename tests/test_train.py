@@ -1,5 +1,6 @@
 """MTL and GMHL end to end on the tiny model: files, metrics and the MLflow record."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +77,28 @@ def test_logged_metrics_equal_recomputed_from_predictions(gmhl_run):
     assert (counts.loc["Cardiomegaly", ["train", "val", "test"]].sum() == counts.loc["Cardiomegaly", "total"])
 
 
-def test_rerun_skips_finished_job(gmhl_run):
-    out, _ = gmhl_run
-    proc = run_cli("mtlv.train", [*TINY, *GMHL, "trainer.max_epochs=2"], out)
-    assert "already finished" in proc.stdout + proc.stderr
+def test_rerun_prints_the_saved_summary_without_retraining(gmhl_run):
+    out, first = gmhl_run
+    folder = next((out / "runs" / "demo").glob("gmhl-*/model"))
+    saved = json.loads((folder / "result.json").read_text())
+    checkpoint = folder / "checkpoints" / "last.ckpt"
+    before = checkpoint.stat().st_mtime_ns, (folder / "result.json").stat().st_mtime_ns
+    with_bar = [a for a in TINY if "progress_bar" not in a]  # a progress bar would show any training
+    proc = run_cli("mtlv.train", [*with_bar, *GMHL, "trainer.max_epochs=2"], out)
+    assert "Epoch" not in proc.stdout + proc.stderr
+    assert (checkpoint.stat().st_mtime_ns, (folder / "result.json").stat().st_mtime_ns) == before
     assert len(mlflow_runs(out)) == 1
+    assert "not retrained" in proc.stdout and "resume=false retrains" in proc.stdout
+    row = re.search(r"^test @ val-chosen threshold +([\d.]+) +([\d.]+) +([\d.]+)$", proc.stdout, re.M)
+    test = saved["test"]
+    assert [float(v) for v in row.groups()] == [round(test[k], 4) for k in ("f1_macro", "f1_micro", "subset_accuracy")]
+    assert f"threshold chosen on validation: {saved['threshold']}\n" in proc.stdout
+    assert f"MLflow run id: {saved['run_id']}\n" in proc.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{out}/mlflow.db" in proc.stdout
+    assert f"outputs: {folder}  (" in proc.stdout
+    # the same summary as the first run's, plus the line saying it was not retrained
+    summary = first.stdout[first.stdout.index("\n== gmhl-tiny-given"):].strip()
+    assert proc.stdout[proc.stdout.index("\n== gmhl-tiny-given"):].strip().startswith(summary)
 
 
 def test_splits_are_shared_between_architectures(gmhl_run, tmp_path):

@@ -68,7 +68,7 @@ class GroupSweeper(BasicSweeper):
         problems = []
         for folder in cells:
             try:
-                aggregate_cell(folder)
+                aggregate_cell(folder, reuse=True)
             except MTLVError as err:
                 problems.append(str(err))
         if failed:

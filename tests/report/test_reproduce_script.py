@@ -44,20 +44,21 @@ def test_merge_lets_the_user_replace_a_grid_value(script):
     assert script.key_of("++trainer.max_epochs=2") == "trainer.max_epochs"
 
 
-def test_smoke_without_openi_runs_demo_only(script, monkeypatch, tmp_path):
+@pytest.mark.parametrize("scale, experiment, model", [("smoke", "smoke", "minilm"), ("smoke-ci", "smoke_ci", "tiny")])
+def test_smoke_without_openi_runs_demo_only(script, monkeypatch, tmp_path, scale, experiment, model):
     monkeypatch.setenv("MTLV_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
-    cmds = script.commands("smoke", None, "42", ["trainer.max_epochs=2"])
+    cmds = script.commands(scale, None, "42", ["trainer.max_epochs=2"])
     assert families(cmds) == [("demo", "mtlv.baseline", None), ("demo", "mtlv.train", "mtl"),
                               ("demo", "mtlv.train", "gmhl"), ("demo", "mtlv.train", "gmtl"),
                               ("demo", "mtlv.train", "stl")]
     for cmd in cmds:
         assert cmd[:2] == [sys.executable, "-m"] and cmd[3] == "-m" and all(isinstance(a, str) for a in cmd)
-        assert "split.fold=0,1" in cmd and "experiment=smoke" in cmd and cmd[-1] == "trainer.max_epochs=2"
+        assert "split.fold=0,1" in cmd and f"experiment={experiment}" in cmd and cmd[-1] == "trainer.max_epochs=2"
         assert any(a.startswith(f"hydra.sweep.dir={tmp_path / 'out'}") for a in cmd)
         name, overrides = first_values(cmd)
         cfg = compose(overrides, config_name=name)            # every command is a valid config
-        assert cfg.dataset.name == "demo" and cfg.trainer.max_epochs == 2 and cfg.model.name == "tiny"
+        assert cfg.dataset.name == "demo" and cfg.trainer.max_epochs == 2 and cfg.model.name == model
     gmtl = cmds[3]
     assert "clustering=kmedoids_label,kmedoids_desc" in gmtl and "clustering.k=3" in gmtl
 
