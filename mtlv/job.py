@@ -167,6 +167,7 @@ def run_job(cfg: DictConfig) -> dict:
         export_model(module, load_tokenizer(cfg.model.name_or_path), out / "export",
                      {"label_names": label_names, "groups": heads, "pooling": cfg.model.module.pooling,
                       "max_length": int(cfg.model.max_length), "dropout": cfg.model.module.dropout,
+                      "head_hidden": cfg.model.module.get("head_hidden"),
                       "threshold": report["threshold"], "encoder": str(cfg.model.name_or_path)})
 
     result = {"key": job_key(cfg), "run_name": run_name(cfg), "group_index": cfg.group_index,
