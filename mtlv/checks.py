@@ -35,21 +35,18 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
+    from mtlv.cell import grouping_method
+    from mtlv.clustering.base import CHOICES, NoGrouping
+
     arch, clustering = cfg.arch, cfg.clustering
+    method = grouping_method(cfg)
     if arch.grouping == "clustering":
-        if clustering.method == "none":
-            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose "
-                              "clustering=kmedoids_desc, clustering=kmedoids_label or clustering=given")
-        if clustering.method == "kmedoids":
-            k = clustering.k
-            if k is None or not 1 <= int(k) <= num_labels:
-                raise ConfigError(f"clustering.k={k}: choose 1..{num_labels} (the number of labels)")
-        if clustering.method == "given" and clustering.get("k") is not None:
-            log.warning("clustering.k=%s is ignored: clustering=given takes the groups from clustering.groups",
-                        clustering.k)
+        if isinstance(method, NoGrouping):
+            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {CHOICES}")
+        method.check(num_labels)
     else:
         ignored = [f"clustering.{key}={clustering[key]}" for key in ("k", "groups") if clustering.get(key)]
-        if clustering.method != "none" or ignored:
+        if not isinstance(method, NoGrouping) or ignored:
             what = ", ".join(ignored) or f"clustering={clustering.method}"
             fixed = "one group of all labels" if arch.grouping == "all" else "one group per label"
             log.warning("%s is ignored: arch=%s always uses %s", what, arch.name, fixed)
