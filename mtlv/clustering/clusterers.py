@@ -5,6 +5,7 @@ changes only how the groups are cut, never what "close" means.
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -45,7 +46,12 @@ class Agglomerative(Clusterer):
         X = np.asarray(X, dtype=np.float64)
         if int(k) == len(X):  # sklearn wants fewer clusters than rows; one label per group is trivial
             return np.arange(len(X)), 0.0
-        assignment = AgglomerativeClustering(n_clusters=int(k), linkage=self.linkage).fit_predict(X).astype(np.int64)
+        with warnings.catch_warnings():
+            # Profile features (a label's row of a distance matrix) are square, symmetric and zero on the
+            # diagonal, which scipy mistakes for a distance matrix; they are observations here.
+            warnings.filterwarnings("ignore", message=".*uncondensed distance matrix.*")
+            model = AgglomerativeClustering(n_clusters=int(k), linkage=self.linkage)
+            assignment = model.fit_predict(X).astype(np.int64)
         return assignment, medoid_cost(X, assignment)
 
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
+from mtlv.errors import ConfigError
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
@@ -35,7 +36,7 @@ class MultiTaskModule(L.LightningModule):
             raise ValueError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
                              f"({len(groups)} heads), got {head_weights}")
         if head_lrs is not None and len(head_lrs) != len(groups):
-            raise ValueError(f"model.module.head_lrs needs one learning rate per head ({len(groups)} heads), "
+            raise ConfigError(f"model.module.head_lrs needs one learning rate per head ({len(groups)} heads), "
                              f"got {head_lrs}")
         # `weighting` is a factory (conf/weighting/*.yaml, _partial_) that takes the number of heads;
         # without one, loss_reduction (+ head_weights) picks sum, mean or static weights.
