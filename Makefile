@@ -34,8 +34,8 @@ mlflow-ui:  ## open the MLflow UI on MTLV's default store (localhost only)
 bench:  ## throughput benchmark: MTLV vs a plain PyTorch loop vs the HF Trainer (ratios from one run)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-reproduce-tables:  ## run the reference study's grid (SCALE=smoke|paper [SEEDS=42,43] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
-	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
+reproduce-tables:  ## run the reference study's grid (SCALE=smoke|paper [GRID=beyond] [SEEDS=42,43] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
+	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid $(GRID)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
 
 tables:  ## render the tables from the MLflow store only ([REPORT_ARGS="out=... select_on=test ..."])
 	$(BIN)/python -m mtlv.report $(REPORT_ARGS)
