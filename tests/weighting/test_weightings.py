@@ -81,3 +81,20 @@ def test_per_head_lr_and_mlp_heads():
     with pytest.raises(Exception, match="one learning rate per head"):  # ConfigError inside Hydra's wrapper
         instantiate(compose(["model=tiny", "model.module.head_lrs=[0.1]"]).model.module, groups=[[0], [1]],
                     label_names=list("ab"), _convert_="all")
+
+
+def test_export_keeps_mlp_heads_and_drops_training_only_state(tmp_path):
+    from mtlv.models.encoder import load_tokenizer
+    from mtlv.models.export import ExportedModel, export_model
+
+    cfg = compose(["model=tiny", "weighting=uncertainty", "model.module.head_hidden=8"])
+    module = instantiate(cfg.model.module, groups=[[0, 2], [1]], label_names=list("abc"), _convert_="all").eval()
+    export_model(module, load_tokenizer("packaged:minilm"), tmp_path / "export",
+                 {"label_names": list("abc"), "groups": [[0, 2], [1]], "pooling": "cls", "max_length": 32,
+                  "dropout": 0.1, "head_hidden": 8, "threshold": 0.5, "encoder": "packaged:minilm"})
+    loaded = ExportedModel(tmp_path / "export")  # strict load: no weighting.log_vars in the file
+    texts = ["heart size is normal", "small left effusion"]
+    enc = loaded.tokenizer(texts, truncation=True, padding=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        expected = torch.sigmoid(module(enc["input_ids"], enc["attention_mask"]))
+    torch.testing.assert_close(loaded.predict_proba(texts), expected)
