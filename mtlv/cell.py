@@ -14,11 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv.checks import check_corpus
+from mtlv.clustering.base import GroupingMethod
 from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
 from mtlv.grouping import TaskGrouping, all_in_one, from_spec, one_per_label
-from mtlv.io import stable_hash
+from mtlv.io import read_json, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,7 @@ def cell_key(cfg: DictConfig) -> str:
 def run_name(cfg: DictConfig) -> str:
     parts = [cfg.arch.name, cfg.model.name]
     if cfg.arch.grouping == "clustering":
-        method = cfg.clustering.method
-        parts.append(f"{cfg.clustering.feature}-k{cfg.clustering.k}" if method == "kmedoids" else method)
+        parts.append(grouping_method(cfg).label())
     if cfg.split.folds is not None:
         parts.append(f"fold{cfg.split.fold}")
     return "-".join(str(p) for p in parts)
@@ -101,25 +101,29 @@ def job_dir(cfg: DictConfig) -> Path:
     return cell_dir(cfg) / name
 
 
+def grouping_method(cfg: DictConfig) -> GroupingMethod:
+    """The clustering config's grouping method (conf/clustering/*.yaml `_target_`)."""
+    return instantiate(cfg.clustering, _convert_="all")
+
+
+def train_rows(cfg: DictConfig, corpus: Corpus):
+    """The fold's training documents (the split is deterministic and cached, so every job agrees)."""
+    from mtlv.data.splits import load_or_make_split
+
+    return load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split).train
+
+
 def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGrouping:
     grouping, placement, names = cfg.arch.grouping, cfg.arch.placement, corpus.label_names
     if grouping == "all":
         return all_in_one(names, placement)
     if grouping == "single":
         return one_per_label(names, placement)
-    method = cfg.clustering.method
-    if method == "given":
-        if not cfg.clustering.groups:
-            raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "
-                              "(label names or indices; every label exactly once)")
-        return from_spec(cfg.clustering.groups, names, placement)
-    if method == "kmedoids":
-        from mtlv.clustering.tasks import cluster_tasks
-
-        groups = cluster_tasks(corpus, cfg.clustering, out_dir, cfg.paths.cache_dir)
-        return TaskGrouping(tuple(names), tuple(tuple(g) for g in groups), placement)
-    raise ConfigError(f"arch={cfg.arch.name} learns task groups, but clustering={method}: choose "
-                      "clustering=kmedoids_desc, clustering=kmedoids_label or clustering=given")
+    method = grouping_method(cfg)
+    # Data-driven task features see the training documents of the fold only, never val or test.
+    rows = train_rows(cfg, corpus) if method.uses_documents else None
+    groups = method.groups(corpus, out_dir, cfg.paths.cache_dir, rows)
+    return from_spec(groups, names, placement)
 
 
 def cell_grouping(cfg: DictConfig, corpus: Corpus) -> TaskGrouping:
@@ -137,3 +141,16 @@ def cell_grouping(cfg: DictConfig, corpus: Corpus) -> TaskGrouping:
         grouping.save(path)
         log.info("task groups (%d): %s", grouping.num_groups, grouping.named_groups())
         return grouping
+
+
+def grouping_params(folder: Path) -> dict:
+    """The learned grouping's chosen k (and why) and the affinity run's cost, as MLflow params."""
+    params = {}
+    if (folder / "k_choice.json").exists():
+        choice = read_json(folder / "k_choice.json")
+        params.update({"clustering.chosen_k": choice["k"], "clustering.k_reason": choice["why"]})
+    if (folder / "affinity_cost.json").exists():
+        cost = read_json(folder / "affinity_cost.json")
+        params.update({"clustering.affinity_steps": cost["steps"],
+                       "clustering.affinity_seconds": round(float(cost["seconds"]), 2)})
+    return params

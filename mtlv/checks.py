@@ -37,17 +37,21 @@ class Option:
     choices: tuple | Callable[[], tuple] | None = None
     null: bool = False
     example: object = None
+    words: tuple[str, ...] = ()           # strings allowed besides numbers (e.g. clustering.k=auto)
 
     def problem(self, value: object) -> str | None:
         if value is None:
             return None if self.null else "must be set"
+        if value in self.words:
+            return None
         if self.choices is not None:
             choices = self.choices() if callable(self.choices) else self.choices
             return None if value in choices else "use one of " + ", ".join(_text(c) for c in choices)
         if self.kind is bool:
             return None if isinstance(value, bool) else "must be true or false"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "must be a whole number" if self.kind is int else "must be a number"
+            kind = "a whole number" if self.kind is int else "a number"
+            return f"must be {kind}" + "".join(f" or {w}" for w in self.words)
         if self.kind is int and not isinstance(value, int):
             return "must be a whole number"
         if (self.low is not None and value < self.low) or (self.high is not None and (
@@ -111,6 +115,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("model.module.schedule", str, choices=("constant", "linear")),
     Option("model.module.loss_reduction", str, choices=("sum", "mean", "weighted")),
     Option("model.module.freeze_encoder", bool),
+    Option("model.module.fused_adamw", bool, null=True),
+    Option("model.module.head_hidden", low=1, null=True, example=256),
+    Option("arch.inprocess", bool),
+    Option("data.test_curve", bool),
     Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
     Option("trainer.max_epochs", low=1, example=3),
     Option("trainer.accumulate_grad_batches", low=1, example=1),
@@ -118,9 +126,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("trainer.log_every_n_steps", low=1, example=10),
     Option("trainer.num_sanity_val_steps", low=-1, example=0),
     Option("trainer.deterministic", bool),
-    Option("clustering.k", null=True, example=3),  # range: check_grouping_options (1..number of labels)
+    Option("clustering.k", null=True, example=3, words=("auto",)),  # range: the grouping method's check
     Option("clustering.k_max", low=1, example=10),
     Option("clustering.feature", str, choices=("name", "description")),
+    Option("clustering.algorithm", str, choices=("kmedoids", "agglomerative")),
+    Option("clustering.k_select", str, choices=("elbow", "silhouette")),
+    Option("clustering.linkage", str, choices=("average", "complete", "single")),
+    Option("clustering.steps", low=1, example=30),
     Option("clustering.scale", str, choices=("minmax", None)),
     Option("clustering.backend", str, choices=_kmedoids_backends),
     Option("clustering.max_length", low=8, example=64),
@@ -314,21 +326,18 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
+    from mtlv.cell import grouping_method
+    from mtlv.clustering.base import CHOICES, NoGrouping
+
     arch, clustering = cfg.arch, cfg.clustering
+    method = grouping_method(cfg)
     if arch.grouping == "clustering":
-        if clustering.method == "none":
-            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose "
-                              "clustering=kmedoids_desc, clustering=kmedoids_label or clustering=given")
-        if clustering.method == "kmedoids":
-            k = clustering.k
-            if k is None or not 1 <= int(k) <= num_labels:
-                raise ConfigError(f"clustering.k={k}: choose 1..{num_labels} (the number of labels)")
-        if clustering.method == "given" and clustering.get("k") is not None:
-            log.warning("clustering.k=%s is ignored: clustering=given takes the groups from clustering.groups",
-                        clustering.k)
+        if isinstance(method, NoGrouping):
+            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {CHOICES}")
+        method.check(num_labels)
     else:
         ignored = [f"clustering.{key}={clustering[key]}" for key in ("k", "groups") if clustering.get(key)]
-        if clustering.method != "none" or ignored:
+        if not isinstance(method, NoGrouping) or ignored:
             what = ", ".join(ignored) or f"clustering={clustering.method}"
             fixed = "one group of all labels" if arch.grouping == "all" else "one group per label"
             log.warning("%s is ignored: arch=%s always uses %s", what, arch.name, fixed)

@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import summary, tracking
-from mtlv.cell import cell_dir, cell_grouping, data_fingerprint, job_dir, load_corpus, run_name
+from mtlv.cell import cell_dir, cell_grouping, data_fingerprint, grouping_params, job_dir, load_corpus, run_name
 from mtlv.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                              verify_checkpoint)
 from mtlv.checks import check_config, check_options
@@ -210,6 +210,7 @@ def run_job(cfg: DictConfig) -> dict:
         export_model(module, load_tokenizer(cfg.model.name_or_path), out / "export",
                      {"label_names": label_names, "groups": heads, "pooling": cfg.model.module.pooling,
                       "max_length": int(cfg.model.max_length), "dropout": cfg.model.module.dropout,
+                      "head_hidden": cfg.model.module.get("head_hidden"),
                       "threshold": report["threshold"], "encoder": str(cfg.model.name_or_path)})
 
     result = {"key": job_key(cfg), "run_name": run_name(cfg), "group_index": cfg.group_index,
@@ -234,6 +235,7 @@ def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out:
     params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
     params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
     params["eval.chosen_threshold"] = report["threshold"]
+    params.update(grouping_params(cell_dir(cfg)))
     params["split.file"] = str(split_file) if split_file else "none"
     params.update({f"split.n_{k}": v for k, v in split_sizes.items()})
     metrics = {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
@@ -244,6 +246,8 @@ def log_job(cfg: DictConfig, uri: str, run_id: str, grouping, report: dict, out:
                                          "per_label_f1.png", "label_keys.json")]
     artifacts += [split_file] if split_file else []
     artifacts += [p for p in cell_dir(cfg).glob("*.png")] + [p for p in cell_dir(cfg).glob("elbow.*")]
+    artifacts += [p for n in ("k_choice.json", "task_similarity.csv", "affinity_cost.json")
+                  if (p := cell_dir(cfg) / n).exists()]
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
 
 

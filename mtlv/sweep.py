@@ -7,7 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import tracking
-from mtlv.cell import cell_dir, cell_grouping, load_corpus, run_name
+from mtlv.cell import cell_dir, cell_grouping, grouping_params, load_corpus, run_name
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
 from mtlv.grouping import TaskGrouping
@@ -42,8 +42,11 @@ def prepare_cell(cfg: DictConfig) -> TaskGrouping:
         params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
         params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
         params["num_groups"] = grouping.num_groups
+        params.update(grouping_params(folder))
         params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
         artifacts = [folder / "groups.yaml"] + sorted(folder.glob("elbow.*")) + sorted(folder.glob("*.png"))
+        artifacts += [p for n in ("k_choice.json", "task_similarity.csv", "affinity_cost.json")
+                      if (p := folder / n).exists()]
         tracking.log_to_run(uri, run_id, params=params, artifacts=artifacts)
         write_json(parent, {"run_id": run_id, "tracking_uri": uri})
     log.info("%s: %d group jobs -> %s", run_name(cfg), grouping.num_groups, folder)

@@ -1,7 +1,7 @@
 """Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|paper]`.
 
     python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
-        [--dry-run] [--report-only] [--overrides key=value ...]
+        [--grid reference|beyond] [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
 and are aggregated by MTLV's sweeper; the classical baselines run on the same splits. Resumable: every
@@ -106,6 +106,37 @@ def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]
     return out
 
 
+# `--grid beyond` (docs/grouping.md): after the scale's grid, the groupings learned from the data and the
+# GMHL loss weightings, on the same datasets, folds and seeds. Cells the scale's grid already ran are reused.
+BEYOND = {
+    "clustering": ["clustering=kmedoids_label,kmedoids_desc,cooccurrence,affinity",
+                   "clustering.algorithm=kmedoids,agglomerative", "clustering.k=3,4,5,auto"],
+    "weighting": ["weighting=sum,mean,uncertainty,pcgrad"],
+}
+
+
+def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
+    spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = []
+    for dataset, experiment in spec["datasets"].items():
+        if datasets and dataset not in datasets:
+            continue
+        cfg = dataset_config(dataset, experiment, user)
+        if not available(cfg, dataset in spec["optional"] and not datasets):
+            continue  # commands() has said why
+        folds = ",".join(str(i) for i in range(int(cfg.split.folds or 1)))
+        common = [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}", f"seed={seeds}",
+                  *spec["grid"]]
+        sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}-beyond" / stamp
+        for family in ("gmhl", "gmtl"):
+            grid = common + [f"arch={family}", *BEYOND["clustering"], f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}"]
+            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
+        grid = common + ["arch=gmhl", f"clustering.k={spec['ks']}", *BEYOND["weighting"],
+                         f"hydra.sweep.dir={sweeps / f'{dataset}-gmhl-weighting'}"]
+        out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
+    return out
+
+
 def run(cmd: list[str], env: dict) -> tuple[int, float]:
     print(f"\n[reproduce] {' '.join(cmd[1:])}", flush=True)
     start = time.time()
@@ -122,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=None, help="comma-separated subset of the scale's datasets")
     parser.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for every command")
     parser.add_argument("--report-args", nargs="*", default=[], help="options of `python -m mtlv.report`")
+    parser.add_argument("--grid", choices=["reference", "beyond"], default="reference",
+                        help="beyond: also learned groupings (co-occurrence, affinity; k-medoids and agglomerative; "
+                             "k=3,4,5,auto) and GMHL loss weightings (docs/grouping.md)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--report-only", action="store_true", help="skip the grid, render the tables")
     args = parser.parse_args(argv)
@@ -132,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     datasets = args.datasets.split(",") if args.datasets else None
     seeds = args.seeds or SCALES[args.scale].get("seeds", "42")
     cmds = [] if args.report_only else commands(args.scale, datasets, seeds, args.overrides)
+    if args.grid == "beyond" and not args.report_only:
+        cmds += beyond_commands(args.scale, datasets, seeds, args.overrides)
     report = [sys.executable, "-m", "mtlv.report", *args.report_args]
     if args.dry_run:
         print("\n".join(" ".join(c[1:]) for c in cmds + [report]))

@@ -32,7 +32,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_elbow(curve: list[tuple[int, float]], path: str | Path, chosen_k: int | None = None, title: str = "") -> Path:
+def plot_elbow(curve: list[tuple[int, float]], path: str | Path, chosen_k: int | None = None, title: str = "",
+               note: str = "") -> Path:
     """Sum of distances to the medoids against k, with the chosen k marked."""
     ks = [int(k) for k, _ in curve]
     costs = [float(c) for _, c in curve]
@@ -40,13 +41,29 @@ def plot_elbow(curve: list[tuple[int, float]], path: str | Path, chosen_k: int |
     ax = fig.add_subplot()
     ax.plot(ks, costs, marker="o", color="tab:blue")
     if chosen_k is not None:
-        ax.axvline(chosen_k, linestyle="--", color="tab:red", label=f"chosen k = {chosen_k}")
-        ax.legend(loc="upper right")
+        why = f"\n({note})" if note and note != "set by clustering.k" else ""
+        ax.axvline(chosen_k, linestyle="--", color="tab:red", label=f"chosen k = {chosen_k}{why}")
+        ax.legend(loc="upper right", fontsize=8)
     ax.set_xticks(ks if len(ks) <= 25 else ks[:: max(1, len(ks) // 20)])
     ax.set_xlabel("k (number of task groups)")
     ax.set_ylabel("sum of distances to medoid")
     ax.set_title(title or "k-medoids elbow")
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_matrix(S: np.ndarray, label_names: list[str], path: str | Path, title: str = "") -> Path:
+    """A label x label similarity (co-occurrence or affinity) as a heat map."""
+    S = np.asarray(S, dtype=np.float64)
+    size = 3.0 + 0.35 * len(S)
+    fig = _new_figure((size + 1.0, size))
+    ax = fig.add_subplot()
+    image = ax.imshow(S, cmap="viridis")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    names = [_shorten(n, 16) for n in label_names]
+    ax.set_xticks(range(len(S)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(S)), names, fontsize=7)
+    ax.set_title(title or "task similarity")
     return _save(fig, path)
 
 

@@ -14,7 +14,9 @@ from mtlv.models.heads import GroupedHeads, pool
 
 def export_model(module, tokenizer, out_dir: str | Path, meta: dict) -> Path:
     out = Path(out_dir)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    # Encoder and heads only: training-time state (e.g. learned loss weights) is not part of the model.
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()
+             if k.startswith(("encoder.", "heads."))}
     with atomic_dir(out) as tmp:  # the whole folder appears at once: never a partial export
         save_file(state, str(tmp / "model.safetensors"))
         module.encoder.config.to_json_file(str(tmp / "encoder_config.json"))
@@ -32,7 +34,8 @@ class ExportedModel(torch.nn.Module):
         self.meta = read_json(folder / "mtlv_model.json")
         config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
         self.encoder = AutoModel.from_config(config)
-        self.heads = GroupedHeads(config.hidden_size, self.meta["groups"], self.meta.get("dropout", 0.1))
+        self.heads = GroupedHeads(config.hidden_size, self.meta["groups"], self.meta.get("dropout", 0.1),
+                                   hidden=self.meta.get("head_hidden"))
         self.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         self.eval()

@@ -1,4 +1,4 @@
-"""One dropout + linear head per task group, over a shared sentence representation."""
+"""One dropout + linear (or small MLP) head per task group, over a shared sentence representation."""
 from __future__ import annotations
 
 import torch
@@ -11,13 +11,12 @@ class GroupedHeads(nn.Module):
     The output is one logit matrix in label order, so the loss and metrics need not know about groups.
     """
 
-    def __init__(self, hidden_size: int, groups: list[list[int]], dropout: float = 0.1) -> None:
+    def __init__(self, hidden_size: int, groups: list[list[int]], dropout: float = 0.1,
+                 hidden: int | None = None) -> None:
         super().__init__()
         self.groups = [list(map(int, g)) for g in groups]
         self.num_labels = sum(len(g) for g in self.groups)
-        self.heads = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, len(g))) for g in self.groups
-        )
+        self.heads = nn.ModuleList(head(hidden_size, len(g), dropout, hidden) for g in self.groups)
         self.register_buffer("order", torch.tensor([c for g in self.groups for c in g]), persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -25,6 +24,15 @@ class GroupedHeads(nn.Module):
         logits = torch.empty_like(stacked)
         logits[:, self.order] = stacked
         return logits
+
+
+def head(in_size: int, out_size: int, dropout: float, hidden: int | None = None) -> nn.Sequential:
+    """Linear (hidden=None, the reference) or a small MLP with one hidden layer of `hidden` units:
+    a deeper head gives each task group capacity of its own on top of the shared encoder."""
+    if not hidden:
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_size, out_size))
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_size, int(hidden)), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(int(hidden), out_size))
 
 
 def pool(outputs, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

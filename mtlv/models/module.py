@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
+from mtlv.errors import ConfigError
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
 from mtlv.models.optim import adamw, clip_gradients, is_fused, uses_loss_scaler
 from mtlv.tracking import label_key
+from mtlv.weighting import Weighting, from_reduction
 
 LOSS_REDUCTIONS = ("sum", "mean", "weighted")
 
@@ -27,14 +29,20 @@ class MultiTaskModule(L.LightningModule):
                  warmup_ratio: float = 0.0, schedule: str = "constant", loss_reduction: str = "sum",
                  head_weights: list[float] | None = None, freeze_encoder: bool = False,
                  random_init: dict | None = None, trust_remote_code: bool = False, seed: int = 0,
-                 fused_adamw: bool | None = None, compile: bool = False) -> None:
+                 fused_adamw: bool | None = None, compile: bool = False, weighting=None,
+                 head_lrs: list[float] | None = None, head_hidden: int | None = None) -> None:
         super().__init__()
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
         if loss_reduction == "weighted" and (head_weights is None or len(head_weights) != len(groups)):
             raise ValueError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
                              f"({len(groups)} heads), got {head_weights}")
-        self.save_hyperparameters()
+        if head_lrs is not None and len(head_lrs) != len(groups):
+            raise ConfigError(f"model.module.head_lrs needs one learning rate per head ({len(groups)} heads), "
+                             f"got {head_lrs}")
+        # `weighting` is a factory (conf/weighting/*.yaml, _partial_) that takes the number of heads;
+        # without one, loss_reduction (+ head_weights) picks sum, mean or static weights.
+        self.save_hyperparameters(ignore=["weighting"])
         self.encoder = load_encoder(encoder, trust_remote_code, dict(random_init) if random_init else None, seed)
         self.encoder.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes
         if pooling != "pooler" and getattr(self.encoder, "pooler", None) is not None:
@@ -43,14 +51,14 @@ class MultiTaskModule(L.LightningModule):
             self.encoder.pooler.requires_grad_(False)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
-        self.heads = GroupedHeads(self.encoder.config.hidden_size, groups, dropout)
+        self.heads = GroupedHeads(self.encoder.config.hidden_size, groups, dropout, hidden=head_hidden)
         self.groups = self.heads.groups
         # Column indices and head weights live on the device: indexing a CUDA tensor with a Python
         # list (or new_tensor(list)) copies it there with a blocking copy, a host sync every step.
         for i, g in enumerate(self.groups):
             self.register_buffer(f"_group_index{i}", torch.tensor(g, dtype=torch.long), persistent=False)
-        self.register_buffer("_head_weights", torch.tensor(list(head_weights or []), dtype=torch.float32),
-                             persistent=False)
+        self.weighting: Weighting = (weighting(len(self.groups)) if weighting is not None
+                                     else from_reduction(loss_reduction, head_weights, len(self.groups)))
         self.label_names = list(label_names)
         self._val_counts: torch.Tensor | None = None
         self._val_exact = None
@@ -75,25 +83,24 @@ class MultiTaskModule(L.LightningModule):
             torch.cuda.manual_seed(seed)
         torch.default_generator.manual_seed(seed)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return self.heads(pool(outputs, attention_mask, self.hparams.pooling))
+        return pool(outputs, attention_mask, self.hparams.pooling)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.features(input_ids, attention_mask))
 
     def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         index = (getattr(self, f"_group_index{i}") for i in range(len(self.groups)))
         return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g]) for g in index])
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
-        if self.hparams.loss_reduction == "sum":
-            return losses.sum()
-        if self.hparams.loss_reduction == "mean":
-            return losses.mean()
-        return (losses * self._head_weights.to(losses.dtype)).sum()
+    def combine(self, losses: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.weighting(losses, features)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        losses = self.head_losses(logits, batch["labels"])
-        loss = self.combine(losses)
+        features = self.features(batch["input_ids"], batch["attention_mask"])
+        losses = self.head_losses(self.heads(features), batch["labels"])
+        loss = self.combine(losses, features)
         size = batch["labels"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         if len(self.groups) > 1:
@@ -169,6 +176,13 @@ class MultiTaskModule(L.LightningModule):
         else:
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
+    def head_param_groups(self, head_lr: float) -> list[dict]:
+        """The heads (one lr each with head_lrs) and the weighting's own parameters, if it has any."""
+        lrs = self.hparams.get("head_lrs") or [head_lr] * len(self.heads.heads)
+        groups = [{"params": list(h.parameters()), "lr": float(lr), "weight_decay": self.hparams.weight_decay}
+                  for h, lr in zip(self.heads.heads, lrs)]
+        return groups + [{"params": list(self.weighting.parameters()), "lr": head_lr, "weight_decay": 0.0}]
+
     def configure_optimizers(self):
         hp = self.hparams
         head_lr = hp.head_lr or hp.lr
@@ -177,7 +191,7 @@ class MultiTaskModule(L.LightningModule):
         groups = [
             {"params": [p for n, p in enc if not any(k in n for k in no_decay)], "lr": hp.lr, "weight_decay": hp.weight_decay},
             {"params": [p for n, p in enc if any(k in n for k in no_decay)], "lr": hp.lr, "weight_decay": 0.0},
-            {"params": list(self.heads.parameters()), "lr": head_lr, "weight_decay": hp.weight_decay},
+            *self.head_param_groups(head_lr),
         ]
         groups = [g for g in groups if g["params"]]
         optimizer = adamw(groups, hp.lr, hp.fused_adamw, self._trainer, self.device)

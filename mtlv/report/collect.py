@@ -49,10 +49,16 @@ def _num(value, cast=float):
 def setting_of(params: dict) -> tuple[str | None, int | None, str]:
     """(feature, k, setting) of a clustering architecture; ('', None, '') for the others."""
     method = params.get("clustering.method")
-    if method == "kmedoids":
-        feature = FEATURE_NAMES.get(params.get("clustering.feature", ""), params.get("clustering.feature"))
-        k = _num(params.get("clustering.k"), int)
-        return feature, k, f"{feature}-k{k}"
+    if method in (None, "", "none"):
+        return None, None, ""
+    if method != "given":  # a learned grouping: kmedoids (name/description), cooccurrence, affinity
+        raw = params.get("clustering.feature") if method == "kmedoids" else method
+        feature = FEATURE_NAMES.get(raw or "", raw)
+        requested = params.get("clustering.k")
+        k = _num(params.get("clustering.chosen_k") if requested == "auto" else requested, int)
+        algorithm = params.get("clustering.algorithm") or "kmedoids"
+        suffix = "" if algorithm == "kmedoids" else f"-{algorithm}"
+        return feature, k, f"{feature}-k{'auto' if requested == 'auto' else k}{suffix}"
     if method == "given":
         return "given", None, "given"
     return None, None, ""

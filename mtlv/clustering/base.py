@@ -1,0 +1,66 @@
+"""Grouping methods: where a clustering architecture's task groups come from.
+
+One interface, chosen with `_target_` in conf/clustering/*.yaml: no grouping (mtl/stl), groups
+given by the user, or groups learned by clustering task features (label name/description
+embeddings, label co-occurrence, gradient affinity; see tasks.py).
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from mtlv.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CHOICES = "clustering=kmedoids_desc, kmedoids_label, cooccurrence, affinity or given"
+
+
+class GroupingMethod(ABC):
+    learned = False          # groups found by clustering task features
+    uses_documents = False   # needs the fold's training documents (never validation or test)
+
+    def __init__(self, method: str = "", k=None, groups=None) -> None:
+        self.method, self.k, self.spec = method, k, groups
+
+    def label(self) -> str:
+        """Short name for run names, e.g. 'description-k3'."""
+        return self.method
+
+    def check(self, num_labels: int) -> None:
+        """Raise ConfigError for options that cannot work, before any data is tokenized."""
+
+    @abstractmethod
+    def groups(self, corpus, out_dir: Path, cache_dir: str | Path | None,
+               train_rows: np.ndarray | None = None) -> list[list[int]]:
+        """Label indices per group; may write figures and tables to out_dir."""
+
+
+class NoGrouping(GroupingMethod):
+    """clustering=none: the architecture fixes the groups (mtl: one group; stl: one per label)."""
+
+    def check(self, num_labels: int) -> None:
+        raise ConfigError(f"this architecture trains task groups, but clustering=none: choose {CHOICES}")
+
+    def groups(self, corpus, out_dir, cache_dir, train_rows=None) -> list[list[int]]:
+        self.check(corpus.num_labels)
+        return []
+
+
+class GivenGroups(GroupingMethod):
+    """clustering=given: the user's own groups (label names or indices)."""
+
+    def check(self, num_labels: int) -> None:
+        if self.k is not None:
+            log.warning("clustering.k=%s is ignored: clustering=given takes the groups from clustering.groups", self.k)
+
+    def groups(self, corpus, out_dir, cache_dir, train_rows=None) -> list[list[int]]:
+        from mtlv.grouping import resolve_groups
+
+        if not self.spec:
+            raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "
+                              "(label names or indices; every label exactly once)")
+        return resolve_groups(self.spec, corpus.label_names)
