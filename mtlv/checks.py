@@ -78,7 +78,7 @@ def _text(value: object) -> str:
 
 
 def _kmedoids_backends() -> tuple:
-    from mtlv.clustering.kmedoids import BACKENDS
+    from mtlv.grouping.kmedoids import BACKENDS
 
     return tuple(BACKENDS)
 
@@ -326,8 +326,8 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
-    from mtlv.cell import grouping_method
-    from mtlv.clustering.base import CHOICES, NoGrouping
+    from mtlv.run.cell import grouping_method
+    from mtlv.grouping.base import CHOICES, NoGrouping
 
     arch, clustering = cfg.arch, cfg.clustering
     method = grouping_method(cfg)

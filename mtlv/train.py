@@ -13,8 +13,8 @@ from mtlv.errors import entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @entry_point
 def main(cfg: DictConfig) -> float | None:
-    from mtlv.inprocess import run_groups, wants_inprocess
-    from mtlv.job import run_job
+    from mtlv.run.inprocess import run_groups, wants_inprocess
+    from mtlv.run.job import run_job
 
     if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
         results = run_groups(cfg)

@@ -5,7 +5,7 @@ gives medians, spreads and ratios measured within each repeat (robust to a noisy
 
 Sections
   data      tokenization throughput cold, cache write and load, padding waste per batching scheme
-  training  MTLV (Lightning Trainer + MultiTaskModule + MultiLabelDataModule, as `mtlv/job.py`
+  training  MTLV (Lightning Trainer + MultiTaskModule + MultiLabelDataModule, as `mtlv/run/job.py`
             builds them) vs a plain PyTorch loop on the same batches (MTLV's overhead), vs the
             Hugging Face Trainer + AutoModelForSequenceClassification (a) padding to max_length,
             (b) dynamic padding + group_by_length; samples/s, real (non-pad) tokens/s, peak memory,

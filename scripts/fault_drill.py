@@ -147,7 +147,7 @@ def drill_run(base: Path) -> Checks:
         return c
 
     marker = base / "run-killed.marker"
-    fault = (f"+callbacks.fault={{_target_:mtlv.faults.KillAt,epoch:1,batch:3,action:wait,"
+    fault = (f"+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:1,batch:3,action:wait,"
              f"marker:'{marker}'}}")
     c.say(f"same command, MTLV_OUTPUT_DIR={dir_}, with a callback that pauses in epoch 1 after batch 3")
     proc = start_train(dir_, RUN + [fault], base / "logs" / "run-killed-1.log")

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions, join
-from mtlv.grouping import TaskGrouping
+from mtlv.grouping.partition import TaskGrouping
 
 
 @pytest.fixture(scope="module")

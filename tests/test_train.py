@@ -11,7 +11,7 @@ from helpers import TINY, mlflow_runs, run_cli
 from mtlv.config import compose
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 
 GMHL = ["arch=gmhl", "clustering=given", "clustering.groups=[[0,1,2],[3,4],[5,6,7]]"]
 

@@ -1,5 +1,5 @@
 """`hydra/launcher=slurm`: Hydra's submitit SLURM launcher, waiting for every job and following
-them with squeue where accounting is off (see mtlv/slurm.py)."""
+them with squeue where accounting is off (see mtlv/run/slurm.py)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,6 +10,6 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 
 class MTLVSlurmLauncher(SlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from mtlv.slurm import launch  # submitit is imported only when a sweep is launched
+        from mtlv.run.slurm import launch  # submitit is imported only when a sweep is launched
 
         return launch(self, job_overrides, initial_job_idx)

@@ -31,11 +31,11 @@ class GroupSweeper(BasicSweeper):
         for cfg in configs:  # every cell's options, before any folder is made or any job starts
             check_options(cfg)
 
-        from mtlv.aggregate import aggregate_cell
-        from mtlv.cell import cell_dir
+        from mtlv.run.aggregation import aggregate_cell
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
-        from mtlv.sweep import prepare_cell, prepare_tracking
+        from mtlv.run.layout import SWEEP_CELLS
+        from mtlv.run.prepare import prepare_cell, prepare_tracking
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -44,16 +44,16 @@ class GroupSweeper(BasicSweeper):
         jobs, cells = [], []
         for combo, cfg in zip(combos, configs):
             if cfg.arch.placement == "models":
-                grouping = prepare_cell(cfg)
-                cells.append(cell_dir(cfg))
-                if cfg.arch.get("inprocess"):  # one job trains every group (mtlv/inprocess.py)
+                cell, grouping = prepare_cell(cfg)
+                cells.append(cell.folder)
+                if cfg.arch.get("inprocess"):  # one job trains every group (mtlv/run/inprocess.py)
                     jobs.append(list(combo))
                 else:
                     jobs += [[*combo, f"group_index={i}"] for i in range(grouping.num_groups)]
             else:
                 prepare_tracking(cfg)
                 jobs.append(list(combo))
-        write_json(sweep_dir / "cells.json", [str(c) for c in cells])
+        write_json(sweep_dir / SWEEP_CELLS, [str(c) for c in cells])
         log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
 
         returns, failed, start = [], [], 0

@@ -11,6 +11,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from mtlv.io import atomic_dir, read_json, write_json
 from mtlv.models.heads import GroupedHeads, pool
 
+META = "mtlv_model.json"  # what the export is: labels, groups, thresholds, pooling, encoder
+
 
 def export_model(module, tokenizer, out_dir: str | Path, meta: dict) -> Path:
     out = Path(out_dir)
@@ -21,7 +23,7 @@ def export_model(module, tokenizer, out_dir: str | Path, meta: dict) -> Path:
         save_file(state, str(tmp / "model.safetensors"))
         module.encoder.config.to_json_file(str(tmp / "encoder_config.json"))
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        write_json(tmp / "mtlv_model.json", meta)
+        write_json(tmp / META, meta)
     return out
 
 
@@ -31,7 +33,7 @@ class ExportedModel(torch.nn.Module):
     def __init__(self, folder: str | Path) -> None:
         super().__init__()
         folder = Path(folder)
-        self.meta = read_json(folder / "mtlv_model.json")
+        self.meta = read_json(folder / META)
         config = AutoConfig.from_pretrained(str(folder / "encoder_config.json"))
         self.encoder = AutoModel.from_config(config)
         self.heads = GroupedHeads(config.hidden_size, self.meta["groups"], self.meta.get("dropout", 0.1),

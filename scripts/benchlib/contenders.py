@@ -43,7 +43,7 @@ def run_mtlv(ctx: Context, evaluate_quality: bool) -> dict:
     out = {"total_s": total_s, "steady_s": clock.steady_s, "steady_cpu_s": clock.steady_cpu_s, "steps": int(trainer.global_step), **mem.as_dict(),
            "checkpoint_written": any(ckpt_dir.glob("*.ckpt"))}
     if evaluate_quality:
-        def part(loader):  # Trainer.predict, as mtlv/job.py predicts (rows come back in length order)
+        def part(loader):  # Trainer.predict, as mtlv/run/job.py predicts (rows come back in length order)
             batches = trainer.predict(module, dataloaders=loader)
             probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy()
             docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy()

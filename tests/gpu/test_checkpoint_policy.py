@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import TINY
 
-from mtlv.checkpoint import AtomicCheckpointIO
+from mtlv.run.checkpoint import AtomicCheckpointIO
 from mtlv.config import compose
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 
 
 def writes(monkeypatch, tmp_path, *overrides: str) -> list[tuple[str, int, bool]]:
@@ -43,7 +43,7 @@ def test_default_writes_last_every_epoch(monkeypatch, tmp_path):
 
 
 def test_bad_policy_is_refused():
-    from mtlv.checkpoint import ModelCheckpoint
+    from mtlv.run.checkpoint import ModelCheckpoint
 
     with pytest.raises(ValueError, match="last_every_n_epochs=0"):
         ModelCheckpoint(last_every_n_epochs=0)

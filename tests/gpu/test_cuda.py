@@ -15,7 +15,7 @@ from helpers import TINY, run_cli
 
 from mtlv.config import compose
 from mtlv.evaluation.predictions import Predictions
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 
 pytestmark = pytest.mark.gpu
 

@@ -13,7 +13,7 @@ import pytest
 from helpers import run_cli
 
 from mtlv.config import compose
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from helpers import TINY
 
 from mtlv.config import compose
 from mtlv.evaluation.predictions import Predictions
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 from mtlv.models.module import MultiTaskModule
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])

@@ -61,7 +61,7 @@ def logged_run(tmp_path_factory):
     from reliability._support import FAST
 
     from mtlv.config import compose
-    from mtlv.job import run_job
+    from mtlv.run.job import run_job
 
     out = tmp_path_factory.mktemp("logged")
     with socket.socket() as sock:

@@ -75,7 +75,7 @@ def test_jsonl_without_the_text_column(entry, table):
 
 def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
     """Bad bytes become U+FFFD with a count in the log; tokenizing them works (no crash deep inside)."""
-    from mtlv.cell import load_corpus
+    from mtlv.run.cell import load_corpus
     from mtlv.data.tokenize import tokenize
     from mtlv.models.encoder import load_tokenizer
 
@@ -96,7 +96,7 @@ def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
 
 
 def test_rows_with_empty_text_are_dropped_and_counted(tmp_path, table, caplog):
-    from mtlv.cell import load_corpus
+    from mtlv.run.cell import load_corpus
 
     rows = demo_rows(40) + [{"text": "", "labels": "a"}, {"text": "   ", "labels": "b"}, {"text": None, "labels": "a"}]
     path = table(rows)
@@ -111,7 +111,7 @@ def test_rows_with_empty_text_are_dropped_and_counted(tmp_path, table, caplog):
 def test_label_without_positives_warns_and_its_f1_is_undefined(tmp_path, table, caplog):
     """A label with no positive in train/validation: a warning naming it; its F1 is NaN, F1-macro
     averages the other labels only, and n_undefined counts it (see docs/reliability.md)."""
-    from mtlv.job import run_job
+    from mtlv.run.job import run_job
 
     rows = [{"text": r["text"], "a": int("a" in r["labels"]), "b": int("b" in r["labels"]), "never": 0}
             for r in demo_rows(80)]

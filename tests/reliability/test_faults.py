@@ -12,10 +12,10 @@ import pytest
 import torch
 from reliability._support import FAST
 
-from mtlv.checkpoint import AtomicCheckpointIO, CheckpointError, verify_checkpoint
+from mtlv.run.checkpoint import AtomicCheckpointIO, CheckpointError, verify_checkpoint
 from mtlv.config import compose
-from mtlv.faults import InjectedFault
-from mtlv.job import run_job
+from mtlv.run.faults import InjectedFault
+from mtlv.run.job import run_job
 
 # Three epochs with validation that rarely improves: exercises `last.ckpt` at every epoch.
 RESUME = [*FAST, "dataset.limit=100", "trainer.max_epochs=3", "logger=none"]
@@ -29,7 +29,7 @@ def crash_at(cfg, epoch: int, batch: int):
     from omegaconf import OmegaConf, open_dict
 
     with open_dict(cfg):
-        cfg.callbacks.fault = OmegaConf.create({"_target_": "mtlv.faults.KillAt", "epoch": epoch, "batch": batch,
+        cfg.callbacks.fault = OmegaConf.create({"_target_": "mtlv.run.faults.KillAt", "epoch": epoch, "batch": batch,
                                                 "action": "raise"})
     return cfg
 
@@ -110,7 +110,7 @@ def test_finished_job_is_not_rerun(reference, tmp_path):
 
 
 def test_truncated_checkpoint_is_refused_with_a_clear_message(reference, tmp_path):
-    from mtlv.cell import job_dir
+    from mtlv.run.cell import job_dir
 
     cfg = job_cfg(tmp_path / "t")
     last = job_dir(cfg) / "checkpoints" / "last.ckpt"
@@ -174,7 +174,7 @@ def test_failed_sweep_job_is_reported_others_kept_and_the_rerun_runs_only_it(ent
     list of what failed (exit 2); the same command again runs only that job, then aggregates."""
     sweep = ["arch=gmtl", "clustering=given", "clustering.groups=[[0,1,2,3],[4,5,6,7]]", *FAST,
              "dataset.limit=60", "logger=none"]
-    fault = "+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:0,batch:1,action:raise,label:Effusion}"
+    fault = "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1,action:raise,label:Effusion}"
     code, _, err = entry(*sweep, fault)
     assert code == 2 and "Traceback" not in err, err
     assert "error: 1 of 2 jobs failed (finished jobs are kept; rerun the same command" in err

@@ -10,11 +10,11 @@ import torch
 from reliability._support import FAST
 
 from mtlv.config import compose
-from mtlv.job import run_job
+from mtlv.run.job import run_job
 
 # Two epochs of 5 training batches (68 documents, batch size 16).
 RUN = [*FAST, "dataset.limit=100", "trainer.max_epochs=2", "logger=none"]
-SIGNAL = "+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:0,batch:2,action:signal}"
+SIGNAL = "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:2,action:signal}"
 
 
 def weights(path: Path) -> dict:

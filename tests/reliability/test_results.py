@@ -122,8 +122,8 @@ def test_data_edited_in_place_retrains_untouched_data_resumes(entry, table):
 
 
 def _keys(*overrides: str):
-    from mtlv.cell import cell_key
-    from mtlv.job import job_key
+    from mtlv.run.cell import cell_key
+    from mtlv.run.job import job_key
 
     cfg = compose(["model=tiny", *overrides])
     return cell_key(cfg), job_key(cfg)
@@ -136,7 +136,7 @@ def test_callbacks_that_change_results_are_part_of_the_identity():
         other = _keys(change)
         assert other[0] != base[0] and other[1] != base[1], change
     for volatile in ("callbacks.progress_bar.refresh_rate=1", "callbacks.progress_bar=null",
-                     "+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:0,batch:1}"):
+                     "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1}"):
         assert _keys(volatile) == base, volatile
 
 
@@ -157,7 +157,7 @@ def _copies(corpus, split) -> int:
 
 
 def test_duplicate_texts_are_counted_and_can_be_dropped(table, tmp_path, caplog):
-    from mtlv.cell import load_corpus
+    from mtlv.run.cell import load_corpus
     from mtlv.data.splits import load_or_make_split
 
     rows = odd_rows(60)
@@ -213,9 +213,9 @@ def test_token_cache_sees_a_tokenizer_replaced_in_place(tmp_path):
 
 # ------------------------------------------------------------------ prediction files
 def test_repeated_id_in_a_group_prediction_file_is_an_error_naming_it(tmp_path):
-    from mtlv.aggregate import aggregate_cell
+    from mtlv.run.aggregation import aggregate_cell
     from mtlv.evaluation.predictions import Predictions
-    from mtlv.grouping import TaskGrouping
+    from mtlv.grouping.partition import TaskGrouping
     from mtlv.io import write_json, write_text
 
     labels = ["b", "a", "c"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from reliability._support import FAST, ROOT
 
-from mtlv.checkpoint import AtomicCheckpointIO, CheckpointError, verify_checkpoint
+from mtlv.run.checkpoint import AtomicCheckpointIO, CheckpointError, verify_checkpoint
 from mtlv.config import compose
 from mtlv.errors import DataError
 
@@ -50,8 +50,8 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 
 def test_malicious_checkpoint_in_a_job_folder_is_refused_on_resume(tmp_path):
     """Someone plants checkpoints/last.ckpt in a job folder: the resume refuses it, nothing runs."""
-    from mtlv.cell import job_dir
-    from mtlv.job import run_job
+    from mtlv.run.cell import job_dir
+    from mtlv.run.job import run_job
 
     marker = tmp_path / "pwned"
     cfg = compose([*FAST, f"paths.output_dir={tmp_path}", "logger=none"])

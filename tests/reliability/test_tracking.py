@@ -62,9 +62,9 @@ def test_fallback_store_is_used_and_named_and_the_run_records_its_provenance(log
 
 
 def test_parent_run_of_a_sweep_records_its_provenance_too(tmp_path):
-    from mtlv.sweep import prepare_cell
+    from mtlv.run.prepare import prepare_cell
     from mtlv.io import read_json
-    from mtlv.cell import cell_dir
+    from mtlv.run.cell import cell_dir
 
     cfg = compose(["arch=stl", *FAST, f"paths.output_dir={tmp_path}", "seed=3"])
     prepare_cell(cfg)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mtlv import tracking
-from mtlv.cell import load_corpus
+from mtlv.run.cell import load_corpus
 from mtlv.config import compose
 from mtlv.data.splits import load_or_make_split
 from mtlv.evaluation.evaluate import evaluate
@@ -19,7 +19,7 @@ OVERRIDES = ["dataset=demo", "split.folds=2", "split.fold=1"]
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, empty_db):
-    from mtlv.baseline import run_baseline
+    from mtlv.baselines.job import run_baseline
 
     out = tmp_path_factory.mktemp("baseline")
     shutil.copy(empty_db, out / "mlflow.db")
@@ -49,7 +49,7 @@ def test_same_split_as_training_jobs(baseline):
 
 
 def test_logged_like_any_run_and_skipped_when_rerun(baseline):
-    from mtlv.baseline import run_baseline
+    from mtlv.baselines.job import run_baseline
 
     out, cfg, result = baseline
     uri = f"sqlite:///{out}/mlflow.db"

@@ -128,7 +128,7 @@ def test_report_draws_the_curves_of_the_shown_results(tmp_path, empty_db):
 
 def test_switching_the_curves_on_keeps_a_finished_job_finished():
     from mtlv.config import compose
-    from mtlv.job import job_key
+    from mtlv.run.job import job_key
 
     off, on = compose(["data.test_curve=false"]), compose(["data.test_curve=true"])
     assert job_key(off) == job_key(on)

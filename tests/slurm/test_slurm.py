@@ -24,8 +24,8 @@ FAST = ["model=tiny", "dataset.limit=120", "trainer.max_epochs=1", "callbacks.pr
 GMTL = ["arch=gmtl", "clustering.k=3"]
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=2"]
-# A job waits after batch 3 of its first epoch (of 6) until it is told to stop; see mtlv.faults.
-PAUSE = "+callbacks.fault={{_target_:mtlv.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:300,marker:'{marker}'}}"
+# A job waits after batch 3 of its first epoch (of 6) until it is told to stop; see mtlv.run.faults.
+PAUSE = "+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:300,marker:'{marker}'}}"
 
 
 def cell(out: Path, arch: str) -> Path:

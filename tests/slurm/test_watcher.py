@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import subprocess
 
-from mtlv.slurm import QueueWatcher
+from mtlv.run.slurm import QueueWatcher
 
 NO_ACCOUNTING = subprocess.CompletedProcess([], 1, "", "Slurm accounting storage is disabled\n")
 
@@ -27,7 +27,7 @@ def test_without_accounting_jobs_are_followed_with_squeue(monkeypatch, caplog):
     watcher = QueueWatcher()
     for job in ("41_0", "41_1", "41_2"):
         watcher.register_job(job)
-    with caplog.at_level(logging.INFO, logger="mtlv.slurm"):
+    with caplog.at_level(logging.INFO, logger="mtlv.run.slurm"):
         watcher.update()
     assert [watcher.get_state(j, mode="cache") for j in ("41_0", "41_1", "41_2")] == ["RUNNING", "PENDING", "RUNNING"]
     assert not any(watcher.is_done(j, mode="cache") for j in ("41_0", "41_1", "41_2"))

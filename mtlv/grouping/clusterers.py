@@ -26,7 +26,7 @@ class KMedoids(Clusterer):
         self.seed, self.backend = int(seed), backend
 
     def fit(self, X: np.ndarray, k: int) -> np.ndarray:
-        from mtlv.clustering.kmedoids import fit_kmedoids
+        from mtlv.grouping.kmedoids import fit_kmedoids
 
         assignment, _, cost = fit_kmedoids(X, int(k), seed=self.seed, backend=self.backend)
         return assignment, cost

@@ -3,7 +3,7 @@
 Add it to any run as an extra callback (fault callbacks, like progress bars, are left out of a
 job's identity, so the rerun without it resumes the same job folder):
 
-    python -m mtlv.train model=tiny '+callbacks.fault={_target_:mtlv.faults.KillAt,epoch:1,batch:2}'
+    python -m mtlv.train model=tiny '+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:1,batch:2}'
 
 `action=kill` (default) sends SIGKILL to the job's own process: nothing is flushed, no
 `finally` runs, exactly as when a node dies or the OOM killer strikes. `action=wait` writes

@@ -7,11 +7,12 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import tracking
-from mtlv.cell import cell_dir, cell_grouping, grouping_params, load_corpus, run_name
+from mtlv.run.cell import Cell, cell_grouping, grouping_params, load_corpus, open_cell
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
-from mtlv.grouping import TaskGrouping
+from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import write_json
+from mtlv.run import record
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +26,29 @@ def prepare_tracking(cfg: DictConfig) -> str | None:
     return uri
 
 
-def prepare_cell(cfg: DictConfig) -> TaskGrouping:
+def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     check_options(cfg)
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)
-    grouping = cell_grouping(cfg, corpus)
-    folder = cell_dir(cfg)
+    cell = open_cell(cfg)
+    grouping = cell_grouping(cfg, corpus, cell)
+    folder = cell.folder
     uri = prepare_tracking(cfg)
-    parent = folder / "parent_run.json"
+    parent = cell.layout.parent_run
     if uri and not (parent.exists() and cfg.resume):
         exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
         tracking.end_orphans(uri, exp, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
-        run_id = tracking.create_run(uri, exp, run_name(cfg), {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
+        run_id = tracking.create_run(uri, exp, cell.run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
                                                                "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                                "mtlv.role": "parent"})
         params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
-        params.update({f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())})
+        params.update(record.group_params(grouping))
         params["num_groups"] = grouping.num_groups
         params.update(grouping_params(folder))
-        params.update({f"env.{k}": v for k, v in tracking.run_environment().items()})
-        artifacts = [folder / "groups.yaml"] + sorted(folder.glob("elbow.*")) + sorted(folder.glob("*.png"))
-        artifacts += [p for n in ("k_choice.json", "task_similarity.csv", "affinity_cost.json")
-                      if (p := folder / n).exists()]
-        tracking.log_to_run(uri, run_id, params=params, artifacts=artifacts)
+        params.update(record.environment_params())
+        artifacts = [cell.layout.groups_yaml] + cell.layout.grouping_files.artifacts()
+        record.log_result(uri, run_id, params=params, artifacts=artifacts)
         write_json(parent, {"run_id": run_id, "tracking_uri": uri})
-    log.info("%s: %d group jobs -> %s", run_name(cfg), grouping.num_groups, folder)
-    return grouping
+    log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
+    return cell, grouping
 

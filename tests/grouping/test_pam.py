@@ -7,7 +7,7 @@ import pytest
 import yaml
 from sklearn.metrics import pairwise_distances
 
-from mtlv.clustering.kmedoids import cluster_groups, elbow, fit_kmedoids, pam
+from mtlv.grouping.kmedoids import cluster_groups, elbow, fit_kmedoids, pam
 from mtlv.config import compose
 from mtlv.errors import ConfigError
 
@@ -66,7 +66,7 @@ def test_kmedoids_backend_names_the_extra_when_missing(blobs, monkeypatch):
 def _label_embeddings(dataset: str, feature: str) -> np.ndarray:
     from importlib.resources import files
 
-    from mtlv.clustering.features import task_features
+    from mtlv.grouping.features import task_features
 
     descriptions = yaml.safe_load((files("mtlv.data.descriptions") / f"{dataset}.yaml").read_text())
     return task_features(list(descriptions), descriptions, feature, "packaged:minilm", scale="minmax")

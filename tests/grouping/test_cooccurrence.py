@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from mtlv.clustering.cooccurrence import cooccurrence_similarity, similarity_to_distance
-from mtlv.clustering.tasks import CooccurrenceGrouping
+from mtlv.grouping.cooccurrence import cooccurrence_similarity, similarity_to_distance
+from mtlv.grouping.methods import CooccurrenceGrouping
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtlv.clustering.affinity import affinity_to_distance, task_affinity
+from mtlv.grouping.affinity import affinity_to_distance, task_affinity
 from mtlv.errors import ConfigError
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,

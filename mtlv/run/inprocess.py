@@ -13,7 +13,7 @@ import logging
 
 from omegaconf import DictConfig, open_dict
 
-from mtlv.cell import cell_grouping, load_corpus
+from mtlv.run.cell import cell_grouping, load_corpus
 from mtlv.errors import JobsFailedError
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def wants_inprocess(cfg: DictConfig) -> bool:
 
 
 def run_groups(cfg: DictConfig) -> list[dict]:
-    from mtlv.job import run_job
+    from mtlv.run.job import run_job
 
     grouping = cell_grouping(cfg, load_corpus(cfg))
     results, failed = [], []

@@ -2,7 +2,7 @@
 
 One interface, chosen with `_target_` in conf/clustering/*.yaml: no grouping (mtl/stl), groups
 given by the user, or groups learned by clustering task features (label name/description
-embeddings, label co-occurrence, gradient affinity; see tasks.py).
+embeddings, label co-occurrence, gradient affinity; see methods.py).
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class GivenGroups(GroupingMethod):
             log.warning("clustering.k=%s is ignored: clustering=given takes the groups from clustering.groups", self.k)
 
     def groups(self, corpus, out_dir, cache_dir, train_rows=None) -> list[list[int]]:
-        from mtlv.grouping import resolve_groups
+        from mtlv.grouping.partition import resolve_groups
 
         if not self.spec:
             raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "

@@ -1,7 +1,7 @@
 import pytest
 
 from mtlv.errors import ConfigError
-from mtlv.grouping import TaskGrouping, all_in_one, from_spec, one_per_label, resolve_groups
+from mtlv.grouping.partition import TaskGrouping, all_in_one, from_spec, one_per_label, resolve_groups
 
 NAMES = ["Cardiomegaly", "Effusion", "opacity", "Nodule", "Emphysema"]
 

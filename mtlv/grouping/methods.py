@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mtlv.clustering.base import GroupingMethod
-from mtlv.clustering.choose_k import choose_k
-from mtlv.clustering.clusterers import as_groups, make_clusterer
-from mtlv.clustering.kmedoids import format_elbow
-from mtlv.clustering.plots import plot_elbow, plot_label_map, plot_matrix
+from mtlv.grouping.base import GroupingMethod
+from mtlv.grouping.choose_k import choose_k
+from mtlv.grouping.clusterers import as_groups, make_clusterer
+from mtlv.grouping.kmedoids import format_elbow
+from mtlv.grouping.plots import plot_elbow, plot_label_map, plot_matrix
 from mtlv.errors import ConfigError
 from mtlv.io import write_json, write_text
+from mtlv.run.layout import GroupingFiles
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class LearnedGrouping(GroupingMethod):
         self.check(corpus.num_labels)
         if self.uses_documents and train_rows is None:
             raise ValueError(f"clustering={self.method} needs the fold's training documents")
-        out = Path(out_dir)
+        out, files = Path(out_dir), GroupingFiles(out_dir)
         X, similarity = self.task_features(corpus, train_rows, out, cache_dir)
         clusterer = make_clusterer(self.algorithm, self.seed, self.backend, self.linkage)
         fits = {k: clusterer.fit(X, k) for k in range(1, min(self.k_max, len(X)) + 1)}
@@ -66,21 +67,21 @@ class LearnedGrouping(GroupingMethod):
         table = format_elbow(curve)
         log.info("task clustering (%s, %s, k=%s): elbow\n%s", self.feature, self.algorithm, k, table)
         log.info("k=%d: %s", k, why)
-        write_text(out / "elbow.txt", table + "\n")
-        write_json(out / "elbow.json", [{"k": kk, "sum_of_distances": d} for kk, d in curve])
-        write_json(out / "k_choice.json", {"k": k, "requested": str(self.k), "why": why, "feature": self.feature,
+        write_text(files.elbow_txt, table + "\n")
+        write_json(files.elbow_json, [{"k": kk, "sum_of_distances": d} for kk, d in curve])
+        write_json(files.k_choice, {"k": k, "requested": str(self.k), "why": why, "feature": self.feature,
                                            "algorithm": self.algorithm})
         title = f"{corpus.name}: {self.describe()}"
-        plot_elbow(curve, out / "elbow.png", chosen_k=k, title=f"{title} ({self.algorithm})", note=why)
+        plot_elbow(curve, files.elbow_png, chosen_k=k, title=f"{title} ({self.algorithm})", note=why)
         cluster_of = {j: gi for gi, g in enumerate(groups) for j in g}
-        plot_label_map(X, [cluster_of[j] for j in range(len(X))], corpus.label_names, out / "label_map.png",
+        plot_label_map(X, [cluster_of[j] for j in range(len(X))], corpus.label_names, files.label_map_png,
                        title=f"{title}, k={k}")
         if similarity is not None:
             import pandas as pd
 
             frame = pd.DataFrame(similarity, index=corpus.label_names, columns=corpus.label_names)
-            write_text(out / "task_similarity.csv", frame.to_csv(float_format="%.6f"))
-            plot_matrix(similarity, corpus.label_names, out / "task_similarity.png", title=title)
+            write_text(files.similarity_csv, frame.to_csv(float_format="%.6f"))
+            plot_matrix(similarity, corpus.label_names, files.similarity_png, title=title)
         return groups
 
 
@@ -97,7 +98,7 @@ class EmbeddingGrouping(LearnedGrouping):
         return f"label {self.feature} embeddings"
 
     def task_features(self, corpus, train_rows, out_dir, cache_dir):
-        from mtlv.clustering.features import task_features
+        from mtlv.grouping.features import task_features
 
         X = task_features(corpus.label_names, corpus.descriptions, self.feature, self.encoder, scale=self.scale,
                           cache_dir=str(cache_dir) if cache_dir else None,
@@ -121,7 +122,7 @@ class CooccurrenceGrouping(LearnedGrouping):
         return f"label co-occurrence ({self.measure}, training documents)"
 
     def task_features(self, corpus, train_rows, out_dir, cache_dir):
-        from mtlv.clustering.cooccurrence import cooccurrence_similarity, similarity_to_distance
+        from mtlv.grouping.cooccurrence import cooccurrence_similarity, similarity_to_distance
 
         S = cooccurrence_similarity(corpus.labels[np.asarray(train_rows)], self.measure)
         return similarity_to_distance(S, self.measure), S
@@ -145,12 +146,12 @@ class AffinityGrouping(LearnedGrouping):
         return f"task affinity ({self.measure}, {self.steps} steps on training documents)"
 
     def task_features(self, corpus, train_rows, out_dir, cache_dir):
-        from mtlv.clustering.affinity import affinity_to_distance, task_affinity
+        from mtlv.grouping.affinity import affinity_to_distance, task_affinity
 
         rows = np.asarray(train_rows)
         A, cost = task_affinity([corpus.texts[i] for i in rows], corpus.labels[rows], self.encoder, self.measure,
                                 steps=int(self.steps), batch_size=int(self.batch_size), lr=float(self.lr),
                                 head_lr=float(self.head_lr or self.lr), max_length=int(self.max_length), pooling=self.pooling,
                                 random_init=dict(self.random_init) if self.random_init else None, seed=self.seed)
-        write_json(Path(out_dir) / "affinity_cost.json", cost)
+        write_json(GroupingFiles(out_dir).affinity_cost, cost)
         return affinity_to_distance(A, self.measure), A

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mtlv.clustering.choose_k import choose_k, knee
-from mtlv.clustering.clusterers import Agglomerative, KMedoids, as_groups, make_clusterer
+from mtlv.grouping.choose_k import choose_k, knee
+from mtlv.grouping.clusterers import Agglomerative, KMedoids, as_groups, make_clusterer
 from mtlv.errors import ConfigError
 
 
@@ -72,7 +72,7 @@ def test_k_auto_without_knee_falls_back_to_silhouette():
 
 
 def test_grouping_with_k_auto_writes_its_choice(tmp_path, blobs):
-    from mtlv.clustering.tasks import LearnedGrouping
+    from mtlv.grouping.methods import LearnedGrouping
 
     X, expected = blobs
 

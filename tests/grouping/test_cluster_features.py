@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mtlv.models.encoder as enc
-from mtlv.clustering.features import embed_texts, task_features, task_texts
+from mtlv.grouping.features import embed_texts, task_features, task_texts
 from mtlv.errors import ConfigError
 
 MINILM = "packaged:minilm"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtlv.clustering.kmedoids import cluster_groups, elbow, fit_kmedoids, format_elbow
+from mtlv.grouping.kmedoids import cluster_groups, elbow, fit_kmedoids, format_elbow
 from mtlv.errors import ConfigError
 
 

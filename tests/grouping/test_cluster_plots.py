@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtlv.clustering.kmedoids import elbow, fit_kmedoids
-from mtlv.clustering.plots import plot_elbow, plot_label_map
+from mtlv.grouping.kmedoids import elbow, fit_kmedoids
+from mtlv.grouping.plots import plot_elbow, plot_label_map
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv.checks import check_corpus
-from mtlv.clustering.base import GroupingMethod
+from mtlv.grouping.base import GroupingMethod
 from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
-from mtlv.grouping import TaskGrouping, all_in_one, from_spec, one_per_label
+from mtlv.grouping.partition import TaskGrouping, all_in_one, from_spec, one_per_label
 from mtlv.io import read_json, stable_hash
+from mtlv.run.layout import CellLayout, GroupingFiles, JobLayout
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +94,37 @@ def run_name(cfg: DictConfig) -> str:
     return "-".join(str(p) for p in parts)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """A cell's name and folder, computed once (the key hashes the whole config and the data)."""
+
+    run_name: str
+    key: str
+    layout: CellLayout
+    placement: str
+
+    @property
+    def folder(self) -> Path:
+        return self.layout.folder
+
+    def job(self, group_index: int | None) -> JobLayout:
+        """The folder of the cell's job (`group_index`: the group of an STL/GMTL job)."""
+        return self.layout.job(self.placement, group_index)
+
+
+def open_cell(cfg: DictConfig) -> Cell:
+    name = run_name(cfg)
+    key = cell_key(cfg)
+    folder = CellLayout(Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{name}-{key}")
+    return Cell(name, key, folder, cfg.arch.placement)
+
+
 def cell_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{run_name(cfg)}-{cell_key(cfg)}"
+    return open_cell(cfg).folder
 
 
 def job_dir(cfg: DictConfig) -> Path:
-    name = "model" if cfg.arch.placement == "heads" else f"group-{int(cfg.group_index):02d}"
-    return cell_dir(cfg) / name
+    return open_cell(cfg).job(cfg.group_index).folder
 
 
 def grouping_method(cfg: DictConfig) -> GroupingMethod:
@@ -126,18 +152,18 @@ def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGroupi
     return from_spec(groups, names, placement)
 
 
-def cell_grouping(cfg: DictConfig, corpus: Corpus) -> TaskGrouping:
-    """The cell's grouping: computed once (under a lock), saved as groups.yaml, then only read."""
-    folder = cell_dir(cfg)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "groups.yaml"
+def cell_grouping(cfg: DictConfig, corpus: Corpus, cell: Cell | None = None) -> TaskGrouping:
+    """The cell's grouping: computed once (under a lock), saved in the cell folder, then only read."""
+    folder = (cell or open_cell(cfg)).layout
+    folder.mkdir()
+    path = folder.groups_yaml
     with FileLock(str(path) + ".lock", timeout=3600):
         if path.exists():
             saved = TaskGrouping.load(path)
             if list(saved.label_names) != list(corpus.label_names):
                 raise ConfigError(f"{path} was written for other labels; delete it to recompute the grouping")
             return saved
-        grouping = build_grouping(cfg, corpus, folder)
+        grouping = build_grouping(cfg, corpus, folder.folder)
         grouping.save(path)
         log.info("task groups (%d): %s", grouping.num_groups, grouping.named_groups())
         return grouping
@@ -145,12 +171,12 @@ def cell_grouping(cfg: DictConfig, corpus: Corpus) -> TaskGrouping:
 
 def grouping_params(folder: Path) -> dict:
     """The learned grouping's chosen k (and why) and the affinity run's cost, as MLflow params."""
-    params = {}
-    if (folder / "k_choice.json").exists():
-        choice = read_json(folder / "k_choice.json")
+    params, files = {}, GroupingFiles(folder)
+    if files.k_choice.exists():
+        choice = read_json(files.k_choice)
         params.update({"clustering.chosen_k": choice["k"], "clustering.k_reason": choice["why"]})
-    if (folder / "affinity_cost.json").exists():
-        cost = read_json(folder / "affinity_cost.json")
+    if files.affinity_cost.exists():
+        cost = read_json(files.affinity_cost)
         params.update({"clustering.affinity_steps": cost["steps"],
                        "clustering.affinity_seconds": round(float(cost["seconds"]), 2)})
     return params

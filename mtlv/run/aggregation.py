@@ -1,0 +1,101 @@
+"""Aggregating a one-model-per-group cell (STL, GMTL) into one result comparable with MTL/GMHL:
+join the group jobs' validation and test probabilities into the full label matrix, choose the
+threshold on validation, compute the same metrics, log them to the cell's parent MLflow run.
+Called by the sweeper when a sweep's jobs return, and by `python -m mtlv.aggregate`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from mtlv import tracking
+from mtlv.errors import MissingResultsError, MTLVError
+from mtlv.evaluation.evaluate import evaluate
+from mtlv.evaluation.predictions import Predictions, join
+from mtlv.grouping.partition import TaskGrouping
+from mtlv.io import read_json, write_json
+from mtlv.run import record
+from mtlv.run.layout import SWEEP_CELLS, CellLayout
+
+log = logging.getLogger(__name__)
+
+
+def group_results(folder: Path, grouping: TaskGrouping) -> list[dict]:
+    results, missing = [], []
+    for i, names in enumerate(grouping.named_groups()):
+        done = CellLayout(folder).group_dir(i).result_json
+        if done.exists():
+            results.append(read_json(done))
+        else:
+            missing.append(f"group {i} ({', '.join(names)})")
+    if missing:
+        raise MissingResultsError(
+            f"cannot aggregate {folder}: {len(missing)} of {grouping.num_groups} group jobs have not finished: "
+            f"{'; '.join(missing)}. Rerun the same sweep command to run only those jobs.")
+    return results
+
+
+def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
+    """`reuse`: when the cell was already aggregated from these same group results (a rerun of a finished
+    sweep), print its saved summary instead of aggregating and logging it again."""
+    folder = Path(folder)
+    cell = CellLayout(folder)
+    if not cell.groups_yaml.exists():
+        raise MTLVError(f"{folder} is not a sweep cell folder (no {cell.groups_yaml.name})")
+    grouping = TaskGrouping.load(cell.groups_yaml)
+    results = group_results(folder, grouping)
+    done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
+    saved = cell.aggregate_json
+    if reuse and saved.exists() and cell.metrics_json.exists() and read_json(saved).get("jobs") == done:
+        summary = read_json(saved)
+        record.print_cell(summary, read_json(cell.metrics_json), folder, cell.parent_run, grouping.num_groups,
+                          rerun=True)
+        return summary
+    jobs = cell.group_dirs(grouping.num_groups)
+    labels = list(grouping.label_names)
+    val, test = (join([Predictions.load(j.predictions(part)) for j in jobs], labels, [j.predictions(part) for j in jobs])
+                 for part in ("val", "test"))
+    job_cfg = yaml.safe_load(jobs[0].config_yaml.read_text())
+    report = evaluate(val, test, [list(g) for g in grouping.groups], job_cfg["eval"]["threshold"])
+    timing = {"elapsed_s": max(r["end"] for r in results) - min(r["start"] for r in results),
+              "sum_job_s": sum(r["elapsed_s"] for r in results), "num_jobs": len(results)}
+    record.save_evaluation(cell, val, test, report, plot_title=f"{results[0]['run_name']}: test F1 per label")
+    summary = {"run_name": results[0]["run_name"], "threshold": report["threshold"], **timing,
+               **{k: record.headline(report[k]) for k in ("test", "val", "test_at_0.5")}, "jobs": done}
+    if cell.parent_run.exists():
+        info = read_json(cell.parent_run)
+        metrics = record.result_metrics(report, elapsed_s=timing["elapsed_s"], sum_job_s=timing["sum_job_s"])
+        record.log_result(info["tracking_uri"], info["run_id"], params={"eval.chosen_threshold": report["threshold"]},
+                          metrics=metrics, artifacts=cell.evaluation_files(), label_names=labels, files=cell,
+                          end=True)
+        summary["run_id"] = info["run_id"]
+    write_json(saved, summary)
+    record.print_cell(summary, report, folder, cell.parent_run, grouping.num_groups)
+    return summary
+
+
+def find_cells(target: str, tracking_uri: str | None) -> list[Path]:
+    path = Path(target)
+    if CellLayout(path).groups_yaml.exists():
+        return [path]
+    if (path / SWEEP_CELLS).exists():
+        return [Path(p) for p in read_json(path / SWEEP_CELLS)]
+    if path.exists():
+        raise MTLVError(f"{path} is neither a cell folder (with {CellLayout(path).groups_yaml.name}) nor a sweep "
+                        f"folder (with {SWEEP_CELLS})")
+    if tracking_uri is None:
+        from mtlv.config import compose
+
+        tracking_uri = compose().tracking.uri
+    try:
+        run = tracking.client(tracking_uri).get_run(target)
+    except Exception as err:
+        raise MTLVError(f"{target!r} is not a folder, and not a run id in the MLflow store {tracking_uri} "
+                        f"(use --tracking-uri for another store): {err}") from err
+    cell = run.data.tags.get("mtlv.cell_dir")
+    if not cell:
+        raise MTLVError(f"run {target} is not the parent run of an STL/GMTL sweep (no mtlv.cell_dir tag)")
+    return [Path(cell)]
+

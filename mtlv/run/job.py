@@ -1,0 +1,290 @@
+"""One training job: the model for the groups a job owns (all groups for MTL/GMHL, one for STL/GMTL).
+
+`run_job` runs the steps below in order: load the data -> prepare the job folder (split, grouping)
+-> build the data module, the module and the trainer (from `_target_`) -> fit (resumable) ->
+predict val/test and evaluate -> record (files, MLflow, console). `result.json` is written last:
+it marks the job finished. The steps receive the objects they need, not the whole config.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mtlv import tracking
+from mtlv.checks import check_config, check_options
+from mtlv.config import flatten, identity, to_container
+from mtlv.data.corpus import Corpus
+from mtlv.data.datamodule import MultiLabelDataModule
+from mtlv.data.splits import Split, label_count_table, load_or_make_split
+from mtlv.evaluation.evaluate import evaluate
+from mtlv.evaluation.predictions import Predictions
+from mtlv.grouping.partition import TaskGrouping
+from mtlv.io import read_json, stable_hash, write_json, write_text
+from mtlv.models.encoder import load_tokenizer
+from mtlv.models.export import export_model
+from mtlv.run import record
+from mtlv.run.cell import Cell, cell_grouping, data_fingerprint, grouping_params, load_corpus, open_cell
+from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
+                                 verify_checkpoint)
+from mtlv.run.distributed import gather_by_document
+from mtlv.run.layout import JobLayout
+
+log = logging.getLogger(__name__)
+
+
+def job_key(cfg: DictConfig) -> str:
+    return stable_hash([identity(cfg), cfg.get("group_index"), data_fingerprint(cfg)])
+
+
+def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
+    done = JobLayout(out).result_json
+    if cfg.resume and done.exists():
+        result = read_json(done)
+        if result.get("key") == (key or job_key(cfg)):
+            return result
+    return None
+
+
+def _no_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in str(record.msg)
+
+
+def quiet_libraries() -> None:
+    """One line per message: `import lightning` gives its own loggers console handlers besides
+    Hydra's root handler (each INFO line came twice); and no "try litlogger" advertisement."""
+    if logging.getLogger().handlers:
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _no_advert not in rank_zero.filters:
+        rank_zero.addFilter(_no_advert)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*litlogger.*")
+
+
+def default_threads(launcher, env, cores: int) -> int | None:
+    """torch_threads when unset: the CPUs SLURM gave the job, or the cores shared among the joblib
+    launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
+    if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
+        return int(env["SLURM_CPUS_PER_TASK"])
+    if launcher is not None and "joblib" in str(launcher.get("_target_", "")):
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+        return max(1, cores // workers)
+    return None
+
+
+def configure_torch(cfg: DictConfig) -> None:
+    threads = cfg.get("torch_threads")
+    if not threads:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if threads := default_threads(launcher, os.environ, cores):
+            log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
+                     threads, cores)
+    if threads:
+        torch.set_num_threads(int(threads))
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def trainer_overrides(cfg: DictConfig) -> dict:
+    """Pin job i of a sweep to GPU i mod #GPUs, so parallel jobs on one machine do not share a GPU."""
+    gpus = torch.cuda.device_count()
+    if not (cfg.pin_gpu_per_job and gpus > 1 and cfg.trainer.devices == 1 and cfg.group_index is not None):
+        return {}
+    from hydra.core.hydra_config import HydraConfig
+
+    num = HydraConfig.get().job.num if HydraConfig.initialized() else int(cfg.group_index)
+    return {"devices": [int(num) % gpus]}
+
+
+def make_logger(cfg: DictConfig, job: JobLayout, run_name: str, tags: dict) -> tuple[object | None, str | None]:
+    if cfg.get("logger") is None:
+        return None, None
+    uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
+    exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    saved = job.mlflow_run
+    run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
+    tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"}, keep=run_id)
+    logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name,
+                         tags=tags, run_id=run_id)
+    write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
+    return logger, uri
+
+
+def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[Predictions, Predictions]:
+    """Validation and test predictions of every document (under DDP: gathered from all ranks)."""
+    outputs = trainer.predict(module, dataloaders=dm.predict_dataloader())
+    parts = []
+    for part, batches in zip(("val", "test"), outputs):
+        width = len(dm.label_names)
+        probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy() if batches else np.zeros((0, width))
+        docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy() if batches else np.zeros(0, dtype=np.int64)
+        probs, docs = gather_by_document(probs, docs)
+        parts.append(Predictions([dm.corpus.ids[d] for d in docs], probs, dm.labels[docs], dm.label_names))
+    return parts[0], parts[1]
+
+
+def load_data(cfg: DictConfig) -> Corpus:
+    """The corpus (cached in this process), checked against the options that depend on it."""
+    corpus = load_corpus(cfg)
+    check_config(cfg, corpus.num_labels)
+    return corpus
+
+
+def prepare_folder(cfg: DictConfig, corpus: Corpus, grouping: TaskGrouping, job: JobLayout) -> Split:
+    """The job folder with the split's label counts, the resolved config and the grouping; the split."""
+    job.mkdir()
+    split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
+    counts = label_count_table(corpus, split)
+    log.info("documents and positives per label:\n%s", counts.to_string())
+    write_text(job.label_counts, counts.to_csv())
+    write_text(job.config_yaml, OmegaConf.to_yaml(cfg, resolve=True))
+    grouping.save(job.groups_yaml)
+    return split
+
+
+def job_tags(cfg: DictConfig, cell: Cell, job: JobLayout) -> dict:
+    """The job's MLflow tags; a group job of an STL/GMTL cell is a child of the cell's parent run."""
+    tags = {"arch": cfg.arch.name, "dataset": cfg.dataset.name, "cell": cell.folder.name,
+            "mtlv.job_dir": str(job.folder), "mtlv.cell_dir": str(cell.folder), "mtlv.role": "job"}
+    if cfg.arch.placement == "models" and cell.layout.parent_run.exists():
+        tags["mlflow.parentRunId"] = read_json(cell.layout.parent_run)["run_id"]
+        tags["group_index"] = str(cfg.group_index)
+    return tags
+
+
+def build_datamodule(cfg: DictConfig, corpus: Corpus, split: Split, cols: list[int]) -> MultiLabelDataModule:
+    return MultiLabelDataModule(corpus, split, cfg.model.name_or_path, int(cfg.model.max_length),
+                                label_indices=cols, cache_dir=cfg.paths.cache_dir, seed=int(cfg.seed),
+                                trust_remote_code=bool(cfg.model.trust_remote_code), **cfg.data)
+
+
+def build_module(module_cfg: DictConfig, heads: list[list[int]], label_names: list[str]):
+    return instantiate(module_cfg, groups=heads, label_names=label_names, _convert_="all")
+
+
+def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, object | None]:
+    """The trainer with the configured callbacks, checkpoints in the job folder, and the pre-emption
+    checkpoint; the model checkpoint callback (None without one)."""
+    callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c}
+    checkpoint = callbacks.get("model_checkpoint")
+    if checkpoint is not None:
+        checkpoint.dirpath = str(job.checkpoints)
+    callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint)  # SIGUSR1/SLURM's SIGTERM: save, exit
+    extra = trainer_overrides(cfg)
+    if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
+        extra["plugins"] = [AtomicCheckpointIO()]
+        if under_slurm():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler
+            extra["plugins"].append(SLURMEnvironment(auto_requeue=False))
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=logger or False, **extra)
+    return trainer, checkpoint
+
+
+def fit(trainer: L.Trainer, module, dm: MultiLabelDataModule, job: JobLayout, resume: bool) -> None:
+    """Train, from the job's last checkpoint when `resume` and there is one (a fresh start clears stale ones)."""
+    last = job.last_checkpoint
+    resume_from = str(last) if resume and last.exists() else None
+    if resume_from:
+        verify_checkpoint(last)
+        log.info("resuming from %s", resume_from)
+    else:
+        clear_stale_checkpoints(job.checkpoints)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
+
+
+def predict_and_evaluate(trainer: L.Trainer, module, dm: MultiLabelDataModule, checkpoint, heads: list[list[int]],
+                         threshold: str, load_best: bool = True) -> tuple[Predictions, Predictions, dict]:
+    """Validation and test predictions of the best checkpoint's weights, and their evaluation."""
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if load_best and best and Path(best).exists():
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    val, test = predictions(trainer, module, dm)
+    return val, test, evaluate(val, test, heads, threshold)
+
+
+def export(module, model_cfg: DictConfig, job: JobLayout, label_names: list[str], heads: list[list[int]],
+           threshold) -> None:
+    """Safetensors weights, tokenizer and what `mtlv.predict` needs to apply them."""
+    export_model(module, load_tokenizer(model_cfg.name_or_path), job.export,
+                 {"label_names": label_names, "groups": heads, "pooling": model_cfg.module.pooling,
+                  "max_length": int(model_cfg.max_length), "dropout": model_cfg.module.dropout,
+                  "head_hidden": model_cfg.module.get("head_hidden"),
+                  "threshold": threshold, "encoder": str(model_cfg.name_or_path)})
+
+
+def run_job(cfg: DictConfig) -> dict:
+    quiet_libraries()
+    check_options(cfg)
+    configure_torch(cfg)
+    corpus = load_data(cfg)
+    cell = open_cell(cfg)
+    grouping = cell_grouping(cfg, corpus, cell)
+    cols, heads = grouping.job_labels(cfg.group_index)
+    job, key = cell.job(cfg.group_index), job_key(cfg)
+    if (result := finished_result(cfg, job, key)) is not None:
+        record.print_job(result, read_json(job.metrics_json), rerun=True)
+        return result
+    L.seed_everything(int(cfg.seed), workers=True)
+    start = time.time()
+    split = prepare_folder(cfg, corpus, grouping, job)
+    label_names = [corpus.label_names[j] for j in cols]
+    logger, uri = make_logger(cfg, job, cell.run_name, job_tags(cfg, cell, job))
+
+    dm = build_datamodule(cfg, corpus, split, cols)
+    module = build_module(cfg.model.module, heads, label_names)
+    trainer, checkpoint = build_trainer(cfg, job, logger)
+    fit(trainer, module, dm, job, bool(cfg.resume))
+    val, test, report = predict_and_evaluate(trainer, module, dm, checkpoint, heads, cfg.eval.threshold,
+                                             load_best=not cfg.trainer.fast_dev_run)
+    elapsed = time.time() - start
+    if not trainer.is_global_zero:  # DDP: every rank has the gathered predictions; rank 0 writes them
+        return {"key": key, "test": record.headline(report["test"]), "folder": str(job.folder),
+                "rank": trainer.global_rank}
+    record.save_evaluation(job, val, test, report, plot_title=f"{cell.run_name}: test F1 per label")
+    if cfg.eval.save_weights:
+        export(module, cfg.model, job, label_names, heads, report["threshold"])
+
+    result = {"key": key, "run_name": cell.run_name, "group_index": cfg.group_index,
+              "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
+              "threshold": report["threshold"], "test": record.headline(report["test"]),
+              "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
+              "folder": str(job.folder)}
+    if logger is not None:
+        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split)
+        result["run_id"] = logger.run_id
+    write_json(job.result_json, result)
+    record.print_job(result, report)
+    return result
+
+
+def log_job(cfg: DictConfig, uri: str, run_id: str, cell: Cell, job: JobLayout, grouping: TaskGrouping,
+            report: dict, elapsed: float, split: Split) -> None:
+    params = flatten(to_container(cfg))
+    params.update(record.group_params(grouping))
+    params.update(record.environment_params())
+    params["eval.chosen_threshold"] = report["threshold"]
+    params.update(grouping_params(cell.folder))
+    params["split.file"] = str(split.path) if split.path else "none"
+    params.update({f"split.n_{k}": v for k, v in split.sizes().items()})
+    artifacts = [job.config_yaml, job.groups_yaml, job.label_counts, job.classification_report,
+                 job.predictions("val"), job.predictions("test"), job.metrics_json, job.per_label_f1, job.label_keys]
+    artifacts += [split.path] if split.path else []
+    artifacts += cell.layout.grouping_files.artifacts()
+    record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, elapsed_s=elapsed),
+                      artifacts=artifacts, label_names=grouping.label_names, files=job)

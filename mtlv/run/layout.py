@@ -1,0 +1,193 @@
+"""The on-disk layout of a cell, a job and a grouping: every file name MTLV writes there, in one place.
+
+    <runs_dir>/<dataset>/<run name>-<cell key>/     a cell (CellLayout)
+        groups.yaml, parent_run.json (STL/GMTL), aggregate.json, grouping files (GroupingFiles)
+        model/          the one job of an MTL/GMHL cell (JobLayout)
+        group-00/ ...   one job per group of an STL/GMTL cell (JobLayout)
+
+A job folder and an aggregated STL/GMTL cell hold the same result files (ResultFiles): the report,
+`mtlv.predict` and the tests read them by these names. Baselines use a job folder of their own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+GROUPS_YAML = "groups.yaml"
+MODEL_DIR = "model"           # the job folder of a cell with one job (MTL, GMHL)
+SWEEP_CELLS = "cells.json"    # in a Hydra sweep folder: the STL/GMTL cells it aggregates
+
+
+class GroupingFiles:
+    """What a learned grouping writes beside its groups.yaml (a cell folder, or `mtlv.cluster`'s folder)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    @property
+    def groups_yaml(self) -> Path:
+        return self.folder / GROUPS_YAML
+
+    @property
+    def elbow_txt(self) -> Path:
+        return self.folder / "elbow.txt"
+
+    @property
+    def elbow_json(self) -> Path:
+        return self.folder / "elbow.json"
+
+    @property
+    def elbow_png(self) -> Path:
+        return self.folder / "elbow.png"
+
+    @property
+    def label_map_png(self) -> Path:
+        return self.folder / "label_map.png"
+
+    @property
+    def k_choice(self) -> Path:
+        return self.folder / "k_choice.json"
+
+    @property
+    def similarity_csv(self) -> Path:
+        return self.folder / "task_similarity.csv"
+
+    @property
+    def similarity_png(self) -> Path:
+        return self.folder / "task_similarity.png"
+
+    @property
+    def affinity_cost(self) -> Path:
+        return self.folder / "affinity_cost.json"
+
+    def artifacts(self) -> list[Path]:
+        """The grouping's files that were written (which ones depends on the method) and the folder's
+        plots, as MLflow artifacts of the cell's runs."""
+        found = sorted(self.folder.glob("elbow.*")) + sorted(self.folder.glob("*.png"))
+        return found + [p for p in (self.k_choice, self.similarity_csv, self.affinity_cost) if p.exists()]
+
+    def saved(self) -> list[Path]:
+        """The files `mtlv.cluster` names as saved."""
+        files = (self.groups_yaml, self.elbow_png, self.label_map_png, self.similarity_csv, self.similarity_png,
+                 self.affinity_cost)
+        return [p for p in files if p.exists()]
+
+
+class ResultFiles:
+    """The files of one evaluated result: a job, or an STL/GMTL cell aggregated from its group jobs."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def __fspath__(self) -> str:
+        return str(self.folder)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def exists(self) -> bool:
+        return self.folder.exists()
+
+    def mkdir(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def config_yaml(self) -> Path:
+        return self.folder / "config.yaml"
+
+    @property
+    def label_counts(self) -> Path:
+        return self.folder / "label_counts.csv"
+
+    def predictions(self, part: str) -> Path:
+        """`part`: val or test."""
+        return self.folder / f"predictions_{part}.csv"
+
+    @property
+    def classification_report(self) -> Path:
+        return self.folder / "classification_report.csv"
+
+    @property
+    def metrics_json(self) -> Path:
+        return self.folder / "metrics.json"
+
+    @property
+    def per_label_f1(self) -> Path:
+        return self.folder / "per_label_f1.png"
+
+    @property
+    def label_keys(self) -> Path:
+        return self.folder / "label_keys.json"
+
+    @property
+    def mlflow_run(self) -> Path:
+        """The job's MLflow run id and store (a resumed job logs to the same run)."""
+        return self.folder / "mlflow_run.json"
+
+    @property
+    def result_json(self) -> Path:
+        """Written last: marks the job finished."""
+        return self.folder / "result.json"
+
+    def evaluation_files(self) -> list[Path]:
+        """The evaluation's files, in the order they are logged as MLflow artifacts."""
+        return [self.metrics_json, self.classification_report, self.per_label_f1, self.predictions("val"),
+                self.predictions("test"), self.label_keys]
+
+
+class JobLayout(ResultFiles):
+    """One training job's folder (or a baseline's)."""
+
+    @property
+    def groups_yaml(self) -> Path:
+        return self.folder / GROUPS_YAML
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def export(self) -> Path:
+        return self.folder / "export"
+
+
+class CellLayout(ResultFiles):
+    """A cell's folder: its grouping, its job folder(s) and, for STL/GMTL, the aggregated result."""
+
+    @property
+    def groups_yaml(self) -> Path:
+        return self.folder / GROUPS_YAML
+
+    @property
+    def grouping_files(self) -> GroupingFiles:
+        return GroupingFiles(self.folder)
+
+    @property
+    def parent_run(self) -> Path:
+        """The MLflow parent run of an STL/GMTL cell (id and store)."""
+        return self.folder / "parent_run.json"
+
+    @property
+    def aggregate_json(self) -> Path:
+        """The aggregated result's summary (an STL/GMTL cell), with the group results it was made from."""
+        return self.folder / "aggregate.json"
+
+    @property
+    def model_job(self) -> JobLayout:
+        return JobLayout(self.folder / MODEL_DIR)
+
+    def group_dir(self, index: int) -> JobLayout:
+        return JobLayout(self.folder / f"group-{int(index):02d}")
+
+    def group_dirs(self, num_groups: int) -> list[JobLayout]:
+        return [self.group_dir(i) for i in range(num_groups)]
+
+    def group_exports(self) -> list[Path]:
+        return sorted(self.folder.glob("group-*/export"))
+
+    def job(self, placement: str, group_index: int | None) -> JobLayout:
+        return self.model_job if placement == "heads" else self.group_dir(int(group_index))

@@ -1,0 +1,114 @@
+"""Recording a result, the same way for a training job, an aggregated STL/GMTL cell, a sweep cell's
+parent run and a classical baseline: its files (predictions, classification report, metrics.json,
+per-label F1 plot), its MLflow params, metrics and artifacts, and the console summary, which is
+printed again from the saved files when a rerun finds the result finished, so a returning user sees
+the same metrics, run id and UI command."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mtlv import tracking
+from mtlv.evaluation.metrics import flat_metrics
+from mtlv.evaluation.plots import plot_per_label_f1
+from mtlv.evaluation.predictions import Predictions
+from mtlv.evaluation.report import classification_report, metrics_table
+from mtlv.io import read_json, write_json, write_text
+from mtlv.run.layout import ResultFiles
+
+# The metrics a result.json / aggregate.json keeps of each evaluated split.
+HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")
+NOT_RETRAINED = "already finished with the same config: not retrained, this is its saved result (resume=false retrains)"
+
+
+def headline(metrics: dict) -> dict:
+    return {k: metrics[k] for k in HEADLINE}
+
+
+def save_evaluation(files: ResultFiles, val: Predictions, test: Predictions, report: dict,
+                    plot_title: str | None = None) -> None:
+    """Predictions, classification report and metrics.json (the evaluation `report`), and the test F1
+    per label plot when `plot_title` is given."""
+    val.save(files.predictions("val"))
+    test.save(files.predictions("test"))
+    write_text(files.classification_report, classification_report(report["test"]).to_csv(index=False))
+    write_json(files.metrics_json, report)
+    if plot_title is not None:
+        plot_per_label_f1(report["test"], files.per_label_f1, title=plot_title)
+
+
+def environment_params() -> dict:
+    return {f"env.{k}": v for k, v in tracking.run_environment().items()}
+
+
+def group_params(grouping) -> dict:
+    """The task groups by label name, one MLflow param per group."""
+    return {f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())}
+
+
+def result_metrics(report: dict, **times: float) -> dict:
+    """The MLflow metrics of an evaluated result: test at the chosen threshold and at 0.5, validation at
+    the chosen threshold, and `times` as time/<name>."""
+    return {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
+            **flat_metrics(report["val"], "val_best"), **{f"time/{k}": v for k, v in times.items()}}
+
+
+def log_result(uri: str, run_id: str, params: dict | None = None, metrics: dict | None = None,
+               artifacts: list[Path] | None = None, label_names: list[str] | None = None,
+               files: ResultFiles | None = None, end: bool = False) -> None:
+    """Params, metrics and artifacts into an MLflow run; with `label_names`, the per-label metric keys'
+    map (label_keys.json, in `files`) is written first and logged with them. `end`: finish the run."""
+    artifacts = list(artifacts or [])
+    if label_names is not None and files is not None:
+        write_json(files.label_keys, tracking.label_keys(list(label_names)))
+    tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
+    if end:
+        tracking.end_run(uri, run_id)
+
+
+def print_summary(title: str, report: dict, folder: str | Path, timing: str, run_id: str | None = None,
+                  uri: str | None = None, run_label: str = "MLflow run id", rerun: bool = False) -> None:
+    """`report`: the evaluation saved as metrics.json (test, test_at_0.5, val, threshold)."""
+    table = metrics_table({"test @ val-chosen threshold": report["test"], "test @ 0.5": report["test_at_0.5"],
+                           "validation (best)": report["val"]})
+    lines = [f"\n== {title}", f"threshold chosen on validation: {report['threshold']}", table,
+             f"outputs: {folder}  ({timing})"]
+    if run_id:
+        lines.append(f"{run_label}: {run_id}")
+    if uri:
+        lines.append(f"MLflow UI: {tracking.ui_command(uri)}")
+    if rerun:
+        lines.append(NOT_RETRAINED)
+    print("\n".join(lines), flush=True)
+
+
+def saved_uri(run_file: Path) -> str | None:
+    """The store a job or cell logged to, from its mlflow_run.json / parent_run.json (None: no MLflow)."""
+    return read_json(run_file)["tracking_uri"] if run_file.exists() else None
+
+
+def print_job(result: dict, report: dict, rerun: bool = False) -> None:
+    """A training job's summary: after training, and on a rerun from its result.json and metrics.json."""
+    labels, group = result["labels"], result["group_index"]
+    title = (f"{result['run_name']}" + (f" group {group}" if group is not None else "")
+             + f" ({', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''})")
+    files = ResultFiles(result["folder"])
+    uri = saved_uri(files.mlflow_run) if result.get("run_id") else None
+    print_summary(title, report, files.folder, f"{result['elapsed_s']:.1f} s", result.get("run_id"), uri, rerun=rerun)
+
+
+def print_cell(summary: dict, report: dict, folder: Path, parent_run: Path, num_groups: int,
+               rerun: bool = False) -> None:
+    """An aggregated STL/GMTL cell's summary (`summary`: its aggregate.json)."""
+    print_summary(f"{summary['run_name']}: {num_groups} group models aggregated", report, folder,
+                  f"{summary['elapsed_s']:.1f} s elapsed, {summary['sum_job_s']:.1f} s summed over jobs",
+                  summary.get("run_id"), saved_uri(parent_run) if "run_id" in summary else None,
+                  run_label="MLflow parent run id", rerun=rerun)
+
+
+def print_baseline(run_name: str, detail: str, report: dict, folder: Path, elapsed: float,
+                   run_id: str | None) -> None:
+    """A classical baseline's summary (test at the chosen threshold and at 0.5)."""
+    print(f"\n== {run_name} ({detail})\nthreshold chosen on validation: "
+          f"{report['threshold']}\n" + metrics_table({"test @ val-chosen threshold": report["test"],
+                                                     "test @ 0.5": report["test_at_0.5"]})
+          + f"\noutputs: {folder}  ({elapsed:.1f} s)" + (f"\nMLflow run id: {run_id}" if run_id else ""), flush=True)
