@@ -88,3 +88,16 @@ def test_default_paths_follow_environment(monkeypatch, tmp_path):
     cfg = compose()
     assert cfg.paths.output_dir == str(tmp_path)
     assert cfg.tracking.uri == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+@pytest.mark.parametrize("config_name, key", [("train", "tracking.uri"), ("baseline", "tracking.uri"),
+                                              ("predict", "tracking_uri"), ("report", "tracking_uri")])
+def test_every_command_defaults_to_the_same_store(monkeypatch, tmp_path, config_name, key):
+    from omegaconf import OmegaConf
+
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
+    overrides = ["run=x", "input=-"] if config_name == "predict" else []
+    cfg = compose(overrides, config_name=config_name)
+    assert OmegaConf.select(cfg, key) == f"sqlite:///{tmp_path}/mlflow.db"
+    moved = compose(overrides + [f"paths.output_dir={tmp_path}/elsewhere"], config_name=config_name)
+    assert OmegaConf.select(moved, key) == f"sqlite:///{tmp_path}/elsewhere/mlflow.db"

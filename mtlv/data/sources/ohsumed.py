@@ -5,7 +5,6 @@ Two layouts are read, from a folder or a .tar.gz/.tgz of one:
   ohsumed-first-20000-docs/{training,test}/Cxx/<id> (given split)
 A document is one file named by its 7-digit id (title on the first line, abstract after);
 it is copied into every category folder it belongs to, so its labels are all those folders.
-This module also holds the safe, extract-once archive helpers the Open-I source reuses.
 """
 from __future__ import annotations
 
