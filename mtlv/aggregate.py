@@ -51,11 +51,13 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     grouping = TaskGrouping.load(folder / "groups.yaml")
     results = group_results(folder, grouping)
     done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
-    saved = folder / "aggregate.json"
-    if reuse and saved.exists() and (folder / "metrics.json").exists() and read_json(saved).get("jobs") == done:
-        summary = read_json(saved)
-        print_cell(summary, read_json(folder / "metrics.json"), folder, grouping.num_groups, rerun=True)
-        return summary
+    saved, parent = folder / "aggregate.json", folder / "parent_run.json"
+    if reuse and saved.exists() and (folder / "metrics.json").exists():
+        summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
+        run_id = read_json(parent)["run_id"] if parent.exists() else None
+        if summary.get("jobs") == done and summary.get("run_id") == run_id:
+            print_cell(summary, read_json(folder / "metrics.json"), folder, grouping.num_groups, rerun=True)
+            return summary
     jobs = [folder / f"group-{i:02d}" for i in range(grouping.num_groups)]
     labels = list(grouping.label_names)
     val, test = (join([Predictions.load(j / name) for j in jobs], labels, [j / name for j in jobs])
@@ -72,7 +74,6 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
                   for k in ("test", "val", "test_at_0.5")}, "jobs": done}
     write_json(folder / "metrics.json", report)
     plot_per_label_f1(report["test"], folder / "per_label_f1.png", title=f"{results[0]['run_name']}: test F1 per label")
-    parent = folder / "parent_run.json"
     if parent.exists():
         info = read_json(parent)
         write_json(folder / "label_keys.json", tracking.label_keys(labels))
