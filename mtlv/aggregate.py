@@ -50,7 +50,7 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
         raise MTLVError(f"{folder} is not a sweep cell folder (no groups.yaml)")
     grouping = TaskGrouping.load(folder / "groups.yaml")
     results = group_results(folder, grouping)
-    done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
+    done = [[r.get("key"), r["end"]] for r in results]  # a group job retrained since has another end time
     saved, parent = folder / "aggregate.json", folder / "parent_run.json"
     if reuse and saved.exists() and (folder / "metrics.json").exists():
         summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
