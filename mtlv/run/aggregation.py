@@ -47,12 +47,13 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     grouping = TaskGrouping.load(cell.groups_yaml)
     results = group_results(folder, grouping)
     done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
-    saved = cell.aggregate_json
-    if reuse and saved.exists() and cell.metrics_json.exists() and read_json(saved).get("jobs") == done:
-        summary = read_json(saved)
-        record.print_cell(summary, read_json(cell.metrics_json), folder, cell.parent_run, grouping.num_groups,
-                          rerun=True)
-        return summary
+    saved, parent = cell.aggregate_json, cell.parent_run
+    if reuse and saved.exists() and cell.metrics_json.exists():
+        summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
+        run_id = read_json(parent)["run_id"] if parent.exists() else None
+        if summary.get("jobs") == done and summary.get("run_id") == run_id:
+            record.print_cell(summary, read_json(cell.metrics_json), folder, parent, grouping.num_groups, rerun=True)
+            return summary
     jobs = cell.group_dirs(grouping.num_groups)
     labels = list(grouping.label_names)
     val, test = (join([Predictions.load(j.predictions(part)) for j in jobs], labels, [j.predictions(part) for j in jobs])
@@ -64,15 +65,15 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     record.save_evaluation(cell, val, test, report, plot_title=f"{results[0]['run_name']}: test F1 per label")
     summary = {"run_name": results[0]["run_name"], "threshold": report["threshold"], **timing,
                **{k: record.headline(report[k]) for k in ("test", "val", "test_at_0.5")}, "jobs": done}
-    if cell.parent_run.exists():
-        info = read_json(cell.parent_run)
+    if parent.exists():
+        info = read_json(parent)
         metrics = record.result_metrics(report, elapsed_s=timing["elapsed_s"], sum_job_s=timing["sum_job_s"])
         record.log_result(info["tracking_uri"], info["run_id"], params={"eval.chosen_threshold": report["threshold"]},
                           metrics=metrics, artifacts=cell.evaluation_files(), label_names=labels, files=cell,
                           end=True)
         summary["run_id"] = info["run_id"]
     write_json(saved, summary)
-    record.print_cell(summary, report, folder, cell.parent_run, grouping.num_groups)
+    record.print_cell(summary, report, folder, parent, grouping.num_groups)
     return summary
 
 

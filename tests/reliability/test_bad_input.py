@@ -528,7 +528,7 @@ def test_option_table_names_only_keys_that_exist():
     from mtlv.checks import OPTIONS, PREDICT_OPTIONS
 
     configs = [compose(["clustering=kmedoids_label", "dataset=ohsumed"], config_name="baseline"),
-               compose(["clustering=given"])]
+               compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"])]
     for option in OPTIONS:
         assert any(OmegaConf.select(c, option.key, default="<absent>") != "<absent>" for c in configs), option.key
     predict = compose(["run=x", "input=y"], config_name="predict")
