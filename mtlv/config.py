@@ -19,6 +19,7 @@ if not OmegaConf.has_resolver("mtlv.model_name"):
 VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_name", "resume", "print_config")
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
 VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
+DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"
 # Modules moved in the restructuring (issue 13), under their earlier names in an identity: a `_target_`
 # is part of a job's and cell's key, so outputs made before the move still resume instead of retraining.
 LEGACY_TARGETS = (("mtlv.run.checkpoint.", "mtlv.checkpoint."), ("mtlv.run.faults.", "mtlv.faults."),
@@ -63,6 +64,10 @@ def identity(cfg: DictConfig) -> dict:
     # Scoring the test set after every epoch (for the curves) changes no result: a job finished without
     # it is not retrained to get one.
     data["data"] = {k: v for k, v in (data.get("data") or {}).items() if k != "test_curve"}
+    # The default DataModule's `_target_` (added to `data` after jobs were keyed without it) leaves the
+    # key as it was; another DataModule class is part of it.
+    if data["data"].get("_target_") == DEFAULT_DATAMODULE:
+        del data["data"]["_target_"]
     if isinstance(data.get("arch"), dict):
         data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
     return _legacy_targets(data)

@@ -169,10 +169,14 @@ def job_tags(cfg: DictConfig, cell: Cell, job: JobLayout) -> dict:
     return tags
 
 
-def build_datamodule(cfg: DictConfig, corpus: Corpus, split: Split, cols: list[int]) -> MultiLabelDataModule:
-    return MultiLabelDataModule(corpus, split, cfg.model.name_or_path, int(cfg.model.max_length),
-                                label_indices=cols, cache_dir=cfg.paths.cache_dir, seed=int(cfg.seed),
-                                trust_remote_code=bool(cfg.model.trust_remote_code), **cfg.data)
+def build_datamodule(data_cfg: DictConfig, model_cfg: DictConfig, corpus: Corpus, split: Split, cols: list[int],
+                     cache_dir: str, seed: int) -> L.LightningDataModule:
+    """The `data` node's DataModule (`_target_`, with data.batch_size etc.) for this job's label columns
+    `cols`, tokenized for the model's encoder. (A partial first: the corpus and split are dataclasses,
+    which Hydra would turn into configs if they were passed to `instantiate` itself.)"""
+    make = instantiate(data_cfg, _partial_=True)
+    return make(corpus, split, model_cfg.name_or_path, int(model_cfg.max_length), label_indices=cols,
+                cache_dir=cache_dir, seed=seed, trust_remote_code=bool(model_cfg.trust_remote_code))
 
 
 def build_module(module_cfg: DictConfig, heads: list[list[int]], label_names: list[str]):
@@ -246,7 +250,7 @@ def run_job(cfg: DictConfig) -> dict:
     label_names = [corpus.label_names[j] for j in cols]
     logger, uri = make_logger(cfg, job, cell.run_name, job_tags(cfg, cell, job))
 
-    dm = build_datamodule(cfg, corpus, split, cols)
+    dm = build_datamodule(cfg.data, cfg.model, corpus, split, cols, cfg.paths.cache_dir, int(cfg.seed))
     module = build_module(cfg.model.module, heads, label_names)
     trainer, checkpoint = build_trainer(cfg, job, logger)
     fit(trainer, module, dm, job, bool(cfg.resume))

@@ -78,12 +78,11 @@ class Context:
         return AutoModelForSequenceClassification.from_pretrained(resolve_name(self.cfg.model.name_or_path), **kwargs)
 
     def datamodule(self):
-        from mtlv.data.datamodule import MultiLabelDataModule
+        from mtlv.run.job import build_datamodule  # as a training job builds it
 
         cfg = self.cfg
-        return MultiLabelDataModule(self.corpus, self.split, cfg.model.name_or_path, self.max_length,
-                                    label_indices=list(range(self.num_labels)), cache_dir=cfg.paths.cache_dir,
-                                    seed=int(cfg.seed), **cfg.data)
+        return build_datamodule(cfg.data, cfg.model, self.corpus, self.split, list(range(self.num_labels)),
+                                cfg.paths.cache_dir, int(cfg.seed))
 
     def mtlv_step_counts(self) -> list[tuple[int, int, int]]:
         """(samples, real tokens, padded tokens) of each optimizer step of MTLV's (and the plain
