@@ -42,8 +42,9 @@ def identity(cfg: DictConfig) -> dict:
     return {**{key: data[key] for key in IDENTITY_KEYS}, "data_fingerprint": data_fingerprint(cfg)}
 
 
-def job_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{run_name(cfg)}-{stable_hash(identity(cfg))}"
+def job_dir(cfg: DictConfig, key: str | None = None) -> Path:
+    """`key`: the baseline's identity hash, when the caller has it already."""
+    return Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{run_name(cfg)}-{key or stable_hash(identity(cfg))}"
 
 
 
@@ -77,7 +78,7 @@ def run_baseline(cfg: DictConfig) -> dict:
 
     check_options(cfg)
     key = stable_hash(identity(cfg))
-    job = JobLayout(Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{run_name(cfg)}-{key}")
+    job = JobLayout(job_dir(cfg, key))
     out, done = job.folder, job.result_json
     if cfg.resume and done.exists() and read_json(done).get("key") == key:
         log.info("already finished with the same config: %s (skipped; resume=false reruns)", out)
