@@ -79,9 +79,10 @@ def available(cfg, optional: bool) -> bool:
     return path is None or Path(str(path)).exists() or (not optional and bool(cfg.dataset.source.get("download")))
 
 
-def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
-    spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    out = []
+def study_datasets(scale: str, datasets: list[str] | None, user: list[str], announce: bool = True):
+    """(dataset, experiment, config, the overrides every command of it shares) for each dataset of the
+    scale that is present; a missing optional one is skipped (said once), a missing required one stops."""
+    spec = SCALES[scale]
     for dataset, experiment in spec["datasets"].items():
         if datasets and dataset not in datasets:
             continue
@@ -89,12 +90,20 @@ def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]
         optional = dataset in spec["optional"] and not datasets
         if not available(cfg, optional):
             if optional:
-                print(f"[reproduce] {dataset}: {cfg.dataset.source.path} not found; skipped "
-                      "(set MTLV_DATA_DIR to include it)", flush=True)
+                if announce:
+                    print(f"[reproduce] {dataset}: {cfg.dataset.source.path} not found; skipped "
+                          "(set MTLV_DATA_DIR to include it)", flush=True)
                 continue
             raise SystemExit(f"{dataset}: data not found at {cfg.dataset.source.path}; set MTLV_DATA_DIR")
         folds = ",".join(str(i) for i in range(int(cfg.split.folds or 1)))
-        common = [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}", f"seed={seeds}"]
+        yield dataset, cfg, [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}"]
+
+
+def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
+    spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = []
+    for dataset, cfg, common in study_datasets(scale, datasets, user):
+        common = common + [f"seed={seeds}"]
         sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}" / stamp
         for family in ("baseline",) + ARCHS:
             module = "mtlv.baseline" if family == "baseline" else "mtlv.train"
@@ -118,15 +127,8 @@ BEYOND = {
 def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
     spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = []
-    for dataset, experiment in spec["datasets"].items():
-        if datasets and dataset not in datasets:
-            continue
-        cfg = dataset_config(dataset, experiment, user)
-        if not available(cfg, dataset in spec["optional"] and not datasets):
-            continue  # commands() has said why
-        folds = ",".join(str(i) for i in range(int(cfg.split.folds or 1)))
-        common = [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}", f"seed={seeds}",
-                  *spec["grid"]]
+    for dataset, cfg, common in study_datasets(scale, datasets, user, announce=False):  # commands() said it
+        common = common + [f"seed={seeds}", *spec["grid"]]
         sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}-beyond" / stamp
         for family in ("gmhl", "gmtl"):
             grid = common + [f"arch={family}", *BEYOND["clustering"], f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}"]
