@@ -46,7 +46,7 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
         raise MTLVError(f"{folder} is not a sweep cell folder (no {cell.groups_yaml.name})")
     grouping = TaskGrouping.load(cell.groups_yaml)
     results = group_results(folder, grouping)
-    done = [[r["key"], r["end"]] for r in results]  # a group job retrained since has another end time
+    done = [[r.get("key"), r["end"]] for r in results]  # a group job retrained since has another end time
     saved, parent = cell.aggregate_json, cell.parent_run
     if reuse and saved.exists() and cell.metrics_json.exists():
         summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
