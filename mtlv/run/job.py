@@ -16,6 +16,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+import transformers
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -55,13 +56,18 @@ def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = No
     return None
 
 
+ADVERTS = ("litlogger", "litmodels", "\N{ELECTRIC LIGHT BULB} Tip")  # Lightning's "try our product" lines
+
+
 def _no_advert(record: logging.LogRecord) -> bool:
-    return "litlogger" not in str(record.msg)
+    return not any(advert in str(record.msg) for advert in ADVERTS)
 
 
 def quiet_libraries() -> None:
     """One line per message: `import lightning` gives its own loggers console handlers besides
-    Hydra's root handler (each INFO line came twice); and no "try litlogger" advertisement."""
+    Hydra's root handler (each INFO line came twice); no "try litlogger/litmodels" advertisement; no
+    hint to use `srun` on every machine that merely has SLURM installed (MTLV's SLURM jobs are
+    started by the submitit launcher, not srun); no progress bar per weight-loading."""
     if logging.getLogger().handlers:
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).handlers.clear()
@@ -71,6 +77,8 @@ def quiet_libraries() -> None:
         rank_zero.addFilter(_no_advert)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*litlogger.*")
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system.*")
+    transformers.utils.logging.disable_progress_bar()
 
 
 def default_threads(launcher, env, cores: int) -> int | None:
@@ -192,6 +200,10 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
         checkpoint.dirpath = str(job.checkpoints)
     callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint)  # SIGUSR1/SLURM's SIGTERM: save, exit
     extra = trainer_overrides(cfg)
+    if checkpoint is None and cfg.trainer.get("enable_checkpointing") is None:
+        # Without MTLV's checkpoint callback Lightning adds its own default one, which writes a full
+        # checkpoint (MiniLM with AdamW state: ~270 MB) per job under the working folder that nothing reads.
+        extra["enable_checkpointing"] = False
     if not cfg.trainer.get("plugins"):  # checkpoints written atomically, loaded weights-only
         extra["plugins"] = [AtomicCheckpointIO()]
         if under_slurm():  # pre-emption is PreemptionCheckpoint's job, not Lightning's handler

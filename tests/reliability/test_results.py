@@ -93,6 +93,17 @@ def test_lightning_lines_are_printed_once_without_advertisement(odd_run):
     text = first.stdout + first.stderr
     assert len(re.findall(r"GPU available: ", text)) == 1, text[:3000]
     assert "litlogger" not in text and "LitLogger" not in text
+    assert "litmodels" not in text and "Tip:" not in text
+    assert "srun" not in text  # Lightning's hint on every machine that has SLURM installed (CI does)
+
+
+def test_no_checkpoint_callback_writes_no_checkpoint(entry, table, tmp_path):
+    """Without MTLV's checkpoint callback (the smoke scale) Lightning must not add its own, which
+    wrote a full checkpoint per job under the output folder."""
+    code, _, err = entry(f"dataset.path={table(odd_rows(60))}", "dataset=csv", *FAST, "callbacks.model_checkpoint=null")
+    assert code == 0, err[-3000:]
+    assert list((tmp_path / "out").glob("runs/csv/*/model/result.json"))
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.ckpt")) == []
 
 
 # ------------------------------------------------------------------ identity: data and callbacks
