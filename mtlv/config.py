@@ -20,36 +20,19 @@ VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_na
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
 VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"
-# Modules moved in the restructuring (issue 13), under their earlier names in an identity: a `_target_`
-# is part of a job's and cell's key, so outputs made before the move still resume instead of retraining.
-LEGACY_TARGETS = (("mtlv.run.checkpoint.", "mtlv.checkpoint."), ("mtlv.run.faults.", "mtlv.faults."),
-                  ("mtlv.grouping.methods.", "mtlv.clustering.tasks."), ("mtlv.grouping.base.", "mtlv.clustering.base."))
 
 
 # Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
 # injected faults (mtlv.run.faults: a drill's rerun without the fault must resume the same job).
 def _volatile_callback(node: object) -> bool:
     target = str(node.get("_target_", "")) if isinstance(node, dict) else ""
-    return not node or target.endswith("ProgressBar") or target.startswith(("mtlv.run.faults.", "mtlv.faults."))
+    return not node or target.endswith("ProgressBar") or target.startswith("mtlv.run.faults.")
 
 
 def to_container(cfg: DictConfig) -> dict:
     """The resolved config without the `hydra` node (which only resolves inside a running job)."""
     return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
             for key in cfg if key != "hydra"}
-
-
-def _legacy_targets(data: object) -> object:
-    if isinstance(data, dict):
-        out = {k: _legacy_targets(v) for k, v in data.items()}
-        target = out.get("_target_")
-        for new, old in LEGACY_TARGETS:
-            if isinstance(target, str) and target.startswith(new):
-                out["_target_"] = old + target[len(new):]
-        return out
-    if isinstance(data, list):
-        return [_legacy_targets(v) for v in data]
-    return data
 
 
 def identity(cfg: DictConfig) -> dict:
@@ -70,7 +53,7 @@ def identity(cfg: DictConfig) -> dict:
         del data["data"]["_target_"]
     if isinstance(data.get("arch"), dict):
         data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
-    return _legacy_targets(data)
+    return data
 
 
 def compose(overrides: list[str] | None = None, config_name: str = "train", return_hydra: bool = False) -> DictConfig:
