@@ -2,24 +2,14 @@
 grid, as Hydra multiruns whose every combination composes to a valid config."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
-from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
 
 from mtlv.config import compose
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("reproduce_tables_beyond", ROOT / "scripts" / "reproduce_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_beyond_grid_composes(script, monkeypatch, tmp_path):

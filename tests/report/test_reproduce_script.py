@@ -2,7 +2,6 @@
 user overrides replacing the grid's, and every command composing to a valid config."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -14,13 +13,6 @@ from mtlv.config import compose
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("MTLV_DATA_DIR", ROOT.parent / "shared" / "data"))
 
-
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("reproduce_tables", ROOT / "scripts" / "reproduce_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def first_values(cmd: list[str]) -> tuple[str, list[str]]:
