@@ -1,7 +1,7 @@
 """Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|paper]`.
 
     python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
-        [--grid reference|beyond] [--dry-run] [--report-only] [--overrides key=value ...]
+        [--grid reference|beyond] [--families mtl,gmhl,gmtl,stl] [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
 and are aggregated by MTLV's sweeper; the classical baselines run on the same splits. Resumable: every
@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHS = ("mtl", "gmhl", "gmtl", "stl")   # the slowest (one model per label) last
+FAMILIES = ("baseline",) + ARCHS
 CLUSTERING = ["clustering=kmedoids_label,kmedoids_desc"]
 SCALES = {
     "paper": {"datasets": {"openi": "openi_paper", "ohsumed": "ohsumed_paper"}, "optional": (),
@@ -99,13 +100,14 @@ def study_datasets(scale: str, datasets: list[str] | None, user: list[str], anno
         yield dataset, cfg, [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}"]
 
 
-def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
+def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str],
+             families: tuple[str, ...] = FAMILIES) -> list[list[str]]:
     spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = []
     for dataset, cfg, common in study_datasets(scale, datasets, user):
         common = common + [f"seed={seeds}"]
         sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}" / stamp
-        for family in ("baseline",) + ARCHS:
+        for family in (f for f in FAMILIES if f in families):
             module = "mtlv.baseline" if family == "baseline" else "mtlv.train"
             grid = common + (spec["baselines"] if family == "baseline" else [f"arch={family}", *spec["grid"]])
             if family in ("gmhl", "gmtl"):
@@ -124,18 +126,20 @@ BEYOND = {
 }
 
 
-def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]) -> list[list[str]]:
+def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str],
+                    families: tuple[str, ...] = FAMILIES) -> list[list[str]]:
     spec, stamp = SCALES[scale], datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = []
     for dataset, cfg, common in study_datasets(scale, datasets, user, announce=False):  # commands() said it
         common = common + [f"seed={seeds}", *spec["grid"]]
         sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}-beyond" / stamp
-        for family in ("gmhl", "gmtl"):
+        for family in (f for f in ("gmhl", "gmtl") if f in families):
             grid = common + [f"arch={family}", *BEYOND["clustering"], f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}"]
             out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
-        grid = common + ["arch=gmhl", f"clustering.k={spec['ks']}", *BEYOND["weighting"],
-                         f"hydra.sweep.dir={sweeps / f'{dataset}-gmhl-weighting'}"]
-        out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
+        if "gmhl" in families:
+            grid = common + ["arch=gmhl", f"clustering.k={spec['ks']}", *BEYOND["weighting"],
+                             f"hydra.sweep.dir={sweeps / f'{dataset}-gmhl-weighting'}"]
+            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
     return out
 
 
@@ -158,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", choices=["reference", "beyond"], default="reference",
                         help="beyond: also learned groupings (co-occurrence, affinity; k-medoids and agglomerative; "
                              "k=3,4,5,auto) and GMHL loss weightings (docs/grouping.md)")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated subset of baseline,mtl,gmhl,gmtl,stl to run (e.g. the neural ones on a "
+                             "GPU machine and the CPU baselines elsewhere; both write into the same store)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--report-only", action="store_true", help="skip the grid, render the tables")
     args = parser.parse_args(argv)
@@ -166,10 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale.startswith("smoke") or SCALES[args.scale].get("offline"):
         env.setdefault("HF_HUB_OFFLINE", "1")  # packaged weights only
     datasets = args.datasets.split(",") if args.datasets else None
+    families = tuple(args.families.split(","))
+    if unknown := sorted(set(families) - set(FAMILIES)):
+        parser.error(f"--families: unknown {','.join(unknown)}; choose from {','.join(FAMILIES)}")
     seeds = args.seeds or SCALES[args.scale].get("seeds", "42")
-    cmds = [] if args.report_only else commands(args.scale, datasets, seeds, args.overrides)
+    cmds = [] if args.report_only else commands(args.scale, datasets, seeds, args.overrides, families)
     if args.grid == "beyond" and not args.report_only:
-        cmds += beyond_commands(args.scale, datasets, seeds, args.overrides)
+        cmds += beyond_commands(args.scale, datasets, seeds, args.overrides, families)
     report = [sys.executable, "-m", "mtlv.report", *args.report_args]
     if args.dry_run:
         print("\n".join(" ".join(c[1:]) for c in cmds + [report]))

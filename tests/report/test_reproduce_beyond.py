@@ -27,3 +27,17 @@ def test_beyond_grid_composes(script, monkeypatch, tmp_path):
             cfg = compose(fixed + [f"{k}={v}" for (k, _), v in zip(sweeps, values)])
             assert cfg.trainer.max_epochs == 2 and cfg.dataset.name == "demo"
             instantiate(cfg.clustering).check(8)
+
+
+def test_families_select_the_sweeps(script, monkeypatch, tmp_path, capsys):
+    """`--families` splits one study between machines (the neural sweeps on a GPU box, the CPU
+    baselines elsewhere): only the named families' sweeps run, in the usual order."""
+    monkeypatch.setenv("MTLV_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    assert script.main(["--scale", "smoke-ci", "--grid", "beyond", "--families", "stl,gmtl", "--dry-run"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("-m ")]
+    kinds = [next((a for a in line.split() if a.startswith("arch=")), line.split()[1]) for line in lines]
+    assert kinds == ["arch=gmtl", "arch=stl", "arch=gmtl", "mtlv.report"]
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--scale", "smoke-ci", "--families", "mtl,cnn", "--dry-run"])
+    assert exit_.value.code == 2 and "--families: unknown cnn" in capsys.readouterr().err
