@@ -1,7 +1,7 @@
 """Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|paper]`.
 
     python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
-        [--grid reference|beyond] [--families mtl,gmhl,gmtl,stl] [--dry-run] [--report-only] [--overrides key=value ...]
+        [--grid reference|beyond] [--families mtl,gmhl,gmtl,stl] [--no-report] [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
 and are aggregated by MTLV's sweeper; the classical baselines run on the same splits. Resumable: every
@@ -137,7 +137,10 @@ def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: li
             grid = common + [f"arch={family}", *BEYOND["clustering"], f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}"]
             out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
         if "gmhl" in families:
-            grid = common + ["arch=gmhl", f"clustering.k={spec['ks']}", *BEYOND["weighting"],
+            # the weightings at the scale's middle k: a weighting is compared with the others, not across k
+            # (PCGrad's per-task backward passes make each of its cells cost about k models)
+            ks = spec["ks"].split(",")
+            grid = common + ["arch=gmhl", f"clustering.k={ks[len(ks) // 2]}", *BEYOND["weighting"],
                              f"hydra.sweep.dir={sweeps / f'{dataset}-gmhl-weighting'}"]
             out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
     return out
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=",".join(FAMILIES),
                         help="comma-separated subset of baseline,mtl,gmhl,gmtl,stl to run (e.g. the neural ones on a "
                              "GPU machine and the CPU baselines elsewhere; both write into the same store)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="train only (a machine without the MLflow store: `python -m mtlv.track` the runs later)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--report-only", action="store_true", help="skip the grid, render the tables")
     args = parser.parse_args(argv)
@@ -180,16 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     cmds = [] if args.report_only else commands(args.scale, datasets, seeds, args.overrides, families)
     if args.grid == "beyond" and not args.report_only:
         cmds += beyond_commands(args.scale, datasets, seeds, args.overrides, families)
-    report = [sys.executable, "-m", "mtlv.report", *args.report_args]
+    report = [] if args.no_report else [[sys.executable, "-m", "mtlv.report", *args.report_args]]
     if args.dry_run:
-        print("\n".join(" ".join(c[1:]) for c in cmds + [report]))
+        print("\n".join(" ".join(c[1:]) for c in cmds + report))
         return 0
     start, failed = time.time(), []
     for cmd in cmds:
         code, _ = run(cmd, env)
         if code != 0:  # keep going: the other families' results still make tables; rerun resumes this one
             failed.append(" ".join(cmd[3:]))
-    code, _ = run(report, env)
+    code = run(report[0], env)[0] if report else 0
     print(f"\n[reproduce] {len(cmds)} sweeps in {time.time() - start:.0f} s" + (
         f"; {len(failed)} failed (rerun the same command to finish them):\n  " + "\n  ".join(failed) if failed else ""),
         flush=True)
