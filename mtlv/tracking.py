@@ -194,8 +194,10 @@ def experiment_id(uri: str, name: str, artifact_location: str | None = None) -> 
         return found.experiment_id
 
 
-def create_run(uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None) -> str:
-    run = retry_locked(client(uri).create_run)(experiment, run_name=run_name, tags=tags or {})
+def create_run(uri: str, experiment: str, run_name: str, tags: dict[str, str] | None = None,
+               start_time: int | None = None) -> str:
+    """`start_time`: milliseconds since the epoch (None: now), e.g. a run recorded after its job finished."""
+    run = retry_locked(client(uri).create_run)(experiment, run_name=run_name, tags=tags or {}, start_time=start_time)
     return run.info.run_id
 
 
@@ -231,8 +233,25 @@ def end_orphans(uri: str, experiment: str, tags: dict[str, str], keep: str | Non
     return orphans
 
 
-def end_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
-    retry_locked(client(uri).set_terminated)(run_id, status)
+def end_run(uri: str, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+    retry_locked(client(uri).set_terminated)(run_id, status, end_time=end_time)
+
+
+def same_store(a: str, b: str) -> bool:
+    """Two tracking URIs name the same store (SQLite: the same file, however the path is spelled)."""
+    pa, pb = sqlite_path(a), sqlite_path(b)
+    if pa is not None and pb is not None:
+        return pa.resolve() == pb.resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def existing_run(uri: str, run_id: str):
+    """The run `run_id` of the store `uri`, or None when the store has no such (undeleted) run."""
+    try:
+        run = retry_locked(client(uri).get_run)(run_id)
+    except Exception:  # noqa: BLE001  (MLflow raises MlflowException for an unknown id)
+        return None
+    return None if run.info.lifecycle_stage == "deleted" else run
 
 
 def ui_command(uri: str) -> str:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.checks import check_config, check_options
-from mtlv.config import flatten, identity, to_container
+from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.data.datamodule import MultiLabelDataModule
 from mtlv.data.splits import Split, label_count_table, load_or_make_split
@@ -34,7 +34,7 @@ from mtlv.io import read_json, stable_hash, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
 from mtlv.run import record
-from mtlv.run.cell import Cell, cell_grouping, data_fingerprint, grouping_params, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, data_fingerprint, load_corpus, open_cell
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
@@ -280,7 +280,7 @@ def run_job(cfg: DictConfig) -> dict:
               "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
               "threshold": report["threshold"], "test": record.headline(report["test"]),
               "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
-              "folder": str(job.folder)}
+              "folder": str(job.folder), **record.provenance(split)}
     if logger is not None:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split)
         result["run_id"] = logger.run_id
@@ -291,16 +291,5 @@ def run_job(cfg: DictConfig) -> dict:
 
 def log_job(cfg: DictConfig, uri: str, run_id: str, cell: Cell, job: JobLayout, grouping: TaskGrouping,
             report: dict, elapsed: float, split: Split) -> None:
-    params = flatten(to_container(cfg))
-    params.update(record.group_params(grouping))
-    params.update(record.environment_params())
-    params["eval.chosen_threshold"] = report["threshold"]
-    params.update(grouping_params(cell.folder))
-    params["split.file"] = str(split.path) if split.path else "none"
-    params.update({f"split.n_{k}": v for k, v in split.sizes().items()})
-    artifacts = [job.config_yaml, job.groups_yaml, job.label_counts, job.classification_report,
-                 job.predictions("val"), job.predictions("test"), job.metrics_json, job.per_label_f1, job.label_keys]
-    artifacts += [split.path] if split.path else []
-    artifacts += cell.layout.grouping_files.artifacts()
-    record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, elapsed_s=elapsed),
-                      artifacts=artifacts, label_names=grouping.label_names, files=job)
+    record.log_job(cfg, uri, run_id, cell.layout, job, grouping, report, elapsed, record.split_info(split),
+                   record.environment_params())

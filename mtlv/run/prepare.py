@@ -12,6 +12,7 @@ from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import write_json
+from mtlv.run.layout import CellLayout
 from mtlv.run import record
 
 log = logging.getLogger(__name__)
@@ -37,18 +38,27 @@ def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     parent = cell.layout.parent_run
     if uri and not (parent.exists() and cfg.resume):
         exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
-        tracking.end_orphans(uri, exp, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
-        run_id = tracking.create_run(uri, exp, cell.run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
-                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
-                                                               "mtlv.role": "parent"})
-        params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
-        params.update(record.group_params(grouping))
-        params["num_groups"] = grouping.num_groups
-        params.update(grouping_params(folder))
-        params.update(record.environment_params())
-        artifacts = [cell.layout.groups_yaml] + cell.layout.grouping_files.artifacts()
-        record.log_result(uri, run_id, params=params, artifacts=artifacts)
-        write_json(parent, {"run_id": run_id, "tracking_uri": uri})
+        open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
     log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
     return cell, grouping
 
+
+def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, cell: CellLayout,
+                    grouping: TaskGrouping, env: dict, start_time: int | None = None) -> str:
+    """The parent MLflow run of an STL/GMTL cell (its group job runs are its children, the aggregated result
+    is logged to it), saved as the cell's parent_run.json: before a sweep's jobs start, or later from the
+    cell's folder (`mtlv.track`). `env`: `environment_params()` of the machine that trained the cell."""
+    folder = cell.folder
+    tracking.end_orphans(uri, experiment, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
+    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
+                                                              "cell": folder.name, "mtlv.cell_dir": str(folder),
+                                                              "mtlv.role": "parent"}, start_time=start_time)
+    params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
+    params.update(record.group_params(grouping))
+    params["num_groups"] = grouping.num_groups
+    params.update(grouping_params(folder))
+    params.update(env)
+    artifacts = [cell.groups_yaml] + cell.grouping_files.artifacts()
+    record.log_result(uri, run_id, params=params, artifacts=artifacts)
+    write_json(cell.parent_run, {"run_id": run_id, "tracking_uri": uri})
+    return run_id

@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtlv import tracking
+from mtlv.config import flatten, to_container
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, write_json, write_text
-from mtlv.run.layout import ResultFiles
+from mtlv.run.layout import CellLayout, JobLayout, ResultFiles
 
 # The metrics a result.json / aggregate.json keeps of each evaluated split.
 HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")
@@ -63,6 +64,48 @@ def log_result(uri: str, run_id: str, params: dict | None = None, metrics: dict 
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
     if end:
         tracking.end_run(uri, run_id)
+
+
+def split_info(split) -> dict:
+    """A job's split as recorded with its run: the cached split file (None: none) and the part sizes."""
+    return {"file": str(split.path) if split.path else None, **split.sizes()}
+
+
+def split_from_counts(counts_csv: Path) -> dict:
+    """The part sizes of a job's split from its label_counts.csv (the `(documents)` row), for a job whose
+    result.json predates `split_info` (the split file itself is then not known)."""
+    import pandas as pd
+
+    docs = pd.read_csv(counts_csv, index_col=0).loc["(documents)"]
+    return {"file": None, **{part: int(docs[part]) for part in ("train", "val", "test")}}
+
+
+def provenance(split) -> dict:
+    """What result.json keeps so that a job trained without MLflow can be logged later exactly as it would
+    have been (`python -m mtlv.track`): the split and the training machine's environment."""
+    return {"split": split_info(split), "env": environment_params()}
+
+
+def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, grouping, report: dict, elapsed: float,
+            split: dict, env: dict) -> None:
+    """A training job's params, metrics and artifacts into its MLflow run: right after training, or later
+    from its folder (`mtlv.track`). `cfg`: the job's resolved config; `split`: `split_info`; `env`:
+    `environment_params()` of the machine that trained it."""
+    from mtlv.run.cell import grouping_params
+
+    params = flatten(to_container(cfg))
+    params.update(group_params(grouping))
+    params.update(env)
+    params["eval.chosen_threshold"] = report["threshold"]
+    params.update(grouping_params(cell.folder))
+    params["split.file"] = split["file"] or "none"
+    params.update({f"split.n_{k}": split[k] for k in ("train", "val", "test")})
+    artifacts = [job.config_yaml, job.groups_yaml, job.label_counts, job.classification_report,
+                 job.predictions("val"), job.predictions("test"), job.metrics_json, job.per_label_f1, job.label_keys]
+    artifacts += [Path(split["file"])] if split["file"] else []
+    artifacts += cell.grouping_files.artifacts()
+    log_result(uri, run_id, params=params, metrics=result_metrics(report, elapsed_s=elapsed), artifacts=artifacts,
+               label_names=grouping.label_names, files=job)
 
 
 def print_summary(title: str, report: dict, folder: str | Path, timing: str, run_id: str | None = None,
