@@ -52,3 +52,11 @@ def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
     return cell, grouping
 
+
+
+def heads_grouping(cfg: DictConfig) -> TaskGrouping:
+    """The grouping of an MTL/GMHL cell (computed once, saved in its folder, as its job would)."""
+    check_options(cfg)
+    corpus = load_corpus(cfg)
+    check_config(cfg, corpus.num_labels)
+    return cell_grouping(cfg, corpus, open_cell(cfg))
