@@ -262,6 +262,8 @@ def run_job(cfg: DictConfig) -> dict:
     mkey = model_key(cfg, label_names, heads)
     if (source := trained_source(cfg, mkey, job, bool(cfg.eval.save_weights))) is not None:
         return reuse_job(cfg, corpus, cell, grouping, job, key, mkey, source, label_names, heads)
+    if job.result_json.exists() and "reused_from" in read_json(job.result_json):
+        job.mlflow_run.unlink(missing_ok=True)  # now trained here: a run of its own, not the reused result's
     L.seed_everything(int(cfg.seed), workers=True)
     start = time.time()
     split = prepare_folder(cfg, corpus, grouping, job)
@@ -354,7 +356,8 @@ def copy_export(source: JobLayout, job: JobLayout, threshold) -> None:
 
 def log_job(cfg: DictConfig, uri: str, run_id: str, cell: Cell, job: JobLayout, grouping: TaskGrouping,
             report: dict, elapsed: float, split: Split) -> None:
-    params = flatten(to_container(cfg))
+    # reuse_models is volatile: a job resumed with the other value logs to the same run (no param conflict)
+    params = flatten({k: v for k, v in to_container(cfg).items() if k != "reuse_models"})
     params.update(record.group_params(grouping))
     params.update(record.environment_params())
     params["eval.chosen_threshold"] = report["threshold"]
