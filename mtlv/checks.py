@@ -88,6 +88,7 @@ def _kmedoids_backends() -> tuple:
 OPTIONS: tuple[Option, ...] = (
     Option("seed", example=42),
     Option("resume", bool),
+    Option("reuse_models", bool),
     Option("group_index", low=0, null=True),
     Option("torch_threads", low=1, null=True, example=1),
     Option("dataset.limit", low=MIN_DOCUMENTS, null=True, example=200),

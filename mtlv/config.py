@@ -16,7 +16,8 @@ if not OmegaConf.has_resolver("mtlv.model_name"):
         "mtlv.model_name", lambda p: str(p).rstrip("/").replace("packaged:", "").split("/")[-1])
 
 # Keys that never change what a job computes: left out of its identity (resume keys).
-VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_name", "resume", "print_config")
+VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_name", "resume", "reuse_models",
+                "print_config")
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
 VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"

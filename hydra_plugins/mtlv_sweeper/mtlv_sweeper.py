@@ -35,35 +35,49 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.run.layout import SWEEP_CELLS
-        from mtlv.run.prepare import prepare_cell, prepare_tracking
+        from mtlv.run.prepare import heads_grouping, prepare_cell, prepare_tracking
+        from mtlv.run.reuse import job_model_keys, launch_waves
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        jobs, cells = [], []
+        jobs, cells, keys = [], [], []
         for combo, cfg in zip(combos, configs):
+            reuse = bool(cfg.get("reuse_models") and cfg.resume)
             if cfg.arch.placement == "models":
                 cell, grouping = prepare_cell(cfg)
                 cells.append(cell.folder)
+                groups = list(range(grouping.num_groups))
                 if cfg.arch.get("inprocess"):  # one job trains every group (mtlv/run/inprocess.py)
                     jobs.append(list(combo))
+                    keys.append(job_model_keys(cfg, grouping, groups) if reuse else [])
                 else:
-                    jobs += [[*combo, f"group_index={i}"] for i in range(grouping.num_groups)]
+                    jobs += [[*combo, f"group_index={i}"] for i in groups]
+                    keys += [job_model_keys(cfg, grouping, [i]) if reuse else [] for i in groups]
             else:
                 prepare_tracking(cfg)
                 jobs.append(list(combo))
+                keys.append(job_model_keys(cfg, heads_grouping(cfg), [None]) if reuse and len(configs) > 1 else [])
         write_json(sweep_dir / SWEEP_CELLS, [str(c) for c in cells])
         log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
+        # Jobs that train the same model (reuse_models) are not launched together: the first of each
+        # model trains it, the others start after it and reuse it.
+        waves = launch_waves(keys)
+        if len(waves) > 1:
+            log.info("sweep: %d of %d jobs train a model another job of this sweep trains first; they are "
+                     "launched after it and reuse it (reuse_models=false trains each)",
+                     len(jobs) - len(waves[0]), len(jobs))
 
         returns, failed, start = [], [], 0
         size = self.max_batch_size or len(jobs) or 1
-        for i in range(0, len(jobs), size):
-            batch = jobs[i:i + size]
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            start += len(batch)
-            failed += [(r.overrides, r._return_value) for r in results if r.status == JobStatus.FAILED]
-            returns.append(results)
+        for wave in waves:
+            for i in range(0, len(wave), size):
+                batch = [jobs[j] for j in wave[i:i + size]]
+                results = self.launcher.launch(batch, initial_job_idx=start)
+                start += len(batch)
+                failed += [(r.overrides, r._return_value) for r in results if r.status == JobStatus.FAILED]
+                returns.append(results)
 
         problems = []
         for folder in cells:

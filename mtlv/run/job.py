@@ -39,6 +39,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
+from mtlv.run.reuse import model_key, register, trained_source
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = No
     done = JobLayout(out).result_json
     if cfg.resume and done.exists():
         result = read_json(done)
-        if result.get("key") == (key or job_key(cfg)):
+        # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
+        if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
             return result
     return None
 
@@ -256,10 +258,15 @@ def run_job(cfg: DictConfig) -> dict:
     if (result := finished_result(cfg, job, key)) is not None:
         record.print_job(result, read_json(job.metrics_json), rerun=True)
         return result
+    label_names = [corpus.label_names[j] for j in cols]
+    mkey = model_key(cfg, label_names, heads)
+    if (source := trained_source(cfg, mkey, job, bool(cfg.eval.save_weights))) is not None:
+        return reuse_job(cfg, corpus, cell, grouping, job, key, mkey, source, label_names, heads)
+    if job.result_json.exists() and "reused_from" in read_json(job.result_json):
+        job.mlflow_run.unlink(missing_ok=True)  # now trained here: a run of its own, not the reused result's
     L.seed_everything(int(cfg.seed), workers=True)
     start = time.time()
     split = prepare_folder(cfg, corpus, grouping, job)
-    label_names = [corpus.label_names[j] for j in cols]
     logger, uri = make_logger(cfg, job, cell.run_name, job_tags(cfg, cell, job))
 
     dm = build_datamodule(cfg.data, cfg.model, corpus, split, cols, cfg.paths.cache_dir, int(cfg.seed))
@@ -276,7 +283,7 @@ def run_job(cfg: DictConfig) -> dict:
     if cfg.eval.save_weights:
         export(module, cfg.model, job, label_names, heads, report["threshold"])
 
-    result = {"key": key, "run_name": cell.run_name, "group_index": cfg.group_index,
+    result = {"key": key, "model_key": mkey, "run_name": cell.run_name, "group_index": cfg.group_index,
               "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
               "threshold": report["threshold"], "test": record.headline(report["test"]),
               "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
@@ -285,8 +292,66 @@ def run_job(cfg: DictConfig) -> dict:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split)
         result["run_id"] = logger.run_id
     write_json(job.result_json, result)
+    register(cfg, mkey, job)  # after result.json: the registry only names finished jobs
     record.print_job(result, report)
     return result
+
+
+def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGrouping, job: JobLayout, key: str,
+              mkey: str, source: JobLayout, label_names: list[str], heads: list[list[int]]) -> dict:
+    """The job's result from the model another job already trained (same model key): its folder is
+    prepared and its predictions evaluated, recorded and logged as if it had trained; no training."""
+    start = time.time()
+    split = prepare_folder(cfg, corpus, grouping, job)
+    runs_dir = Path(cfg.paths.runs_dir).resolve()
+    origin = str(source.folder.resolve().relative_to(runs_dir))
+    val, test = Predictions.load(source.predictions("val")), Predictions.load(source.predictions("test"))
+    report = evaluate(val, test, heads, cfg.eval.threshold)
+    record.save_evaluation(job, val, test, report, plot_title=f"{cell.run_name}: test F1 per label")
+    if cfg.eval.save_weights:
+        copy_export(source, job, report["threshold"])
+    trained = read_json(source.result_json)
+    what = f"group {cfg.group_index} " if cfg.group_index is not None else ""
+    print(f"{what}({', '.join(label_names[:6])}{', ...' if len(label_names) > 6 else ''}): reused the model "
+          f"trained in {origin} (same labels, data, split and training options); not retrained. "
+          "reuse_models=false retrains it.", flush=True)
+    # elapsed_s is the model's training cost (the source job's), so summed job times stay comparable.
+    result = {"key": key, "model_key": mkey, "reused_from": origin, "run_name": cell.run_name,
+              "group_index": cfg.group_index, "labels": label_names, "elapsed_s": trained["elapsed_s"],
+              "start": start, "end": time.time(), "threshold": report["threshold"],
+              "test": record.headline(report["test"]), "val": record.headline(report["val"]),
+              "test_at_0.5": record.headline(report["test_at_0.5"]), "folder": str(job.folder)}
+    logger, uri = make_logger(cfg, job, cell.run_name, {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
+    if logger is not None:
+        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split)
+        tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})
+        tracking.end_run(uri, logger.run_id)
+        result["run_id"] = logger.run_id
+    write_json(job.result_json, result)
+    record.print_job(result, report)
+    return result
+
+
+def copy_export(source: JobLayout, job: JobLayout, threshold) -> None:
+    """The source's exported model, hard-linked where the file system allows (no second copy of the
+    weights), with this job's chosen threshold in its metadata."""
+    import shutil
+
+    from mtlv.io import atomic_dir
+    from mtlv.models.export import META
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(src, dst)
+
+    with atomic_dir(job.export) as tmp:
+        shutil.rmtree(tmp)
+        shutil.copytree(source.export, tmp, copy_function=link)
+        meta = read_json(tmp / META)
+        (tmp / META).unlink()  # a new file, not the source's (hard-linked) one
+        write_json(tmp / META, {**meta, "threshold": threshold})
 
 
 def log_job(cfg: DictConfig, uri: str, run_id: str, cell: Cell, job: JobLayout, grouping: TaskGrouping,

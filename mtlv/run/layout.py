@@ -4,6 +4,7 @@
         groups.yaml, parent_run.json (STL/GMTL), aggregate.json, grouping files (GroupingFiles)
         model/          the one job of an MTL/GMHL cell (JobLayout)
         group-00/ ...   one job per group of an STL/GMTL cell (JobLayout)
+    <runs_dir>/<dataset>/models/<model key>.json    which job folder trained a model (ModelRegistry)
 
 A job folder and an aggregated STL/GMTL cell hold the same result files (ResultFiles): the report,
 `mtlv.predict` and the tests read them by these names. Baselines use a job folder of their own.
@@ -15,6 +16,7 @@ from pathlib import Path
 GROUPS_YAML = "groups.yaml"
 MODEL_DIR = "model"           # the job folder of a cell with one job (MTL, GMHL)
 SWEEP_CELLS = "cells.json"    # in a Hydra sweep folder: the STL/GMTL cells it aggregates
+MODELS_DIR = "models"         # in <runs_dir>/<dataset>: the model registry (reuse_models)
 
 
 class GroupingFiles:
@@ -191,3 +193,15 @@ class CellLayout(ResultFiles):
 
     def job(self, placement: str, group_index: int | None) -> JobLayout:
         return self.model_job if placement == "heads" else self.group_dir(int(group_index))
+
+
+class ModelRegistry:
+    """`<runs_dir>/<dataset>/models/<model key>.json`: the job folder that trained the model with that key
+    (mtlv/run/reuse.py), relative to `runs_dir`, so a runs folder moved or copied elsewhere still works."""
+
+    def __init__(self, runs_dir: str | Path, dataset: str) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.folder = self.runs_dir / dataset / MODELS_DIR
+
+    def entry(self, model_key: str) -> Path:
+        return self.folder / f"{model_key}.json"

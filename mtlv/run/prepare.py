@@ -53,7 +53,7 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)
-    params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index")})
+    params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index", "reuse_models")})
     params.update(record.group_params(grouping))
     params["num_groups"] = grouping.num_groups
     params.update(grouping_params(folder))
@@ -62,3 +62,11 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     record.log_result(uri, run_id, params=params, artifacts=artifacts)
     write_json(cell.parent_run, {"run_id": run_id, "tracking_uri": uri})
     return run_id
+
+
+def heads_grouping(cfg: DictConfig) -> TaskGrouping:
+    """The grouping of an MTL/GMHL cell (computed once, saved in its folder, as its job would)."""
+    check_options(cfg)
+    corpus = load_corpus(cfg)
+    check_config(cfg, corpus.num_labels)
+    return cell_grouping(cfg, corpus, open_cell(cfg))

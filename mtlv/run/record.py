@@ -93,7 +93,8 @@ def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, groupi
     `environment_params()` of the machine that trained it."""
     from mtlv.run.cell import grouping_params
 
-    params = flatten(to_container(cfg))
+    # reuse_models is volatile: a job resumed with the other value logs to the same run (no param conflict)
+    params = flatten({k: v for k, v in to_container(cfg).items() if k != "reuse_models"})
     params.update(group_params(grouping))
     params.update(env)
     params["eval.chosen_threshold"] = report["threshold"]
