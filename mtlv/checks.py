@@ -193,6 +193,7 @@ def check_options(cfg: DictConfig) -> None:
         validate_split_options(cfg.split.folds, cfg.split.fold, cfg.split.test_size, cfg.split.val_size)
     check_groups_spec(cfg)
     check_accelerator(cfg)
+    check_affinity_device(cfg)
     check_writable(cfg.paths.output_dir)
 
 
@@ -232,6 +233,15 @@ def check_accelerator(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.accelerator={accelerator} (trainer=gpu, trainer=ddp) needs CUDA, and no CUDA "
                               "GPU is available here: use trainer=cpu or trainer=default (it picks what there is), "
                               "or run where CUDA is available")
+
+
+def check_affinity_device(cfg: DictConfig) -> None:
+    """clustering.device (clustering=affinity): auto, or a device this machine has."""
+    device = _value(cfg, "clustering.device")
+    if device is not _MISSING:
+        from mtlv.grouping.affinity import resolve_device
+
+        resolve_device(device)
 
 
 def check_writable(folder: str | Path, key: str = "paths.output_dir",

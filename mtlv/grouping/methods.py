@@ -137,21 +137,26 @@ class AffinityGrouping(LearnedGrouping):
 
     def __init__(self, measure: str = "cosine", steps: int = 30, batch_size: int = 16, lr: float = 1e-4,
                  head_lr: float = 1e-3, encoder: str = "packaged:minilm", random_init: dict | None = None,
-                 max_length: int = 64, pooling: str = "mean", **kwargs) -> None:
+                 max_length: int = 64, pooling: str = "mean", device: str = "auto", **kwargs) -> None:
         super().__init__(**kwargs)
         self.measure, self.steps, self.batch_size, self.lr, self.head_lr = measure, steps, batch_size, lr, head_lr
         self.encoder, self.random_init, self.max_length, self.pooling = encoder, random_init, max_length, pooling
+        self.device = device
 
     def describe(self) -> str:
         return f"task affinity ({self.measure}, {self.steps} steps on training documents)"
 
     def task_features(self, corpus, train_rows, out_dir, cache_dir):
-        from mtlv.grouping.affinity import affinity_to_distance, task_affinity
+        from mtlv.grouping.affinity import affinity_to_distance, cached_affinity
 
         rows = np.asarray(train_rows)
-        A, cost = task_affinity([corpus.texts[i] for i in rows], corpus.labels[rows], self.encoder, self.measure,
-                                steps=int(self.steps), batch_size=int(self.batch_size), lr=float(self.lr),
-                                head_lr=float(self.head_lr or self.lr), max_length=int(self.max_length), pooling=self.pooling,
-                                random_init=dict(self.random_init) if self.random_init else None, seed=self.seed)
+        # Cached per fold (the training rows' texts and labels + the run's options), so the cells of a
+        # k / algorithm grid share one run; affinity_cost.json then says "cached": true.
+        A, cost = cached_affinity([corpus.texts[i] for i in rows], corpus.labels[rows], self.encoder,
+                                  cache_dir=cache_dir, measure=self.measure, steps=int(self.steps),
+                                  batch_size=int(self.batch_size), lr=float(self.lr),
+                                  head_lr=float(self.head_lr or self.lr), max_length=int(self.max_length),
+                                  pooling=self.pooling, random_init=dict(self.random_init) if self.random_init else None,
+                                  seed=self.seed, device=self.device)
         write_json(GroupingFiles(out_dir).affinity_cost, cost)
         return affinity_to_distance(A, self.measure), A

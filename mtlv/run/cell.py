@@ -178,5 +178,7 @@ def grouping_params(folder: Path) -> dict:
     if files.affinity_cost.exists():
         cost = read_json(files.affinity_cost)
         params.update({"clustering.affinity_steps": cost["steps"],
-                       "clustering.affinity_seconds": round(float(cost["seconds"]), 2)})
+                       "clustering.affinity_seconds": round(float(cost["seconds"]), 2),
+                       "clustering.affinity_device": cost.get("device", "cpu"),
+                       "clustering.affinity_cached": bool(cost.get("cached", False))})
     return params
