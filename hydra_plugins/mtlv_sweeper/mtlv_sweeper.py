@@ -35,13 +35,14 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.run.layout import SWEEP_CELLS
-        from mtlv.run.prepare import heads_grouping, prepare_cell, prepare_tracking
+        from mtlv.run.prepare import grouping_workers, heads_grouping, precompute_groupings, prepare_cell, prepare_tracking
         from mtlv.run.reuse import job_model_keys, launch_waves
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
+        precompute_groupings(configs, grouping_workers(self.config.hydra.launcher))
         jobs, cells, keys = [], [], []
         for combo, cfg in zip(combos, configs):
             reuse = bool(cfg.get("reuse_models") and cfg.resume)

@@ -88,11 +88,10 @@ def default_threads(launcher, env, cores: int) -> int | None:
     launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
     if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
         return int(env["SLURM_CPUS_PER_TASK"])
-    if launcher is not None and "joblib" in str(launcher.get("_target_", "")):
-        n_jobs = int(launcher.get("n_jobs") or 1)
-        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
-        return max(1, cores // workers)
-    return None
+    from mtlv.run.prepare import joblib_workers
+
+    workers = joblib_workers(launcher, cores)
+    return max(1, cores // workers) if workers else None
 
 
 def configure_torch(cfg: DictConfig) -> None:

@@ -70,3 +70,49 @@ def heads_grouping(cfg: DictConfig) -> TaskGrouping:
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)
     return cell_grouping(cfg, corpus, open_cell(cfg))
+
+
+def _compute_grouping(container: dict) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(container)
+    cell_grouping(cfg, load_corpus(cfg), open_cell(cfg))
+
+
+def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
+    """Compute the learned groupings of a sweep's cells in `workers` processes, before the sweeper prepares
+    the cells one by one. Profiled on Open-I: a grouping costs ~0.5-1.4 s, three quarters of it drawing
+    its three plots, and a beyond-the-thesis sweep has ~130 cells per fold, all computed before the first
+    job starts while the launcher's workers (and a GPU) wait. Each grouping is saved in its cell folder
+    under a lock, so the serial pass then only reads it. Returns the number computed here."""
+    todo = {}
+    for cfg in configs:
+        if cfg.arch.grouping != "clustering":
+            continue
+        folder = open_cell(cfg).layout
+        if not folder.groups_yaml.exists():
+            todo.setdefault(str(folder.folder), cfg)
+    if workers <= 1 or len(todo) <= 1:
+        return 0
+    from joblib import Parallel, delayed
+
+    log.info("computing %d task groupings in %d processes", len(todo), min(workers, len(todo)))
+    Parallel(n_jobs=min(workers, len(todo)), backend="loky")(
+        delayed(_compute_grouping)(to_container(cfg)) for cfg in todo.values())
+    return len(todo)
+
+
+def joblib_workers(launcher, cores: int) -> int | None:
+    """The joblib launcher's number of parallel jobs (-1: all cores), or None under another launcher."""
+    if launcher is None or "joblib" not in str(launcher.get("_target_", "")):
+        return None
+    n_jobs = int(launcher.get("n_jobs") or 1)
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
+def grouping_workers(launcher) -> int:
+    """Processes for `precompute_groupings`: the joblib launcher's (its workers are idle until the launch);
+    1 (in the sweeper's process) under other launchers, e.g. on SLURM's login node."""
+    import os
+
+    return joblib_workers(launcher, os.cpu_count() or 1) or 1
