@@ -54,7 +54,7 @@ else
     CSV=${OPENI_CSV:-../shared/data/openi/indiana_reports.csv}
     DATA=(--datasets openi --overrides "${BUDGET[@]}" trainer=gpu "dataset.path=$CSV"
           dataset.source.download=false "model.name_or_path=${MINILM:-packaged:minilm}")
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/steps.txt"
 fi
 
 start=$(date +%s)
@@ -81,12 +81,30 @@ grid heads mtl,gmhl
 grid gmtl gmtl
 grid stl stl
 wait
+[[ -f "$OUT/gpu_tests.log" ]] && { echo "== GPU tests"; grep -E "passed|failed|error|SKIPPED|FAILED|exit" "$OUT/gpu_tests.log" | tail -15; }
 
 # Pack the results: every job's and cell's files except weights, checkpoints and plots (the importer
-# and the report need the predictions, metrics, configs and groupings), in parts under 15 MiB.
+# and the report need the predictions, metrics, configs and groupings). A reused job's predictions are
+# the same bytes as its source's: hard-linked first, so the archive holds them once. Parts under 15 MiB;
+# the logs in one archive beside them (the device tool returns at most 8 files).
+$PY - "$WORK/runs" <<'PY'
+import hashlib, os, sys
+seen, linked = {}, 0
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        path = os.path.join(root, name)
+        if name.endswith(".csv") and os.path.getsize(path) > 4096:
+            digest = hashlib.sha1(open(path, "rb").read()).hexdigest()
+            if digest in seen:
+                os.unlink(path); os.link(seen[digest], path); linked += 1
+            else:
+                seen[digest] = path
+print(f"packing: {linked} duplicate prediction files stored once")
+PY
 pack() { if command -v xz >/dev/null; then xz -6 -T0; else $PY -c "import lzma, shutil, sys; shutil.copyfileobj(sys.stdin.buffer, lzma.open(sys.stdout.buffer, 'w', preset=6))"; fi; }
 (cd "$WORK" && tar cf - --exclude='*.png' --exclude='checkpoints' --exclude='export' runs | pack \
     | split -b 15M -d - "$OUT/runs.tar.xz.")
+(cd "$OUT" && tar cf - ./*.log | pack > logs.tar.xz && rm -f ./*.log)
 ls -la "$OUT"
 find "$WORK/runs" -name result.json | wc -l | xargs echo "job results:"
 find "$WORK/runs" -name aggregate.json | wc -l | xargs echo "aggregated STL/GMTL cells:"
