@@ -26,9 +26,9 @@ STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.fractio
 # Training settings that should be equal within one table row (a mix is reported, not hidden).
 TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data.batch_size")
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
-COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "setting", "folds", "fold",
-           "seed", "f1_macro", "f1_micro", "subset_accuracy", "n_undefined", "val_f1_macro", "elapsed_s", "compute_s",
-           "start_time", "role", "cell", "cell_dir", "job_dir", "train_cfg"]
+COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "k_requested", "algorithm",
+           "weighting", "setting", "folds", "fold", "seed", "f1_macro", "f1_micro", "subset_accuracy", "n_undefined",
+           "val_f1_macro", "elapsed_s", "compute_s", "start_time", "role", "cell", "cell_dir", "job_dir", "train_cfg"]
 
 
 @dataclass
@@ -46,21 +46,32 @@ def _num(value, cast=float):
         return None
 
 
+def weighting_of(params: dict) -> str:
+    """The GMHL loss weighting chosen with `weighting=...` (its class, e.g. 'uncertainty'); '' without one
+    (the module's own `loss_reduction`, as in the reference study)."""
+    target = params.get("weighting._target_") or ""
+    return target.rsplit(".", 1)[-1].lower()
+
+
 def setting_of(params: dict) -> tuple[str | None, int | None, str]:
-    """(feature, k, setting) of a clustering architecture; ('', None, '') for the others."""
+    """(feature, k, setting) of a clustering architecture; ('', None, '') for the others. The setting names
+    the clusterer when it is not k-medoids and the weighting when one was chosen, so that every
+    configuration of the beyond-the-thesis grid is its own result."""
     method = params.get("clustering.method")
     if method in (None, "", "none"):
         return None, None, ""
+    weighting = weighting_of(params)
+    suffix = f"-w{weighting}" if weighting else ""
     if method != "given":  # a learned grouping: kmedoids (name/description), cooccurrence, affinity
         raw = params.get("clustering.feature") if method == "kmedoids" else method
         feature = FEATURE_NAMES.get(raw or "", raw)
         requested = params.get("clustering.k")
         k = _num(params.get("clustering.chosen_k") if requested == "auto" else requested, int)
         algorithm = params.get("clustering.algorithm") or "kmedoids"
-        suffix = "" if algorithm == "kmedoids" else f"-{algorithm}"
+        suffix = ("" if algorithm == "kmedoids" else f"-{algorithm}") + suffix
         return feature, k, f"{feature}-k{'auto' if requested == 'auto' else k}{suffix}"
     if method == "given":
-        return "given", None, "given"
+        return "given", None, f"given{suffix}"
     return None, None, ""
 
 
@@ -83,7 +94,9 @@ def run_row(run) -> dict:
     return {
         "run_id": run.info.run_id, "run_name": run.info.run_name, "dataset": tags.get("dataset", "?"),
         "arch": arch, "model": params.get("model.name", "-") if not arch.startswith("baseline") else "-",
-        "feature": feature, "k": k, "setting": setting,
+        "feature": feature, "k": k, "k_requested": params.get("clustering.k") if feature else None,
+        "algorithm": (params.get("clustering.algorithm") or "kmedoids") if feature else None,
+        "weighting": weighting_of(params), "setting": setting,
         "folds": _num(params.get("split.folds"), int) or 0, "fold": _num(params.get("split.fold"), int) or 0,
         "seed": _num(params.get("seed"), int),
         "f1_macro": metrics.get("test/f1_macro", np.nan), "f1_micro": metrics.get("test/f1_micro", np.nan),

@@ -18,6 +18,7 @@ from mtlv.report.reference import CAVEAT, Reference
 from mtlv.report.stats import unranked
 from mtlv.report.render import Table, to_markdown
 from mtlv.report.study_tables import CLUSTERED, grid_table, main_table, model_order, wilcoxon_table
+from mtlv.report.beyond import beyond_table
 from mtlv.report.timing import time_table
 
 CRITERIA = {"val": "val_f1_macro", "test": "f1_macro"}
@@ -44,6 +45,8 @@ def dataset_tables(data: Runs, runs: pd.DataFrame, dataset: str, ref: Reference,
         tables.append(label_table(runs, data.labels, counts, dataset, ref, criterion,
                                   list(counts.index) if counts is not None else None))
     tables.append(time_table(runs, dataset, ref, criterion))
+    if (beyond := beyond_table(runs, dataset, criterion)) is not None:
+        tables.append(beyond)
     return tables
 
 

@@ -142,7 +142,10 @@ def criterion_text(criterion: str) -> str:
 
 
 def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str = "val_f1_macro") -> Table:
-    """Table 2: the full clustering grid (feature x k) of GMHL and GMTL per model, best marked."""
+    """Table 2: the full clustering grid (feature x k) of GMHL and GMTL per model, best marked: the reference
+    study's kind of setting (k-medoids, a given k, the summed loss); the rest is table 6 (beyond.py)."""
+    runs = runs[(runs.algorithm.fillna("kmedoids") == "kmedoids") & (runs.weighting.fillna("") == "")
+                & (runs.k_requested.astype(str) != "auto")]
     raw = []
     for arch in [a for a in CLUSTERED if a in set(runs.arch)]:
         for model in model_order(runs[runs.arch == arch].model):
