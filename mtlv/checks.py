@@ -48,7 +48,7 @@ class Option:
             choices = self.choices() if callable(self.choices) else self.choices
             return None if value in choices else "use one of " + ", ".join(_text(c) for c in choices)
         if self.kind is bool:
-            return None if isinstance(value, bool) else "must be true or false"
+            return None if isinstance(value, bool) else "must be true or false" + "".join(f" or {w}" for w in self.words)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             kind = "a whole number" if self.kind is int else "a number"
             return f"must be {kind}" + "".join(f" or {w}" for w in self.words)
@@ -126,7 +126,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),
     Option("trainer.log_every_n_steps", low=1, example=10),
     Option("trainer.num_sanity_val_steps", low=-1, example=0),
-    Option("trainer.deterministic", bool),
+    # Lightning's "warn": deterministic where CUDA has such kernels, a warning where it has none
+    Option("trainer.deterministic", bool, words=("warn",), null=True),
     Option("clustering.k", null=True, example=3, words=("auto",)),  # range: the grouping method's check
     Option("clustering.k_max", low=1, example=10),
     Option("clustering.feature", str, choices=("name", "description")),

@@ -574,3 +574,14 @@ def test_entry_point_wrapper(monkeypatch, capsys):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(InstantiationException):
         wrapped(instantiation_error())
+
+
+def test_trainer_deterministic_takes_lightnings_warn(entry):
+    """Found on the GPU: Lightning's `deterministic="warn"` (deterministic where CUDA has such kernels) was
+    refused as not a bool; a value that is neither names all three."""
+    from mtlv.checks import check_values
+
+    for value in ("true", "false", "warn", "null"):
+        check_values(compose([f"trainer.deterministic={value}"]))
+    code, _, err = entry("trainer.deterministic=maybe", *FAST)
+    assert_short_error(code, err, "trainer.deterministic='maybe'", "true or false or warn")
