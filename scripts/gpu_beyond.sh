@@ -13,6 +13,10 @@
 #
 # Usage, from the project root:  ../shared/gpu-kit/prepare.sh  (where the kit lives), then on the GPU
 # machine:  scripts/gpu_beyond.sh  (sources .gpu-kit/setup.sh when present).
+# Resume: the machine is lent for minutes, and the runs folder goes with it. Copy the parts a previous call
+# returned into .gpu-kit/resume/ (carried with the kit; or set RESUME to their folder): they are unpacked into
+# WORK first, so every finished job and grouping is kept and only the rest trains (each job's resume key
+# includes dataset.path and model.name_or_path: run from the same checkout path with the same kit).
 # Knobs: EPOCHS (2), BATCH (32), N_JOBS (14), SEEDS (42), LIMIT_S (520: the grid stops there; what finished
 # is kept and packed, and a rerun resumes the rest), OUT (outputs/gpu_beyond: logs and the packed parts),
 # WORK (/tmp/mtlv_gpu_beyond: the runs, caches and sweep logs, removed after packing), PYTHON (python3).
@@ -32,6 +36,12 @@ DRY=${GPU_CHECK_DRY:-0}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 WORK=${WORK:-/tmp/mtlv_gpu_beyond}
 rm -rf "$WORK" && mkdir -p "$WORK"
+RESUME=${RESUME:-.gpu-kit/resume}
+unpack() { if command -v xz >/dev/null; then xz -dc; else $PY -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)"; fi; }
+if compgen -G "$RESUME/runs.tar.xz.*" >/dev/null; then
+    cat "$RESUME"/runs.tar.xz.* | unpack | tar xf - -C "$WORK" \
+        && echo "resumed: $(find "$WORK/runs" -name result.json | wc -l) finished jobs from $RESUME"
+fi
 export MTLV_OUTPUT_DIR="$WORK" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
     PYTHONUNBUFFERED=1
 
