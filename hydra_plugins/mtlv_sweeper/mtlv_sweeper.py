@@ -35,7 +35,7 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.run.layout import SWEEP_CELLS
-        from mtlv.run.prepare import grouping_workers, heads_grouping, precompute_groupings, prepare_cell, prepare_tracking
+        from mtlv.run.prepare import grouping_workers, precompute_groupings, prepare_cell, prepare_tracking
         from mtlv.run.reuse import job_model_keys, launch_waves
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -59,7 +59,7 @@ class GroupSweeper(BasicSweeper):
             else:
                 prepare_tracking(cfg)
                 jobs.append(list(combo))
-                keys.append(job_model_keys(cfg, heads_grouping(cfg), [None]) if reuse and len(configs) > 1 else [])
+                keys.append(heads_keys(cfg) if reuse and len(configs) > 1 else [])
         write_json(sweep_dir / SWEEP_CELLS, [str(c) for c in cells])
         log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
         # Jobs that train the same model (reuse_models) are not launched together: the first of each
@@ -94,3 +94,18 @@ class GroupSweeper(BasicSweeper):
         if problems:
             raise JobsFailedError("\n".join(problems))
         return returns
+
+
+def heads_keys(cfg) -> list:
+    """The model key of an MTL/GMHL job, for ordering the launch; none when its data or options are bad:
+    that job then fails on its own and is listed with the sweep's other failures (the rest still run)."""
+    from mtlv.errors import user_error
+    from mtlv.run.prepare import heads_grouping
+    from mtlv.run.reuse import job_model_keys
+
+    try:
+        return job_model_keys(cfg, heads_grouping(cfg), [None])
+    except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
+        if user_error(err) is None:
+            raise
+        return []

@@ -61,6 +61,12 @@ class GroupingFiles:
     def affinity_cost(self) -> Path:
         return self.folder / "affinity_cost.json"
 
+    def written(self) -> list[Path]:
+        """Every file a learned grouping writes beside groups.yaml that is there (none of the cell's others)."""
+        files = (self.elbow_txt, self.elbow_json, self.elbow_png, self.label_map_png, self.k_choice,
+                 self.similarity_csv, self.similarity_png, self.affinity_cost)
+        return [p for p in files if p.exists()]
+
     def artifacts(self) -> list[Path]:
         """The grouping's files that were written (which ones depends on the method) and the folder's
         plots, as MLflow artifacts of the cell's runs."""

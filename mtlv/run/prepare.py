@@ -75,8 +75,14 @@ def heads_grouping(cfg: DictConfig) -> TaskGrouping:
 def _compute_grouping(container: dict) -> None:
     from omegaconf import OmegaConf
 
+    from mtlv.errors import user_error
+
     cfg = OmegaConf.create(container)
-    cell_grouping(cfg, load_corpus(cfg), open_cell(cfg))
+    try:
+        cell_grouping(cfg, load_corpus(cfg), open_cell(cfg))
+    except Exception as err:  # noqa: BLE001 - bad data or options: reported by the cell's preparation or its job
+        if user_error(err) is None:
+            raise
 
 
 def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
@@ -85,11 +91,18 @@ def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
     its three plots, and a beyond-the-thesis sweep has ~130 cells per fold, all computed before the first
     job starts while the launcher's workers (and a GPU) wait. Each grouping is saved in its cell folder
     under a lock, so the serial pass then only reads it. Returns the number computed here."""
+    from mtlv.errors import user_error
+
     todo = {}
     for cfg in configs:
         if cfg.arch.grouping != "clustering":
             continue
-        folder = open_cell(cfg).layout
+        try:
+            folder = open_cell(cfg).layout
+        except Exception as err:  # noqa: BLE001 - bad data or options: reported by the cell's preparation or job
+            if user_error(err) is None:
+                raise
+            continue
         if not folder.groups_yaml.exists():
             todo.setdefault(str(folder.folder), cfg)
     if workers <= 1 or len(todo) <= 1:

@@ -585,3 +585,13 @@ def test_trainer_deterministic_takes_lightnings_warn(entry):
         check_values(compose([f"trainer.deterministic={value}"]))
     code, _, err = entry("trainer.deterministic=maybe", *FAST)
     assert_short_error(code, err, "trainer.deterministic='maybe'", "true or false or warn")
+
+
+def test_a_job_error_in_a_clustered_sweep_is_listed_too(entry, tmp_path):
+    """The same for GMHL cells, whose groupings and model keys the sweeper computes before launching
+    (precompute_groupings, reuse_models): a missing file is left to each job, which lists it."""
+    code, _, err = entry("-m", "arch=gmhl", "clustering=cooccurrence", "clustering.k=2", "dataset=csv",
+                         f"dataset.path={tmp_path}/a.csv,{tmp_path}/b.csv", *FAST, "logger=none",
+                         "hydra/launcher=parallel", "hydra.launcher.n_jobs=2")
+    assert_short_error(code, err, "error: 2 of 2 jobs failed", f"{tmp_path}/a.csv not found",
+                       f"{tmp_path}/b.csv not found")
