@@ -56,14 +56,9 @@ if [[ "$DRY" == 1 ]]; then
           "dataset.path=${OPENI_CSV:-../shared/data/openi/indiana_reports.csv}" dataset.source.download=false
           dataset.limit=80 split.folds=2 clustering.k=3 "model.name_or_path=${MINILM:-packaged:minilm}")
 else
-    if [[ -z "${MINILM:-}" && -f .gpu-kit/setup.sh ]]; then
-        source .gpu-kit/setup.sh || { echo "error: .gpu-kit/setup.sh failed"; exit 2; }
-    fi
-    $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
-        || { echo "error: CUDA is not available (GPU_CHECK_DRY=1 checks this script on CPU)"; exit 2; }
-    CSV=${OPENI_CSV:-../shared/data/openi/indiana_reports.csv}
+    source scripts/gpu_env.sh
     DATA=(--datasets openi --overrides "${BUDGET[@]}" trainer=gpu "dataset.path=$CSV"
-          dataset.source.download=false "model.name_or_path=${MINILM:-packaged:minilm}")
+          dataset.source.download=false "model.name_or_path=$ENCODER")
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/steps.txt"
 fi
 

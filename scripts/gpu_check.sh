@@ -32,13 +32,7 @@ if [[ "$DRY" == 1 ]]; then
     BENCH=(--data demo --model tiny --limit 120 --steps 2 --warmup-steps 1 --repeats 1)
     GMTL_K=2
 else
-    if [[ -z "${MINILM:-}" && -f .gpu-kit/setup.sh ]]; then
-        source .gpu-kit/setup.sh || { echo "error: .gpu-kit/setup.sh failed"; exit 2; }
-    fi
-    $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
-        || { echo "error: CUDA is not available (GPU_CHECK_DRY=1 checks this script on CPU)"; exit 2; }
-    CSV=${OPENI_CSV:-../shared/data/openi/indiana_reports.csv}
-    ENCODER=${MINILM:-packaged:minilm}
+    source scripts/gpu_env.sh
     DATA=(dataset=openi "dataset.path=$CSV" dataset.source.download=false)
     MODEL=(model=minilm "model.name_or_path=$ENCODER")
     # last.ckpt (weights + AdamW state) once per 10 minutes and at the end, not every epoch (docs/performance.md)
