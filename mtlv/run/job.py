@@ -282,11 +282,7 @@ def run_job(cfg: DictConfig) -> dict:
     if cfg.eval.save_weights:
         export(module, cfg.model, job, label_names, heads, report["threshold"])
 
-    result = {"key": key, "model_key": mkey, "run_name": cell.run_name, "group_index": cfg.group_index,
-              "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
-              "threshold": report["threshold"], "test": record.headline(report["test"]),
-              "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
-              "folder": str(job.folder), **record.provenance(split)}
+    result = job_result(cfg, cell, job, key, mkey, label_names, report, elapsed, start, split)
     if logger is not None:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split)
         result["run_id"] = logger.run_id
@@ -294,6 +290,16 @@ def run_job(cfg: DictConfig) -> dict:
     register(cfg, mkey, job)  # after result.json: the registry only names finished jobs
     record.print_job(result, report)
     return result
+
+
+def job_result(cfg: DictConfig, cell: Cell, job: JobLayout, key: str, mkey: str, label_names: list[str],
+               report: dict, elapsed: float, start: float, split: Split) -> dict:
+    """What result.json holds for a finished job (trained or reused); written last, it marks the job done."""
+    return {"key": key, "model_key": mkey, "run_name": cell.run_name, "group_index": cfg.group_index,
+            "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
+            "threshold": report["threshold"], "test": record.headline(report["test"]),
+            "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
+            "folder": str(job.folder), **record.provenance(split)}
 
 
 def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGrouping, job: JobLayout, key: str,
@@ -315,11 +321,8 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
           f"trained in {origin} (same labels, data, split and training options); not retrained. "
           "reuse_models=false retrains it.", flush=True)
     # elapsed_s is the model's training cost (the source job's), so summed job times stay comparable.
-    result = {"key": key, "model_key": mkey, "reused_from": origin, "run_name": cell.run_name,
-              "group_index": cfg.group_index, "labels": label_names, "elapsed_s": trained["elapsed_s"],
-              "start": start, "end": time.time(), "threshold": report["threshold"],
-              "test": record.headline(report["test"]), "val": record.headline(report["val"]),
-              "test_at_0.5": record.headline(report["test_at_0.5"]), "folder": str(job.folder)}
+    result = {**job_result(cfg, cell, job, key, mkey, label_names, report, trained["elapsed_s"], start, split),
+              "reused_from": origin}
     logger, uri = make_logger(cfg, job, cell.run_name, {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
     if logger is not None:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split)
