@@ -35,7 +35,8 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.run.layout import SWEEP_CELLS
-        from mtlv.run.prepare import grouping_workers, precompute_groupings, prepare_cell, prepare_tracking
+        from mtlv.run.prepare import (finished_job, grouping_workers, precompute_groupings, prepare_cell,
+                                      prepare_tracking)
         from mtlv.run.reuse import job_model_keys, launch_waves
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -43,25 +44,33 @@ class GroupSweeper(BasicSweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         precompute_groupings(configs, grouping_workers(self.config.hydra.launcher))
-        jobs, cells, keys = [], [], []
+        jobs, cells, keys, kept = [], [], [], 0
         for combo, cfg in zip(combos, configs):
             reuse = bool(cfg.get("reuse_models") and cfg.resume)
             if cfg.arch.placement == "models":
                 cell, grouping = prepare_cell(cfg)
                 cells.append(cell.folder)
-                groups = list(range(grouping.num_groups))
-                if cfg.arch.get("inprocess"):  # one job trains every group (mtlv/run/inprocess.py)
-                    jobs.append(list(combo))
-                    keys.append(job_model_keys(cfg, grouping, groups) if reuse else [])
+                groups = [i for i in range(grouping.num_groups) if not finished_job(cfg, i, cell)]
+                kept += grouping.num_groups - len(groups)
+                if cfg.arch.get("inprocess"):  # one job trains every unfinished group (mtlv/run/inprocess.py)
+                    if groups:
+                        jobs.append(list(combo))
+                        keys.append(job_model_keys(cfg, grouping, groups) if reuse else [])
                 else:
                     jobs += [[*combo, f"group_index={i}"] for i in groups]
                     keys += [job_model_keys(cfg, grouping, [i]) if reuse else [] for i in groups]
             else:
                 prepare_tracking(cfg)
+                if finished_job(cfg, None):
+                    kept += 1
+                    continue
                 jobs.append(list(combo))
                 keys.append(heads_keys(cfg) if reuse and len(configs) > 1 else [])
         write_json(sweep_dir / SWEEP_CELLS, [str(c) for c in cells])
         log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
+        if kept:
+            log.info("sweep: %d jobs finished before with the same config are kept, not launched again "
+                     "(resume=false retrains them)", kept)
         # Jobs that train the same model (reuse_models) are not launched together: the first of each
         # model trains it, the others start after it and reuse it.
         waves = launch_waves(keys)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mtlv.checks import check_corpus
 from mtlv.grouping.base import GroupingMethod
@@ -117,6 +117,31 @@ def open_cell(cfg: DictConfig) -> Cell:
     key = cell_key(cfg)
     folder = CellLayout(Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{name}-{key}")
     return Cell(name, key, folder, cfg.arch.placement)
+
+
+def job_config(cfg: DictConfig, group_index: int | None) -> DictConfig:
+    """The config of the cell's job for `group_index` (what the launcher composes with `group_index=i`)."""
+    if group_index == cfg.get("group_index"):
+        return cfg
+    job = cfg.copy()
+    with open_dict(job):
+        job.group_index = group_index
+    return job
+
+
+def job_key(cfg: DictConfig) -> str:
+    return stable_hash([identity(cfg), cfg.get("group_index"), data_fingerprint(cfg)])
+
+
+def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
+    """The saved result of the job of `cfg` in `out` when it finished with this config (resume), else None."""
+    done = JobLayout(out).result_json
+    if cfg.resume and done.exists():
+        result = read_json(done)
+        # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
+        if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
+            return result
+    return None
 
 
 def cell_dir(cfg: DictConfig) -> Path:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from mtlv.run.cell import cell_grouping, load_corpus
+from mtlv.run.cell import cell_grouping, job_config, load_corpus
 from mtlv.errors import JobsFailedError
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,7 @@ def run_groups(cfg: DictConfig) -> list[dict]:
     grouping = cell_grouping(cfg, load_corpus(cfg))
     results, failed = [], []
     for i in range(grouping.num_groups):
-        job = cfg.copy()
-        with open_dict(job):
-            job.group_index = i
+        job = job_config(cfg, i)
         log.info("group %d of %d (in-process): %s", i + 1, grouping.num_groups, ", ".join(grouping.named_groups()[i]))
         try:
             results.append(run_job(job))

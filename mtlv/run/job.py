@@ -23,18 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
 from mtlv.checks import check_config, check_options
-from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.data.datamodule import MultiLabelDataModule
 from mtlv.data.splits import Split, label_count_table, load_or_make_split
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.io import read_json, stable_hash, write_json, write_text
+from mtlv.io import read_json, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
 from mtlv.run import record
-from mtlv.run.cell import Cell, cell_grouping, data_fingerprint, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, load_corpus, open_cell
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
@@ -42,20 +41,6 @@ from mtlv.run.layout import JobLayout
 from mtlv.run.reuse import model_key, register, trained_source
 
 log = logging.getLogger(__name__)
-
-
-def job_key(cfg: DictConfig) -> str:
-    return stable_hash([identity(cfg), cfg.get("group_index"), data_fingerprint(cfg)])
-
-
-def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
-    done = JobLayout(out).result_json
-    if cfg.resume and done.exists():
-        result = read_json(done)
-        # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
-        if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
-            return result
-    return None
 
 
 ADVERTS = ("litlogger", "litmodels", "\N{ELECTRIC LIGHT BULB} Tip")  # Lightning's "try our product" lines

@@ -7,7 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import tracking
-from mtlv.run.cell import Cell, cell_grouping, grouping_params, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_config, load_corpus, open_cell
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
 from mtlv.grouping.partition import TaskGrouping
@@ -70,6 +70,29 @@ def heads_grouping(cfg: DictConfig) -> TaskGrouping:
     corpus = load_corpus(cfg)
     check_config(cfg, corpus.num_labels)
     return cell_grouping(cfg, corpus, open_cell(cfg))
+
+
+def finished_job(cfg: DictConfig, group_index: int | None, cell: Cell | None = None) -> bool:
+    """Whether the cell's job for `group_index` (None: its one model) finished with this config before: then
+    its saved summary is printed here and the sweeper does not launch it. On a rerun of a big sweep that is
+    most jobs, and each launched one would cost a launcher job for nothing (on SLURM a queued job each, on
+    joblib a worker's config composition and data loading). Bad data or options: False, and the job
+    reports them itself."""
+    from mtlv.errors import user_error
+    from mtlv.io import read_json
+
+    try:
+        cell = cell or open_cell(cfg)
+        layout = cell.job(group_index)
+        result = finished_result(job_config(cfg, group_index), layout)
+    except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
+        if user_error(err) is None:
+            raise
+        return False
+    if result is None or not layout.metrics_json.exists():
+        return False
+    record.print_job(result, read_json(layout.metrics_json), rerun=True)
+    return True
 
 
 def _compute_grouping(container: dict) -> None:

@@ -184,8 +184,13 @@ def test_failed_sweep_job_is_reported_others_kept_and_the_rerun_runs_only_it(ent
     done = {p.parent.name: p.stat().st_mtime_ns for p in cell.glob("group-*/result.json")}
     assert sorted(done) == ["group-01"]
 
-    code, _, err = entry(*sweep)
+    code, out, err = entry(*sweep)
     assert code == 0, err
+    # the finished job is not launched again (on SLURM: not queued); its saved summary is printed once
+    assert "sweep: 1 jobs (1 one-model-per-group cells)" in out + err
+    assert "sweep: 1 jobs finished before with the same config are kept" in out + err
+    assert out.count("not retrained") == 1
+    assert "== gmtl-tiny-given group 1 (Calcified granuloma, Nodule, Emphysema, spine/degenerative)" in out
     after = {p.parent.name: p.stat().st_mtime_ns for p in cell.glob("group-*/result.json")}
     assert sorted(after) == ["group-00", "group-01"] and after["group-01"] == done["group-01"]
     assert (cell / "aggregate.json").exists()
