@@ -3,7 +3,8 @@
 A group model does not depend on the grouping method that found its labels: the STL job of label X
 and a GMTL singleton group (X) train the same model, and so do the same GMTL group found by two
 clusterings, or two GMHL cells with the same partition. The *model key* hashes what training reads
-(data, split, seed, model and training options, the job's labels in column order and its heads);
+(data, split, seed, model and training options, the job's labels in column order and its heads; a loss
+spelled two ways, `weighting=sum` and `loss_reduction=sum`, is one key);
 the registry maps it to the job folder that trained it, and `run_job` reuses that job's predictions
 instead of training the same model again.
 """
@@ -18,6 +19,7 @@ from mtlv.config import identity
 from mtlv.io import read_json, stable_hash, write_json
 from mtlv.run.cell import data_fingerprint
 from mtlv.run.layout import JobLayout, ModelRegistry
+from mtlv.weighting import reduction_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,13 @@ def model_identity(cfg: DictConfig, label_names: list[str], heads: list[list[int
     data["labels"] = [str(n) for n in label_names]  # in column order: the heads index into it
     data["heads"] = [[int(j) for j in head] for head in heads]
     data["data_fingerprint"] = data_fingerprint(cfg)
+    if (reduction := reduction_of(data.get("weighting"))) is not None:
+        # `weighting=sum|mean|static` trains exactly the model of `model.module.loss_reduction=sum|mean|weighted`
+        # (the default GMHL loss is the sum): one model, one key, trained once.
+        del data["weighting"]
+        module = data["model"]["module"]
+        module["weighting"] = None
+        module["loss_reduction"], module["head_weights"] = reduction
     return data
 
 

@@ -147,3 +147,40 @@ def test_launch_waves_put_the_second_job_of_a_model_after_the_first():
     # an in-process cell trains several models: it waits only when one of them is trained by an earlier job
     assert launch_waves([["a", "b"], ["b", "c"], ["c"], ["c", "b"]]) == [[0, 2], [1, 3]]
     assert launch_waves([["a"], ["a"], ["a"]]) == [[0], [1, 2]]
+
+
+def test_two_spellings_of_one_loss_share_one_model_key():
+    """`weighting=sum|mean|static` is the same loss as `model.module.loss_reduction=sum|mean|weighted`
+    (the GMHL default is the sum): one model key. Other weightings, or other weights, are other models."""
+    base = [*FAST, "logger=none", "arch=gmhl", "clustering=given", "clustering.groups=[[0,5],[1,3,7],[2,4,6]]"]
+    from mtlv.run.cell import load_corpus
+
+    heads = from_spec([[0, 5], [1, 3, 7], [2, 4, 6]], load_corpus(compose(base)).label_names, "heads")
+
+    def key(*options: str) -> str:
+        return job_model_keys(compose([*base, *options]), heads, [None])[0]
+
+    assert key("weighting=sum") == key() == key("model.module.loss_reduction=sum")
+    assert key("weighting=mean") == key("model.module.loss_reduction=mean") != key()
+    assert key("weighting=static", "weighting.weights=[1,2,0.5]") == \
+        key("model.module.loss_reduction=weighted", "model.module.head_weights=[1.0,2.0,0.5]")
+    assert key("weighting=static", "weighting.weights=[1,2,0.5]") != key("weighting=static", "weighting.weights=[2,1,0.5]")
+    assert len({key(), key("weighting=uncertainty"), key("weighting=pcgrad"), key("weighting=mean")}) == 4
+    # the weighting wins over loss_reduction when both are given (as in the module)
+    assert key("weighting=sum", "model.module.loss_reduction=mean") == key()
+
+
+def test_gmhl_with_weighting_sum_reuses_the_default_gmhl_model(tmp_path):
+    common = [*FAST, "logger=none", "arch=gmhl", "clustering=given", "clustering.groups=[[0,5],[1,3,7],[2,4,6]]"]
+    run_cli("mtlv.train", common, tmp_path)
+    [default] = (tmp_path / "runs" / "demo").glob("gmhl-*")
+    run_cli("mtlv.train", ["-m", *common, "weighting=sum,mean"], tmp_path)
+    found = {c.name: json.loads((c / "model" / "result.json").read_text())
+             for c in (tmp_path / "runs" / "demo").glob("gmhl-*")}
+    assert len(found) == 3
+    # the sum cell reused the default cell's model; the mean cell trained its own
+    reused = [r["reused_from"] for r in found.values() if "reused_from" in r]
+    assert reused == [f"demo/{default.name}/model"]
+    assert sum((tmp_path / "runs" / "demo" / name / "model" / "checkpoints").exists() for name in found) == 2
+    [mean] = [r for name, r in found.items() if name != default.name and "reused_from" not in r]
+    assert mean["model_key"] != found[default.name]["model_key"]
