@@ -225,9 +225,18 @@ def _show(value: object) -> str:
     return str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value).replace(" ", "")
 
 
+def submitted_to_cluster(cfg: DictConfig) -> bool:
+    """A sweep whose jobs the launcher submits to a cluster (hydra/launcher=slurm: submitit): they run on
+    its nodes, and each job checks the node's GPUs there (run_job). The login node that submits them
+    usually has none, so the sweeper must not refuse `trainer=gpu` for it."""
+    target = str(_value(cfg, "hydra.launcher._target_") or "")
+    return str(_value(cfg, "hydra.mode")).endswith("MULTIRUN") and (
+        "submitit" in target.lower() or "slurm" in target.lower()) and "LocalLauncher" not in target
+
+
 def check_accelerator(cfg: DictConfig) -> None:
     accelerator = str(_value(cfg, "trainer.accelerator"))
-    if accelerator in ("gpu", "cuda"):
+    if accelerator in ("gpu", "cuda") and not submitted_to_cluster(cfg):
         import torch
 
         if not torch.cuda.is_available():

@@ -36,6 +36,10 @@ class JobsFailedError(MTLVError, RuntimeError):
     """Some jobs of a sweep failed (the others finished and are kept)."""
 
 
+class SubmissionError(MTLVError, RuntimeError):
+    """The cluster refused to queue a sweep's jobs (sbatch failed); nothing of this launch ran."""
+
+
 def user_error(err: BaseException | None) -> MTLVError | None:
     """The MTLVError behind `err`, if any: Hydra's instantiate wraps what a `_target_` raises in an
     InstantiationException (`raise ... from err`), so follow the explicit cause chain."""

@@ -85,7 +85,17 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-    jobs = executor.map_array(launcher, *zip(*job_params))
+    try:
+        jobs = executor.map_array(launcher, *zip(*job_params))
+    except (submitit.core.utils.FailedJobError, OSError) as err:  # sbatch refused, or is not there
+        from mtlv.errors import SubmissionError
+
+        said = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise SubmissionError(
+            f"hydra/launcher=slurm: sbatch did not queue the {len(job_params)} job(s) "
+            f"({said[-1] if said else type(err).__name__}); check that SLURM answers here (`sinfo`) and the "
+            "launcher's options (hydra.launcher.partition=..., hydra.launcher.account=...); "
+            "finished jobs are kept: rerun the same command") from None
     return [_result(job, list(overrides)) for job, overrides in zip(jobs, job_overrides)]
 
 

@@ -20,6 +20,29 @@ from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, ModelLoadError, MTLVError, report_and_exit, user_error
 
 
+# ----------------------------------------------------------------------------- SLURM submission
+def test_gpu_sweep_submitted_to_slurm_from_a_machine_without_gpu(entry, monkeypatch, tmp_path):
+    """The login node that submits a `trainer=gpu` SLURM sweep has no GPU: the sweeper does not refuse it
+    (each job checks its node's GPU there); when sbatch refuses the jobs, that is one error line naming
+    sbatch's reason, exit 2, and a plain CPU sweep there still refuses `trainer=gpu`."""
+    import torch
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid partition "
+                                 "name specified' >&2\nexit 1\n")
+    (fake / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    code, _, err = entry("-m", "hydra/launcher=slurm", "hydra.launcher.partition=nosuch", "trainer=gpu", *FAST,
+                         "logger=none")
+    assert_short_error(code, err, "hydra/launcher=slurm: sbatch did not queue the 1 job(s)",
+                       "Invalid partition name specified", "hydra.launcher.partition=")
+    assert "needs CUDA" not in err
+    if not torch.cuda.is_available():
+        code, _, err = entry("-m", "trainer=gpu", *FAST, "logger=none")
+        assert_short_error(code, err, "trainer.accelerator=gpu", "needs CUDA")
+
+
 # ----------------------------------------------------------------------------- dataset files
 def test_missing_dataset_path(entry, tmp_path):
     code, _, err = entry("dataset=csv", f"dataset.path={tmp_path / 'nope.csv'}", *FAST)
