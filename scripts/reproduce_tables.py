@@ -65,12 +65,34 @@ def merge(grid: list[str], user: list[str]) -> list[str]:
     return [o for o in grid if key_of(o) not in keys] + list(user)
 
 
-def dataset_config(dataset: str, experiment: str, user: list[str]):
-    sys.path.insert(0, str(ROOT))
-    from mtlv.config import compose
+def for_family(user: list[str], family: str) -> list[str]:
+    """The user's overrides a family's command takes: `baseline.*` only the baselines' (conf/baseline.yaml
+    builds on train.yaml, so every training override applies to the baselines too, not the reverse)."""
+    return user if family == "baseline" else [o for o in user if key_of(o).split(".")[0] != "baseline"]
 
-    keep = [o for o in user if not key_of(o).startswith("hydra")]
-    return compose([f"experiment={experiment}", f"dataset={dataset}", *merge([], keep)])
+
+def dataset_config(dataset: str, experiment: str, user: list[str]):
+    """The training config of one dataset with the user's overrides; a bad override stops here, with one
+    `error:` line, before any sweep starts."""
+    sys.path.insert(0, str(ROOT))
+    from hydra.errors import HydraException
+
+    from mtlv.config import compose
+    from mtlv.errors import ConfigError
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keep = [o for o in for_family(user, "train") if not key_of(o).startswith("hydra")]
+    try:
+        # A sweep override (seed=1,2) is composed with its first value here: this config gives the
+        # dataset's files, folds and output folder, which a sweep of other keys does not change.
+        single = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override()
+                  else o.input_line for o in OverridesParser.create().parse_overrides(keep)]
+        return compose([f"experiment={experiment}", f"dataset={dataset}", *merge([], single)])
+    except HydraException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--overrides {' '.join(user)}: {first} (keys and values as for `python -m mtlv.train`; "
+                          "`baseline.*` as for `python -m mtlv.baseline`)") from None
 
 
 def available(cfg, optional: bool) -> bool:
@@ -95,7 +117,10 @@ def study_datasets(scale: str, datasets: list[str] | None, user: list[str], anno
                     print(f"[reproduce] {dataset}: {cfg.dataset.source.path} not found; skipped "
                           "(set MTLV_DATA_DIR to include it)", flush=True)
                 continue
-            raise SystemExit(f"{dataset}: data not found at {cfg.dataset.source.path}; set MTLV_DATA_DIR")
+            from mtlv.errors import DataError
+
+            raise DataError(f"{dataset}: data not found at {cfg.dataset.source.path}: set MTLV_DATA_DIR to the folder "
+                            f"that has it, or dataset.path=... in --overrides")
         folds = ",".join(str(i) for i in range(int(cfg.split.folds or 1)))
         yield dataset, cfg, [f"experiment={experiment}", f"dataset={dataset}", f"split.fold={folds}"]
 
@@ -113,7 +138,7 @@ def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]
             if family in ("gmhl", "gmtl"):
                 grid += CLUSTERING + [f"clustering.k={spec['ks']}"]
             grid.append(f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}")
-            out.append([sys.executable, "-m", module, "-m", *merge(grid, user)])
+            out.append([sys.executable, "-m", module, "-m", *merge(grid, for_family(user, family))])
     return out
 
 
@@ -135,14 +160,14 @@ def beyond_commands(scale: str, datasets: list[str] | None, seeds: str, user: li
         sweeps = Path(cfg.paths.output_dir) / "hydra" / f"reproduce-{scale}-beyond" / stamp
         for family in (f for f in ("gmhl", "gmtl") if f in families):
             grid = common + [f"arch={family}", *BEYOND["clustering"], f"hydra.sweep.dir={sweeps / f'{dataset}-{family}'}"]
-            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
+            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, for_family(user, family))])
         if "gmhl" in families:
             # the weightings at the scale's middle k: a weighting is compared with the others, not across k
             # (PCGrad's per-task backward passes make each of its cells cost about k models)
             ks = spec["ks"].split(",")
             grid = common + ["arch=gmhl", f"clustering.k={ks[len(ks) // 2]}", *BEYOND["weighting"],
                              f"hydra.sweep.dir={sweeps / f'{dataset}-gmhl-weighting'}"]
-            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, user)])
+            out.append([sys.executable, "-m", "mtlv.train", "-m", *merge(grid, for_family(user, "gmhl"))])
     return out
 
 
@@ -155,6 +180,13 @@ def run(cmd: list[str], env: dict) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from mtlv.errors import entry_point
+
+    return entry_point(_main)(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="smoke")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: repeats of the cross-validation "

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mtlv.config import compose
+from mtlv.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("MTLV_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -70,7 +71,7 @@ def test_smoke_includes_openi_when_present(script, monkeypatch, tmp_path):
 def test_paper_grid(script, monkeypatch, tmp_path):
     monkeypatch.setenv("MTLV_DATA_DIR", str(tmp_path / "nothing"))   # Open-I downloads itself; OHSUMED cannot
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
-    with pytest.raises(SystemExit, match="ohsumed: data not found"):
+    with pytest.raises(DataError, match="ohsumed: data not found"):
         script.commands("paper", None, "42,43", [])
     cmds = script.commands("paper", ["openi"], "42,43", ["model=bert"])
     gmtl = next(c for c in cmds if "arch=gmtl" in c)
@@ -102,3 +103,24 @@ def test_minilm_scale_is_the_paper_protocol_with_the_packaged_model(script, monk
     assert "seed=42,43,44" in capsys.readouterr().out                      # repeated CV by default: 12 pairs
     assert script.main(["--scale", "smoke", "--dry-run"]) == 0
     assert "seed=42 " in capsys.readouterr().out                           # smoke: one repeat
+
+
+def test_overrides_go_where_they_apply_and_a_bad_one_is_one_error_line(script, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
+    cmds = script.commands("smoke-ci", ["demo"], "42", ["baseline.classifier=random_forest", "seed=1,2",
+                                                        "trainer.max_epochs=2"])
+    [base] = [c for c in cmds if "mtlv.baseline" in c]
+    train = [c for c in cmds if "mtlv.train" in c]
+    assert len(train) == 4 and "baseline.classifier=random_forest" in base and "baseline.classifier=logreg" not in base
+    assert not any(a.startswith("baseline.") for c in train for a in c)  # mtlv.train has no baseline node
+    assert all("seed=1,2" in c and "seed=42" not in c and "trainer.max_epochs=2" in c for c in cmds)
+    for argv, needles in (
+            (["--overrides", "foo.bar=1"], ["error: --overrides foo.bar=1: Could not override 'foo.bar'"]),
+            (["--overrides", "seed=1,"], ["error: --overrides seed=1,:"]),
+            (["--datasets", "ohsumed", "--scale", "minilm"], ["error: ohsumed: data not found", "MTLV_DATA_DIR"])):
+        monkeypatch.setenv("MTLV_DATA_DIR", str(tmp_path / "nothing"))
+        with pytest.raises(SystemExit) as exit_:
+            script.main(["--scale", "smoke-ci", "--datasets", "demo", "--dry-run", *argv])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert all(n in err for n in needles), err
