@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import TINY, mlflow_runs, run_cli
-from mlflow.tracking import MlflowClient
 
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions, join
@@ -68,6 +67,8 @@ def test_gmtl_groups_come_from_clustering_once(sweeps):
 
 
 def test_rerun_of_a_finished_cell_prints_its_saved_summary(sweeps):
+    from mlflow.tracking import MlflowClient  # here, not at the top: a GPU box without MLflow still collects this file
+
     out, _, first = sweeps
     before = len(mlflow_runs(out))
     cell = next((out / "runs" / "demo").glob("gmtl-*"))
