@@ -101,3 +101,17 @@ def test_every_command_defaults_to_the_same_store(monkeypatch, tmp_path, config_
     assert OmegaConf.select(cfg, key) == f"sqlite:///{tmp_path}/mlflow.db"
     moved = compose(overrides + [f"paths.output_dir={tmp_path}/elsewhere"], config_name=config_name)
     assert OmegaConf.select(moved, key) == f"sqlite:///{tmp_path}/elsewhere/mlflow.db"
+
+
+def test_openi_cpu_budget_is_the_open_i_protocol_at_one_epoch():
+    """experiment=openi_cpu (docs/grouping.md, fourth measurement): the reference's folds, data and length,
+    one epoch, the smoke scale's learning rates, no checkpoints or exported weights."""
+    cpu, paper = compose(["experiment=openi_cpu"]), compose(["experiment=openi_paper", "model=minilm"])
+    assert (cpu.dataset.name, cpu.dataset.get("limit"), cpu.split.folds, cpu.model.max_length, cpu.data.batch_size) == \
+        ("openi", None, 4, 128, 16) == (paper.dataset.name, paper.dataset.get("limit"), paper.split.folds,
+                                       paper.model.max_length, paper.data.batch_size)
+    assert (cpu.trainer.max_epochs, paper.trainer.max_epochs) == (1, 10)
+    assert (cpu.model.name, cpu.model.module.lr, cpu.model.module.head_lr, cpu.model.module.pooling) == \
+        ("minilm", 5e-5, 3e-2, "mean")
+    assert cpu.model.module.schedule == "constant" and cpu.model.module.warmup_ratio == 0.0
+    assert cpu.callbacks.get("model_checkpoint") is None and cpu.eval.save_weights is False
