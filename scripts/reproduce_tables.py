@@ -1,4 +1,4 @@
-"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|paper]`.
+"""Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|openi-cpu|paper]`.
 
     python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
         [--grid reference|beyond] [--families mtl,gmhl,gmtl,stl] [--no-report] [--dry-run] [--report-only] [--overrides key=value ...]
@@ -19,6 +19,9 @@ seed) pairs for Open-I, 9 for OHSUMED, so the Wilcoxon test of table 3 can reach
 never can); --seeds 42 runs one repeat.
   minilm the paper's protocol and grid (both datasets, all folds, 10/12 epochs, 128/256 tokens, STL/MTL/GMHL/
          GMTL over feature x k {3,4,5}, the baselines) with the packaged MiniLM only: offline, one GPU.
+  openi-cpu  Open-I's protocol (all reports, 4 folds, 128 tokens) at a CPU-sized budget: one epoch, the packaged
+         MiniLM, one seed (experiment/openi_cpu.yaml; ~3 min per model on one core). For comparing groupings
+         without a GPU, e.g. --grid beyond --families mtl,gmtl --overrides clustering.k=3 clustering.algorithm=kmedoids.
   smoke  CPU, offline: the demo data (and Open-I when MTLV_DATA_DIR has it), the packaged MiniLM, 200
          documents, 2 folds, a few epochs, k=3 for both features, TF-IDF/BoW x logistic regression.
   smoke-ci  the same grid with the tiny random-init model and 1 epoch: checks every step runs, fast.
@@ -46,6 +49,9 @@ SCALES = {
                "grid": ["model=minilm"], "ks": "3,4,5", "offline": True,
                "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg,random_forest"],
                "seeds": "42,43,44"},
+    "openi-cpu": {"datasets": {"openi": "openi_cpu"}, "optional": (), "grid": [], "ks": "3,4,5", "offline": True,
+                  "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg,random_forest"],
+                  "seeds": "42"},
     "smoke": {"datasets": {"demo": "smoke", "openi": "smoke"}, "optional": ("openi",),
               "grid": [], "ks": "3",
               "baselines": ["baseline.features=tfidf,bow", "baseline.classifier=logreg"]},
@@ -67,8 +73,17 @@ def merge(grid: list[str], user: list[str]) -> list[str]:
 
 def for_family(user: list[str], family: str) -> list[str]:
     """The user's overrides a family's command takes: `baseline.*` only the baselines' (conf/baseline.yaml
-    builds on train.yaml, so every training override applies to the baselines too, not the reverse)."""
-    return user if family == "baseline" else [o for o in user if key_of(o).split(".")[0] != "baseline"]
+    builds on train.yaml, so every training override applies to the baselines too, not the reverse), and
+    `clustering.*` options only the families that cluster (gmhl, gmtl): MTL, STL and the baselines have
+    no clustering, and its options would not compose there."""
+    def applies(override: str) -> bool:
+        key = key_of(override)
+        top = key.split(".")[0]
+        if top == "baseline":
+            return family == "baseline"
+        return not (top == "clustering" and "." in key) or family in ("gmhl", "gmtl")
+
+    return [o for o in user if applies(o)]
 
 
 def dataset_config(dataset: str, experiment: str, user: list[str]):
@@ -82,7 +97,9 @@ def dataset_config(dataset: str, experiment: str, user: list[str]):
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    keep = [o for o in for_family(user, "train") if not key_of(o).startswith("hydra")]
+    # weighting.* options exist only once a weighting is picked (the grid picks it for GMHL)
+    keep = [o for o in for_family(user, "dataset") if not key_of(o).startswith("hydra")
+            and not (key_of(o).split(".")[0] == "weighting" and "." in key_of(o))]
     try:
         # A sweep override (seed=1,2) is composed with its first value here: this config gives the
         # dataset's files, folds and output folder, which a sweep of other keys does not change.

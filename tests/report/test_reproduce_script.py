@@ -108,12 +108,18 @@ def test_minilm_scale_is_the_paper_protocol_with_the_packaged_model(script, monk
 def test_overrides_go_where_they_apply_and_a_bad_one_is_one_error_line(script, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path))
     cmds = script.commands("smoke-ci", ["demo"], "42", ["baseline.classifier=random_forest", "seed=1,2",
-                                                        "trainer.max_epochs=2"])
+                                                        "trainer.max_epochs=2", "clustering.algorithm=agglomerative"])
     [base] = [c for c in cmds if "mtlv.baseline" in c]
-    train = [c for c in cmds if "mtlv.train" in c]
+    train = {next(a for a in c if a.startswith("arch=")): c for c in cmds if "mtlv.train" in c}
     assert len(train) == 4 and "baseline.classifier=random_forest" in base and "baseline.classifier=logreg" not in base
-    assert not any(a.startswith("baseline.") for c in train for a in c)  # mtlv.train has no baseline node
+    assert not any(a.startswith("baseline.") for c in train.values() for a in c)  # mtlv.train has no baseline node
     assert all("seed=1,2" in c and "seed=42" not in c and "trainer.max_epochs=2" in c for c in cmds)
+    # clustering options reach the families that cluster; MTL, STL and the baselines have none to set
+    assert [arch for arch, c in train.items() if "clustering.algorithm=agglomerative" in c] == ["arch=gmhl", "arch=gmtl"]
+    assert "clustering.algorithm=agglomerative" not in base
+    for cmd in cmds:  # and every command composes
+        name, overrides = first_values(cmd)
+        compose(overrides, config_name=name)
     for argv, needles in (
             (["--overrides", "foo.bar=1"], ["error: --overrides foo.bar=1: Could not override 'foo.bar'"]),
             (["--overrides", "seed=1,"], ["error: --overrides seed=1,:"]),
