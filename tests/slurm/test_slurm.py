@@ -157,3 +157,16 @@ def test_preempted_requeued_and_cancelled_jobs(slurm_cluster, basic, tmp_path):
     assert "sweep: 2 jobs finished before with the same config are kept" in rerun.stdout + rerun.stderr
     assert len(logs) == 1 and "resuming epoch 0 after batch 3" in next(iter(logs.values()))
     same_as_basic(tmp_path, basic, "gmtl")
+
+
+def test_a_gpu_sweep_is_submitted_from_a_node_without_gpu_and_checked_on_its_node(slurm_cluster, tmp_path):
+    """The submitting machine has no GPU: `trainer=gpu` is not refused there; the job checks the node it
+    lands on, and this cluster's node has no GPU either, so the job fails with that one error line."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the node would have one too")
+    proc = run_cli("mtlv.train", ["-m", "arch=mtl", *FAST, "trainer=gpu", *SLURM], tmp_path, check=False)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [log] = job_logs(tmp_path).values()  # it was queued and ran on the node
+    assert "JobEnvironment(job_id=" in log
+    assert "error: 1 of 1 jobs failed" in proc.stderr and "Traceback" not in proc.stderr
+    assert "ConfigError: trainer.accelerator=gpu (trainer=gpu, trainer=ddp) needs CUDA" in proc.stderr
