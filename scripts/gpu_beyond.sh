@@ -11,8 +11,9 @@
 #     python scripts/reproduce_tables.py --scale minilm --datasets openi --families baseline  # CPU baselines
 #     python -m mtlv.report                        # tables, incl. the beyond-the-thesis table
 #
-# Usage, from the project root:  ../shared/gpu-kit/prepare.sh  (where the kit lives), then on the GPU
-# machine:  scripts/gpu_beyond.sh  (sources .gpu-kit/setup.sh when present).
+# Usage, from the project root:  ../shared/gpu-kit/prepare.sh && scripts/gpu_kit_extras.sh  (where the kit
+# lives; the second adds wheels the kit lacks), then on the GPU machine:  scripts/gpu_beyond.sh  (sources
+# .gpu-kit/setup.sh when present).
 # Resume: the machine is lent for minutes, and the runs folder goes with it. Copy the parts a previous call
 # returned into .gpu-kit/resume/ (carried with the kit; or set RESUME to their folder): they are unpacked into
 # WORK first, so every finished job and grouping is kept and only the rest trains (each job's resume key
