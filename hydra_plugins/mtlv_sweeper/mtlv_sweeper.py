@@ -47,7 +47,10 @@ class GroupSweeper(BasicSweeper):
         jobs, cells, keys, kept = [], [], [], 0
         for combo, cfg in zip(combos, configs):
             reuse = bool(cfg.get("reuse_models") and cfg.resume)
-            if cfg.arch.placement == "models":
+            if cfg.get("task_name") != "train":  # a baseline sweep: no task groups, models or cells to prepare
+                jobs.append(list(combo))
+                keys.append([])
+            elif cfg.arch.placement == "models":
                 cell, grouping = prepare_cell(cfg)
                 cells.append(cell.folder)
                 groups = [i for i in range(grouping.num_groups) if not finished_job(cfg, i, cell)]

@@ -118,7 +118,7 @@ def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
 
     todo = {}
     for cfg in configs:
-        if cfg.arch.grouping != "clustering":
+        if cfg.get("task_name") != "train" or cfg.arch.grouping != "clustering":
             continue
         try:
             folder = open_cell(cfg).layout

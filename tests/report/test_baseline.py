@@ -64,3 +64,15 @@ def test_logged_like_any_run_and_skipped_when_rerun(baseline):
     assert again["run_id"] == result["run_id"]
     rows = collect(uri).runs
     assert len(rows) == 1 and rows.iloc[0].arch == "baseline-tfidf-logreg" and rows.iloc[0].fold == 1
+
+
+def test_a_baseline_multirun_leaves_no_training_cells(tmp_path):
+    """The sweeper prepares task groupings, model keys and cell folders for training sweeps only: a baseline
+    multirun writes its own folders and nothing of an MTL cell (it used to leave one empty
+    `mtl-*` cell folder per baseline job)."""
+    from helpers import run_cli
+
+    run_cli("mtlv.baseline", ["-m", *OVERRIDES, "split.fold=0,1", "baseline.features=tfidf,bow", "logger=none"],
+            tmp_path)
+    folders = sorted(p.name for p in (tmp_path / "runs" / "demo").iterdir())
+    assert len(folders) == 4 and all(name.startswith("baseline-") for name in folders), folders
