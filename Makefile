@@ -40,8 +40,8 @@ bench:  ## throughput benchmark: MTLV vs a plain PyTorch loop vs the HF Trainer 
 gpu-check:  ## one-GPU check (< 8 min): gpu tests, bench --gpu, MTL/GMTL/STL cells on Open-I + MiniLM (GPU_CHECK_DRY=1: on CPU, tiny)
 	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.sh
 
-reproduce-tables:  ## run the reference study's grid (SCALE=smoke|smoke-ci|minilm|openi-cpu|paper [GRID=beyond] [SEEDS=42,43,44] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
-	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid $(GRID)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
+reproduce-tables:  ## run the reference study's grid (SCALE=smoke|smoke-ci|minilm|openi-cpu|paper [GRID=beyond] [FAMILIES=mtl,gmtl] [SEEDS=42,43,44] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
+	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid $(GRID)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(FAMILIES),--families $(FAMILIES)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
 
 tables:  ## render the tables from the MLflow store only ([REPORT_ARGS="out=... select_on=test ..."])
 	$(BIN)/python -m mtlv.report $(REPORT_ARGS)
