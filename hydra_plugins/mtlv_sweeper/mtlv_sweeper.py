@@ -35,7 +35,7 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.run.layout import SWEEP_CELLS
-        from mtlv.run.prepare import (finished_job, grouping_workers, precompute_groupings, prepare_cell,
+        from mtlv.run.prepare import (finished_jobs, grouping_workers, precompute_groupings, prepare_cell,
                                       prepare_tracking)
         from mtlv.run.reuse import job_model_keys, launch_waves
 
@@ -53,7 +53,8 @@ class GroupSweeper(BasicSweeper):
             elif cfg.arch.placement == "models":
                 cell, grouping = prepare_cell(cfg)
                 cells.append(cell.folder)
-                groups = [i for i in range(grouping.num_groups) if not finished_job(cfg, i, cell)]
+                done = finished_jobs(cfg, range(grouping.num_groups), cell)
+                groups = [i for i in range(grouping.num_groups) if i not in done]
                 kept += grouping.num_groups - len(groups)
                 if cfg.arch.get("inprocess"):  # one job trains every unfinished group (mtlv/run/inprocess.py)
                     if groups:
@@ -64,7 +65,7 @@ class GroupSweeper(BasicSweeper):
                     keys += [job_model_keys(cfg, grouping, [i]) if reuse else [] for i in groups]
             else:
                 prepare_tracking(cfg)
-                if finished_job(cfg, None):
+                if finished_jobs(cfg, [None]):
                     kept += 1
                     continue
                 jobs.append(list(combo))

@@ -7,7 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import tracking
-from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_config, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, load_corpus, open_cell
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, to_container
 from mtlv.grouping.partition import TaskGrouping
@@ -72,27 +72,30 @@ def heads_grouping(cfg: DictConfig) -> TaskGrouping:
     return cell_grouping(cfg, corpus, open_cell(cfg))
 
 
-def finished_job(cfg: DictConfig, group_index: int | None, cell: Cell | None = None) -> bool:
-    """Whether the cell's job for `group_index` (None: its one model) finished with this config before: then
-    its saved summary is printed here and the sweeper does not launch it. On a rerun of a big sweep that is
-    most jobs, and each launched one would cost a launcher job for nothing (on SLURM a queued job each, on
-    joblib a worker's config composition and data loading). Bad data or options: False, and the job
-    reports them itself."""
+def finished_jobs(cfg: DictConfig, group_indices, cell: Cell | None = None) -> set:
+    """Which of the cell's jobs for `group_indices` (None: its one model) finished with this config before:
+    their saved summaries are printed here and the sweeper does not launch them. On a rerun of a big sweep
+    that is most jobs, and each launched one would cost a launcher job for nothing (on SLURM a queued job
+    each, on joblib a worker's config composition and data loading). Bad data or options: none, and the
+    jobs report them themselves."""
     from mtlv.errors import user_error
     from mtlv.io import read_json
 
+    group_indices = list(group_indices)
     try:
         cell = cell or open_cell(cfg)
-        layout = cell.job(group_index)
-        result = finished_result(job_config(cfg, group_index), layout)
+        keys = job_keys(cfg, group_indices)
     except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
         if user_error(err) is None:
             raise
-        return False
-    if result is None or not layout.metrics_json.exists():
-        return False
-    record.print_job(result, read_json(layout.metrics_json), rerun=True)
-    return True
+        return set()
+    done = set()
+    for index, key in zip(group_indices, keys):
+        layout = cell.job(index)
+        if (result := finished_result(cfg, layout, key)) is not None and layout.metrics_json.exists():
+            record.print_job(result, read_json(layout.metrics_json), rerun=True)
+            done.add(index)
+    return done
 
 
 def _compute_grouping(container: dict) -> None:
