@@ -1,6 +1,6 @@
 """Run the reference study's grid, then render its tables: `make reproduce-tables [SCALE=smoke|smoke-ci|minilm|openi-cpu|paper]`.
 
-    python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|paper [--seeds 42,43] [--datasets openi]
+    python scripts/reproduce_tables.py --scale smoke|smoke-ci|minilm|openi-cpu|paper [--seeds 42,43] [--datasets openi]
         [--grid reference|beyond] [--families mtl,gmhl,gmtl,stl] [--no-report] [--dry-run] [--report-only] [--overrides key=value ...]
 
 One Hydra multirun per (dataset, architecture family), so STL/GMTL cells expand into their group jobs
@@ -90,12 +90,11 @@ def dataset_config(dataset: str, experiment: str, user: list[str]):
     """The training config of one dataset with the user's overrides; a bad override stops here, with one
     `error:` line, before any sweep starts."""
     sys.path.insert(0, str(ROOT))
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     from mtlv.config import compose
     from mtlv.errors import ConfigError
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     # weighting.* options exist only once a weighting is picked (the grid picks it for GMHL)
     keep = [o for o in for_family(user, "dataset") if not key_of(o).startswith("hydra")
