@@ -25,7 +25,8 @@ def is_beyond(runs: pd.DataFrame) -> pd.Series:
             | (runs.k_requested.astype(str) == "auto") | (runs.weighting.fillna("") != ""))
 
 
-def _cell(rows: pd.DataFrame, with_k: bool = False) -> str:
+def _cell(rows: pd.DataFrame, full: int, with_k: bool = False) -> str:
+    """mean ± std; `(n=2)` where the cell has fewer samples than the table's fullest cell (`full`)."""
     s = summarize(rows.f1_macro)
     if not s["n"]:
         return DASH
@@ -33,6 +34,8 @@ def _cell(rows: pd.DataFrame, with_k: bool = False) -> str:
     if with_k:  # k=auto: which k the knee chose, per sample
         ks = sorted(int(k) for k in rows.k.dropna())
         text += f" (k: {','.join(map(str, ks))})"
+    if s["n"] < full:
+        text += f" (n={s['n']})"
     return text
 
 
@@ -86,13 +89,16 @@ def beyond_table(runs: pd.DataFrame, dataset: str, criterion: str = "val_f1_macr
     if runs.empty or not is_beyond(runs[runs.arch.isin(["gmhl", "gmtl"])]).any():
         return None
     shown, raw = [], []
+    # A grid stopped part-way leaves cells with fewer (fold, seed) samples: they say so, not just a mean.
+    counts = runs.assign(setting=runs.setting.fillna("")).groupby(["arch", "model", "setting"]).f1_macro.count()
+    full = int(counts.max())
     for model in model_order(runs.model[runs.model != "-"]):
         mine = runs[runs.model == model]
         for arch in ("stl", "mtl"):
             rows = mine[mine.arch == arch]
             if not rows.empty:
                 shown.append({"Architecture": arch, "Model": model, "Grouping": "(none)", "Weighting": DASH,
-                              **{f"k={k}": DASH for k in KS}, "No grouping": _cell(rows)})
+                              **{f"k={k}": DASH for k in KS}, "No grouping": _cell(rows, full)})
                 raw.append({"arch": arch, "model": model, "setting": "", **summarize(rows.f1_macro)})
         for arch in ("gmtl", "gmhl"):
             rows = mine[mine.arch == arch]
@@ -107,7 +113,7 @@ def beyond_table(runs: pd.DataFrame, dataset: str, criterion: str = "val_f1_macr
                        "Weighting": c.weighting or ("sum" if arch == "gmhl" else DASH)}
                 for k in KS:
                     at_k = group[group.k_requested.astype(str) == k]
-                    row[f"k={k}"] = _cell(at_k, with_k=(k == "auto"))
+                    row[f"k={k}"] = _cell(at_k, full, with_k=(k == "auto"))
                     if not at_k.empty:
                         raw.append({"arch": arch, "model": model, "setting": at_k.setting.iloc[0],
                                     **summarize(at_k.f1_macro), "val_mean": summarize(at_k.val_f1_macro)["mean"]})
@@ -117,8 +123,12 @@ def beyond_table(runs: pd.DataFrame, dataset: str, criterion: str = "val_f1_macr
     notes = ["Test F1-macro, mean ± std over (fold, seed) samples; k=auto: the knee of the elbow curve per "
              "sample (silhouette where there is none), with the k each sample chose. GMHL without a `weighting` "
              "sums the heads' losses (the reference's loss). Groupings are computed on each fold's training "
-             "documents only.",
-             f"Comparisons choose each family's setting by mean {criterion_text(criterion)}, never on test:"]
+             "documents only."]
+    if counts.min() < full:
+        notes.append(f"(n=…): a cell with fewer (fold, seed) samples than the fullest ({full}): the grid stopped "
+                     "before it finished; its mean is over those samples only.")
+    notes += [f"Comparisons choose each family's setting by mean {criterion_text(criterion)} over the samples "
+              "its settings share, never on test:"]
     notes += [f"- {v}" for v in verdicts(runs, criterion)]
     if runs.pipe(labels_differ):
         notes.append(MIXED_NOTE)

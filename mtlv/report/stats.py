@@ -43,10 +43,30 @@ def unranked(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> list[str]:
     return out
 
 
+def shared_samples(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.DataFrame:
+    """The runs of the (fold, seed) samples that every setting has a criterion value for. A grid stopped
+    part-way (a device's time limit, a cancelled sweep) leaves some settings with fewer folds; their mean
+    is over other documents, and one lucky fold would otherwise outrank four. No sample in common (or no
+    fold/seed columns): the runs as they are."""
+    if runs.empty or not set(PAIR) <= set(runs.columns):
+        return runs
+    ranked = runs[runs[criterion].notna()]
+    samples = [tuple(r) for r in ranked[PAIR].astype(object).fillna(-1).itertuples(index=False)]
+    per_setting = pd.Series(samples, index=ranked.index).groupby(ranked.setting.fillna("")).agg(set)
+    if per_setting.empty:
+        return runs
+    common = set.intersection(*per_setting)
+    if not common or all(s == common for s in per_setting):
+        return runs
+    keys = runs[PAIR].astype(object).fillna(-1).itertuples(index=False)
+    return runs[[tuple(r) in common for r in keys]]
+
+
 def best_setting(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> str | None:
-    """The clustering setting with the highest mean criterion; ties go to the smaller k, then by name,
-    so the choice never depends on the order runs come back from the store."""
-    scores = setting_scores(runs, criterion).dropna(subset=["score"])
+    """The clustering setting with the highest mean criterion over the samples all settings share
+    (`shared_samples`); ties go to the smaller k, then by name, so the choice never depends on the order
+    runs come back from the store."""
+    scores = setting_scores(shared_samples(runs, criterion), criterion).dropna(subset=["score"])
     if scores.empty:
         return None
     scores = scores.assign(k_sort=scores["k"].fillna(np.inf))

@@ -27,6 +27,23 @@ def test_best_setting_by_validation_with_deterministic_ties():
     assert best_setting(runs.iloc[0:0]) is None
 
 
+def test_best_setting_ranks_on_the_samples_all_settings_share():
+    # A grid stopped part-way: co-occurrence finished fold 2 only, an easy fold where it is below description
+    # (0.90 vs 0.95). Its one-fold mean (0.90) is above description's four-fold mean (0.8375), but on the
+    # documents both were scored on, description is better. Rows shuffled; seeds as a second key.
+    runs = pd.DataFrame({"setting": ["description-k3"] * 4 + ["cooccurrence-k3"],
+                         "feature": ["description"] * 4 + ["cooccurrence"], "k": [3] * 5,
+                         "fold": [3, 2, 0, 1, 2], "seed": [7] * 5,
+                         "val_f1_macro": [0.80, 0.95, 0.80, 0.80, 0.90]}).iloc[[4, 1, 3, 0, 2]]
+    assert best_setting(runs) == "description-k3"
+    # the same fold of another seed is another sample: nothing shared with seed 7 -> each setting's own mean
+    assert best_setting(runs.assign(seed=[8, 7, 7, 7, 7])) == "cooccurrence-k3"
+    # every setting complete: the plain means decide (co-occurrence's other folds lift it above description)
+    full = pd.concat([runs, pd.DataFrame({"setting": "cooccurrence-k3", "feature": "cooccurrence", "k": 3,
+                                          "fold": [0, 1, 3], "seed": 7, "val_f1_macro": [0.90, 0.90, 0.90]})])
+    assert best_setting(full) == "cooccurrence-k3"
+
+
 def test_paired_matches_fold_and_seed():
     a = pd.DataFrame({"fold": [0, 1, 2, 0], "seed": [1, 1, 1, 2], "m": [0.1, 0.2, 0.3, 0.4]})
     b = pd.DataFrame({"fold": [2, 0, 0], "seed": [1, 2, 1], "m": [0.6, 0.7, 0.5]})
