@@ -50,16 +50,16 @@ def shared_samples(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.Da
     fold/seed columns): the runs as they are."""
     if runs.empty or not set(PAIR) <= set(runs.columns):
         return runs
-    ranked = runs[runs[criterion].notna()]
-    samples = [tuple(r) for r in ranked[PAIR].astype(object).fillna(-1).itertuples(index=False)]
-    per_setting = pd.Series(samples, index=ranked.index).groupby(ranked.setting.fillna("")).agg(set)
+    samples = pd.Series(list(runs[PAIR].astype(object).fillna(-1).itertuples(index=False, name=None)),
+                        index=runs.index)
+    ranked = runs[criterion].notna()
+    per_setting = samples[ranked].groupby(runs.setting.fillna("")[ranked]).agg(set)
     if per_setting.empty:
         return runs
     common = set.intersection(*per_setting)
     if not common or all(s == common for s in per_setting):
         return runs
-    keys = runs[PAIR].astype(object).fillna(-1).itertuples(index=False)
-    return runs[[tuple(r) in common for r in keys]]
+    return runs[samples.map(common.__contains__)]
 
 
 def best_setting(runs: pd.DataFrame, criterion: str = "val_f1_macro") -> str | None:
