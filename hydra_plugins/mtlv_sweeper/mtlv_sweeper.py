@@ -6,6 +6,7 @@ a rerun of the same command only runs what is unfinished."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, List
 
@@ -38,6 +39,7 @@ class GroupSweeper(BasicSweeper):
         from mtlv.run.prepare import (finished_jobs, grouping_workers, precompute_groupings, prepare_cell,
                                       prepare_tracking)
         from mtlv.run.reuse import job_model_keys, launch_waves
+        from mtlv.run.stop import StopOnSigterm
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -85,13 +87,25 @@ class GroupSweeper(BasicSweeper):
 
         returns, failed, start = [], [], 0
         size = self.max_batch_size or len(jobs) or 1
-        for wave in waves:
-            for i in range(0, len(wave), size):
-                batch = [jobs[j] for j in wave[i:i + size]]
-                results = self.launcher.launch(batch, initial_job_idx=start)
-                start += len(batch)
-                failed += [(r.overrides, r._return_value) for r in results if r.status == JobStatus.FAILED]
-                returns.append(results)
+        stopping = StopOnSigterm()  # SIGTERM stops the jobs too, not the sweeper alone (mtlv/run/stop.py)
+        try:
+            with stopping:
+                for wave in waves:
+                    for i in range(0, len(wave), size):
+                        batch = [jobs[j] for j in wave[i:i + size]]
+                        results = self.launcher.launch(batch, initial_job_idx=start)
+                        start += len(batch)
+                        failed += [(r.overrides, r._return_value) for r in results if r.status == JobStatus.FAILED]
+                        returns.append(results)
+        except (KeyboardInterrupt, SystemExit) as err:  # Ctrl-C or SIGTERM: the launcher has stopped its jobs
+            if (signum := stopping.stopped_by(err)) is None:
+                raise
+            # SLURM jobs are the cluster's, not this process's: those queued already go on.
+            queued = "; jobs already queued on SLURM go on (scancel stops them)" if "Slurm" in type(
+                self.launcher).__name__ else ""
+            print(f"stopped: {signum.name} ended the sweep; the jobs that finished are kept, and rerunning the "
+                  f"same command runs only the unfinished ones{queued}", file=sys.stderr, flush=True)
+            raise SystemExit(128 + signum) from None
 
         problems = []
         for folder in cells:

@@ -1,0 +1,52 @@
+"""Stopping a sweep from outside: SIGTERM (`kill`, `timeout`, `docker stop`, systemd) ends it as Ctrl-C does.
+
+Without this, SIGTERM ends only the sweeper's own process. The jobs a parallel launcher (joblib) runs in
+worker processes go on: Lightning's SIGTERM handler turns the signal into a SystemExit at the next batch,
+which ends the current job only, and the worker then takes the next job queued to it, and so on, with no
+parent left to report to. Turned into a KeyboardInterrupt in the sweeper, the signal makes joblib abort and
+kill its workers, as it does on Ctrl-C. Jobs that finished are kept either way; a rerun runs the rest.
+
+Under SLURM, SIGTERM is the notice of pre-emption, of the time limit or of scancel: each job's
+PreemptionCheckpoint answers it by saving, and SLURM kills what is left after its grace time; it is left
+alone there.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+from mtlv.run.checkpoint import under_slurm
+
+
+class SweepStopped(KeyboardInterrupt):
+    """SIGTERM reached the sweeper: a KeyboardInterrupt, so that a launcher aborts its jobs as on Ctrl-C."""
+
+
+class StopOnSigterm:
+    """While a sweep launches its jobs: SIGTERM raises SweepStopped; `stopped_by` names what ended it."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous = None
+
+    def __enter__(self) -> "StopOnSigterm":
+        # Signal handlers can only be set from the main thread (a sweep run from a test's thread: leave it).
+        if not under_slurm() and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._stop)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _stop(self, signum, frame) -> None:
+        self.signum = signum
+        raise SweepStopped(signal.Signals(signum).name)
+
+    def stopped_by(self, err: BaseException) -> signal.Signals | None:
+        """The signal that ended the sweep with `err`, or None when something else did. A job that runs in
+        this process (the basic launcher) turns the KeyboardInterrupt into a SystemExit (Lightning exits
+        after a graceful shutdown), hence the signal noted here, not the exception's type."""
+        if self.signum is not None:
+            return signal.Signals(self.signum)
+        return signal.SIGINT if isinstance(err, KeyboardInterrupt) else None
