@@ -39,6 +39,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
 from mtlv.run.reuse import model_key, register, trained_source
+from mtlv.run.stop import die_with_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,7 @@ def run_job(cfg: DictConfig) -> dict:
     quiet_libraries()
     check_options(cfg)
     configure_torch(cfg)
+    die_with_sweeper()
     corpus = load_data(cfg)
     cell = open_cell(cfg)
     grouping = cell_grouping(cfg, corpus, cell)

@@ -1,7 +1,8 @@
-"""Stopping a parallel sweep from outside: SIGTERM to the sweeper ends its worker processes too.
+"""Stopping a parallel sweep from outside ends its worker processes too (mtlv/run/stop.py).
 
-Before the fix, the sweeper died and its two joblib workers went on training the queued jobs
-(here: sat in the injected wait for 5 minutes), with nobody left to collect their results."""
+Before the fix, SIGTERM ended the sweeper alone: its two joblib workers went on training the queued
+jobs (here: sat in the injected wait for 5 minutes), with nobody left to collect their results; after
+a SIGKILL they stayed, idle and holding their memory, until killed by hand."""
 from __future__ import annotations
 
 import contextlib
@@ -31,10 +32,14 @@ def workers_of(pgid: int) -> list[int]:
     return pids
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux's /proc")
-def test_sigterm_to_the_sweeper_stops_its_parallel_jobs(tmp_path):
+LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux's /proc")
+
+
+@contextlib.contextmanager
+def waiting_sweep(tmp_path: Path):
+    """A parallel STL sweep whose two running jobs block after their first batch (for 5 minutes, then kill
+    themselves): yields the sweeper's process and its stderr file once they block. Everything is killed after."""
     marker = tmp_path / "waiting"
-    # Every job blocks after its first batch (for 5 minutes, then kills itself): a stop must end them.
     fault = f"+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:0,batch:1,action:wait,wait_s:300,marker:{marker}}}"
     args = [*FAST, "arch=stl", "logger=none", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", fault]
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
@@ -49,16 +54,34 @@ def test_sigterm_to_the_sweeper_stops_its_parallel_jobs(tmp_path):
             time.sleep(0.2)
         assert marker.exists(), err.read_text()[-3000:]
         assert len(workers_of(sweep.pid)) == 2  # both jobs are running (one waits, the other trains or waits)
-
-        sweep.send_signal(signal.SIGTERM)  # the sweeper only, as `kill PID` does: the workers get nothing
-        code = sweep.wait(timeout=60)
-        deadline = time.time() + 20
-        while workers_of(sweep.pid) and time.time() < deadline:
-            time.sleep(0.2)
-        assert workers_of(sweep.pid) == []
-        assert code == 128 + signal.SIGTERM  # as a shell reports a process ended by SIGTERM
-        last = err.read_text().strip().splitlines()[-1]
-        assert last.startswith("stopped: SIGTERM ended the sweep") and "rerunning the same command" in last
+        yield sweep, err
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(sweep.pid, signal.SIGKILL)
+
+
+def workers_gone(pgid: int, within_s: float = 20) -> bool:
+    deadline = time.time() + within_s
+    while workers_of(pgid) and time.time() < deadline:
+        time.sleep(0.2)
+    return workers_of(pgid) == []
+
+
+@LINUX
+def test_sigterm_to_the_sweeper_stops_its_parallel_jobs(tmp_path):
+    with waiting_sweep(tmp_path) as (sweep, err):
+        sweep.send_signal(signal.SIGTERM)  # the sweeper only, as `kill PID` does: the workers get nothing
+        code = sweep.wait(timeout=60)
+        assert workers_gone(sweep.pid)
+        assert code == 128 + signal.SIGTERM  # as a shell reports a process ended by SIGTERM
+        last = err.read_text().strip().splitlines()[-1]
+        assert last.startswith("stopped: SIGTERM ended the sweep") and "rerunning the same command" in last
+
+
+@LINUX
+def test_a_sweeper_killed_outright_takes_its_workers_with_it(tmp_path):
+    """SIGKILL runs no handler in the sweeper: the kernel ends the workers (PR_SET_PDEATHSIG)."""
+    with waiting_sweep(tmp_path) as (sweep, err):
+        sweep.kill()
+        assert sweep.wait(timeout=60) == -signal.SIGKILL
+        assert workers_gone(sweep.pid)
