@@ -13,7 +13,8 @@ until the job is told to stop (SIGUSR1, or SLURM's SIGTERM, noted by PreemptionC
 a drill can pre-empt it from outside (`scancel --signal=USR1`, `scontrol requeue`) at an exact
 point; the job then saves and exits as on a real pre-emption. `action=signal` sends itself SIGUSR1
 (the notice SLURM's `--signal` sends) and carries on. `action=raise` raises `InjectedFault`
-(an in-process crash, for fast tests). `label=...` limits the fault to the job(s) that train
+(an in-process crash, for fast tests). A `marker` ending in "/" is a folder that gets one file per
+job, named by its process id (the jobs of a parallel sweep). `label=...` limits the fault to the job(s) that train
 that label, e.g. one group job of an STL/GMTL sweep.
 """
 from __future__ import annotations
@@ -52,8 +53,11 @@ class KillAt(L.Callback):
             return
         if self.action in ("wait", "pause"):
             if self.marker:
-                Path(self.marker).parent.mkdir(parents=True, exist_ok=True)
-                Path(self.marker).write_text(f"{os.getpid()} {where}\n", encoding="utf-8")
+                # A marker ending in "/" is a folder with one file per job, named by its process id:
+                # parallel jobs of one sweep do not overwrite each other's.
+                marker = Path(self.marker) / str(os.getpid()) if self.marker.endswith("/") else Path(self.marker)
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(f"{os.getpid()} {where}\n", encoding="utf-8")
             deadline = time.time() + self.wait_s
             while time.time() < deadline:
                 if self.action == "pause" and any(getattr(cb, "received", None) for cb in trainer.callbacks):

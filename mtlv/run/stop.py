@@ -12,6 +12,7 @@ alone there.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -68,3 +69,6 @@ def die_with_sweeper() -> None:
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    sweeper = multiprocessing.parent_process()
+    if sweeper is not None and os.getppid() != sweeper.pid:  # it died before this job began: no one waits for it
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -37,10 +37,11 @@ LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads p
 
 @contextlib.contextmanager
 def waiting_sweep(tmp_path: Path):
-    """A parallel STL sweep whose two running jobs block after their first batch (for 5 minutes, then kill
-    themselves): yields the sweeper's process and its stderr file once they block. Everything is killed after."""
-    marker = tmp_path / "waiting"
-    fault = f"+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:0,batch:1,action:wait,wait_s:300,marker:{marker}}}"
+    """A parallel STL sweep whose jobs block after their first batch (for 5 minutes, then kill themselves):
+    yields the sweeper's process and its stderr file once both running jobs block. All is killed after."""
+    markers = tmp_path / "waiting"  # a folder: one file per waiting job, named by its worker's process id
+    fault = ("+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1,action:wait,wait_s:300,"
+             f"marker:'{markers}/'}}")
     args = [*FAST, "arch=stl", "logger=none", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", fault]
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("SLURM_NTASKS", None)  # under SLURM, SIGTERM is left to the jobs' pre-emption handling
@@ -50,10 +51,10 @@ def waiting_sweep(tmp_path: Path):
                                  stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     try:
         deadline = time.time() + 240
-        while not marker.exists() and sweep.poll() is None and time.time() < deadline:
+        while len(list(markers.glob("*"))) < 2 and sweep.poll() is None and time.time() < deadline:
             time.sleep(0.2)
-        assert marker.exists(), err.read_text()[-3000:]
-        assert len(workers_of(sweep.pid)) == 2  # both jobs are running (one waits, the other trains or waits)
+        assert sorted(int(p.name) for p in markers.glob("*")) == sorted(workers_of(sweep.pid)), \
+            err.read_text()[-3000:]  # both jobs wait, each in its own worker
         yield sweep, err
     finally:
         with contextlib.suppress(ProcessLookupError):
