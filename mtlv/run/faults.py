@@ -14,8 +14,8 @@ a drill can pre-empt it from outside (`scancel --signal=USR1`, `scontrol requeue
 point; the job then saves and exits as on a real pre-emption. `action=signal` sends itself SIGUSR1
 (the notice SLURM's `--signal` sends) and carries on. `action=raise` raises `InjectedFault`
 (an in-process crash, for fast tests). A `marker` ending in "/" is a folder that gets one file per
-job, named by its process id (the jobs of a parallel sweep). `label=...` limits the fault to the job(s) that train
-that label, e.g. one group job of an STL/GMTL sweep.
+job, named by its process id (the jobs of a parallel sweep). `label=...` limits the fault to the
+job(s) that train that label, e.g. one group job of an STL/GMTL sweep.
 """
 from __future__ import annotations
 
