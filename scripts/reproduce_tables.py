@@ -163,7 +163,7 @@ def commands(scale: str, datasets: list[str] | None, seeds: str, user: list[str]
 BEYOND = {
     "clustering": ["clustering=kmedoids_label,kmedoids_desc,cooccurrence,affinity",
                    "clustering.algorithm=kmedoids,agglomerative", "clustering.k=3,4,5,auto"],
-    "weighting": ["weighting=sum,mean,uncertainty,pcgrad"],
+    "weighting": ["weighting=sum,mean,uncertainty,pcgrad,labelmean"],
 }
 
 

@@ -4,13 +4,14 @@ One class per file behind `Weighting` (the layout of LibMTL's `weighting/`), cho
 `weighting=<name>` (conf/weighting/*.yaml, `_target_` + `_partial_`).
 """
 from mtlv.weighting.base import Weighting
+from mtlv.weighting.labelmean import LabelMean
 from mtlv.weighting.mean import Mean
 from mtlv.weighting.pcgrad import PCGrad
 from mtlv.weighting.static import Static
 from mtlv.weighting.sum import Sum
 from mtlv.weighting.uncertainty import Uncertainty
 
-__all__ = ["Weighting", "Sum", "Mean", "Static", "Uncertainty", "PCGrad", "from_reduction", "reduction_of"]
+__all__ = ["Weighting", "Sum", "Mean", "Static", "Uncertainty", "PCGrad", "LabelMean", "from_reduction", "reduction_of"]
 
 
 def from_reduction(loss_reduction: str, head_weights, num_heads: int) -> Weighting:

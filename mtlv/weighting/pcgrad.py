@@ -9,6 +9,8 @@ Without conflicts all weights are 1, i.e. plain `sum`.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from mtlv.weighting.base import Weighting
@@ -17,8 +19,8 @@ from mtlv.weighting.base import Weighting
 class PCGrad(Weighting):
     needs_features = True
 
-    def __init__(self, num_heads: int) -> None:
-        super().__init__(num_heads)
+    def __init__(self, num_heads: int, head_sizes: Sequence[int] | None = None) -> None:
+        super().__init__(num_heads, head_sizes)
         from torchjd.aggregation import PCGradWeighting
 
         self.weighting = PCGradWeighting()

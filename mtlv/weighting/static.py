@@ -10,8 +10,9 @@ from mtlv.weighting.base import Weighting
 
 
 class Static(Weighting):
-    def __init__(self, num_heads: int, weights: Sequence[float] | None = None) -> None:
-        super().__init__(num_heads)
+    def __init__(self, num_heads: int, weights: Sequence[float] | None = None,
+                 head_sizes: Sequence[int] | None = None) -> None:
+        super().__init__(num_heads, head_sizes)
         if weights is None or len(weights) != self.num_heads:
             raise ConfigError(f"static loss weights need one weight per head ({self.num_heads} heads), got "
                               f"{None if weights is None else list(weights)}: set weighting.weights=[...] "

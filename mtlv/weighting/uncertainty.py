@@ -6,6 +6,8 @@ first steps equal `sum`). A noisy head (high loss) earns a larger s_i and thus a
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
@@ -13,8 +15,8 @@ from mtlv.weighting.base import Weighting
 
 
 class Uncertainty(Weighting):
-    def __init__(self, num_heads: int, init: float = 0.0) -> None:
-        super().__init__(num_heads)
+    def __init__(self, num_heads: int, init: float = 0.0, head_sizes: Sequence[int] | None = None) -> None:
+        super().__init__(num_heads, head_sizes)
         self.log_vars = nn.Parameter(torch.full((self.num_heads,), float(init)))
 
     def forward(self, losses: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:

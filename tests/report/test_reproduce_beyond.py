@@ -19,7 +19,7 @@ def test_beyond_grid_composes(script, monkeypatch, tmp_path):
     archs = [next(a for a in c if a.startswith("arch=")) for c in cmds]
     assert archs == ["arch=gmhl", "arch=gmtl", "arch=gmhl"]
     assert "clustering.k=3,4,5,auto" in cmds[1] and "clustering.algorithm=kmedoids,agglomerative" in cmds[1]
-    assert "weighting=sum,mean,uncertainty,pcgrad" in cmds[2]
+    assert "weighting=sum,mean,uncertainty,pcgrad,labelmean" in cmds[2]
     for cmd in cmds:
         sweeps = [o.split("=", 1) for o in cmd[4:] if "," in o and not o.startswith("hydra.")]
         fixed = [o for o in cmd[4:] if "," not in o and not o.startswith("hydra.")]

@@ -165,7 +165,8 @@ def test_two_spellings_of_one_loss_share_one_model_key():
     assert key("weighting=static", "weighting.weights=[1,2,0.5]") == \
         key("model.module.loss_reduction=weighted", "model.module.head_weights=[1.0,2.0,0.5]")
     assert key("weighting=static", "weighting.weights=[1,2,0.5]") != key("weighting=static", "weighting.weights=[2,1,0.5]")
-    assert len({key(), key("weighting=uncertainty"), key("weighting=pcgrad"), key("weighting=mean")}) == 4
+    assert len({key(), key("weighting=uncertainty"), key("weighting=pcgrad"), key("weighting=mean"),
+                key("weighting=labelmean")}) == 5
     # the weighting wins over loss_reduction when both are given (as in the module)
     assert key("weighting=sum", "model.module.loss_reduction=mean") == key()
 

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError
-from mtlv.weighting import PCGrad, Static, Uncertainty, from_reduction
+from mtlv.weighting import LabelMean, PCGrad, Static, Uncertainty, from_reduction
 
 
 def test_sum_mean_static():
@@ -98,3 +98,26 @@ def test_export_keeps_mlp_heads_and_drops_training_only_state(tmp_path):
     with torch.no_grad():
         expected = torch.sigmoid(module(enc["input_ids"], enc["attention_mask"]))
     torch.testing.assert_close(loaded.predict_proba(texts), expected)
+
+
+def test_labelmean_weighs_heads_by_their_labels_by_hand():
+    # heads of 3 and 1 labels with mean losses 1 and 4: (3 * 1 + 1 * 4) / 4 labels
+    assert LabelMean(2, head_sizes=[3, 1])(torch.tensor([1.0, 4.0])).item() == pytest.approx(1.75)
+    with pytest.raises(ConfigError, match="number of labels of each head"):
+        LabelMean(2)
+
+
+def test_labelmean_makes_the_gmhl_loss_the_mtl_loss():
+    """GMHL with labelmean, on non-contiguous groups of unequal size, trains on the mean binary cross-entropy
+    over all labels: what MTL's one head computes (worked out with torch's BCE on the whole label matrix)."""
+    groups, names = [[3, 0, 4], [1], [2]], list("abcde")
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -2.0], [-0.5, 1.5, -3.0, 0.0, 1.0]])
+    labels = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0, 1.0]])
+    mtl_loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
+    losses = {}
+    for weighting in ("labelmean", "sum"):
+        module = instantiate(compose(["model=tiny", f"weighting={weighting}"]).model.module, groups=groups,
+                             label_names=names, _convert_="all")
+        losses[weighting] = module.combine(module.head_losses(logits, labels)).item()
+    assert losses["labelmean"] == pytest.approx(mtl_loss)
+    assert losses["sum"] != pytest.approx(mtl_loss)  # the reference's sum weighs the one-label heads 3 times
