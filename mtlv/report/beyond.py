@@ -54,7 +54,14 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, int, int]:
 
 
 def verdicts(runs: pd.DataFrame, criterion: str) -> list[str]:
-    """Plain sentences: data-driven vs name/description GMTL per k, GMHL weightings vs MTL."""
+    """Plain sentences: data-driven vs name/description GMTL per k, GMHL weightings vs MTL, per model (an
+    encoder with MLP heads is another model: its GMHL is compared with its own MTL)."""
+    models = model_order(runs.model[runs.model != "-"])
+    return [f"{model}: {v}" if len(models) > 1 else v
+            for model in models for v in _verdicts(runs[runs.model == model], criterion)]
+
+
+def _verdicts(runs: pd.DataFrame, criterion: str) -> list[str]:
     out = []
     gmtl = runs[(runs.arch == "gmtl") & (runs.weighting.fillna("") == "")]
     for k in KS:

@@ -86,6 +86,15 @@ def study_of(params: dict) -> str:
     return ", ".join(parts)
 
 
+def model_of(params: dict) -> str:
+    """The model a result is tabled under: the encoder (`model.name`), with its head where that is not the
+    reference's linear one (`model.module.head_hidden=256` -> 'minilm-mlp256'). A sweep over head depth then
+    gets rows of its own, instead of replacing the linear-head results that share its (arch, fold, seed)."""
+    hidden = _num(params.get("model.module.head_hidden"), int)
+    name = params.get("model.name", "-")
+    return f"{name}-mlp{hidden}" if hidden else name
+
+
 def run_row(run) -> dict:
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     arch = tags.get("arch", params.get("arch.name", "?"))
@@ -93,7 +102,7 @@ def run_row(run) -> dict:
     elapsed = metrics.get("time/elapsed_s", np.nan)
     return {
         "run_id": run.info.run_id, "run_name": run.info.run_name, "dataset": tags.get("dataset", "?"),
-        "arch": arch, "model": params.get("model.name", "-") if not arch.startswith("baseline") else "-",
+        "arch": arch, "model": model_of(params) if not arch.startswith("baseline") else "-",
         "feature": feature, "k": k, "k_requested": params.get("clustering.k") if feature else None,
         "algorithm": (params.get("clustering.algorithm") or "kmedoids") if feature else None,
         "weighting": weighting_of(params), "setting": setting,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mtlv.report.beyond import beyond_table
-from mtlv.report.collect import COLUMNS, setting_of
+from mtlv.report.collect import COLUMNS, model_of, setting_of
 from mtlv.report.study_tables import grid_table
 from mtlv.report.reference import Reference
 
@@ -99,3 +99,24 @@ def test_reference_grid_table_leaves_the_beyond_settings_to_table_6():
     reference_only = known_runs().query("arch in ['mtl', 'stl'] or (feature in ['label', 'description'] and "
                                         "weighting == '')")
     assert beyond_table(reference_only, "openi") is None
+
+
+def test_mlp_heads_are_another_model_with_their_own_verdicts():
+    """A head-depth sweep (`model.module.head_hidden`) must not replace the linear-head results it shares
+    (arch, fold, seed) with: its runs are tabled as another model, and its GMHL is compared with its own MTL."""
+    assert model_of({"model.name": "minilm", "model.module.head_hidden": "None"}) == "minilm"
+    assert model_of({"model.name": "minilm", "model.module.head_hidden": "256"}) == "minilm-mlp256"
+    mtl_mlp = np.array([0.80, 0.82, 0.79, 0.81])
+    mlp = pd.DataFrame(results("mtl", mtl_mlp, MTL) + results("gmhl", mtl_mlp - 0.005, MTL, "description",
+                                                                "kmedoids", 4, weighting="labelmean"),
+                       columns=COLUMNS).assign(model="minilm-mlp256")
+    table = beyond_table(pd.concat([known_runs(), mlp], ignore_index=True), "openi")
+    frame = table.frame.set_index(["Model", "Architecture", "Grouping", "Weighting"])
+    assert frame.loc[("minilm", "mtl", "(none)", "—"), "No grouping"] == "0.703 ± 0.017"
+    assert frame.loc[("minilm-mlp256", "mtl", "(none)", "—"), "No grouping"] == "0.805 ± 0.013"
+    notes = "\n".join(table.notes)
+    # against its own MTL (0.805), not the linear heads' (0.703): 0.5 points below
+    assert "minilm-mlp256: GMHL with labelmean (description-k4-wlabelmean, chosen on validation) is within 1 point " \
+           "of MTL: -0.50 points (higher in 0 of 4 samples)." in notes
+    assert "minilm: GMHL with uncertainty (description-k4-wuncertainty, chosen on validation) is within 1 point " \
+           "of MTL: -0.50 points" in notes
