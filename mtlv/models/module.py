@@ -57,7 +57,8 @@ class MultiTaskModule(L.LightningModule):
         # list (or new_tensor(list)) copies it there with a blocking copy, a host sync every step.
         for i, g in enumerate(self.groups):
             self.register_buffer(f"_group_index{i}", torch.tensor(g, dtype=torch.long), persistent=False)
-        self.weighting: Weighting = (weighting(len(self.groups), head_sizes=[len(g) for g in self.groups]) if weighting is not None
+        sizes = [len(g) for g in self.groups]  # labels per head, for weightings that weigh heads by size
+        self.weighting: Weighting = (weighting(len(self.groups), head_sizes=sizes) if weighting is not None
                                      else from_reduction(loss_reduction, head_weights, len(self.groups)))
         self.label_names = list(label_names)
         self._val_counts: torch.Tensor | None = None

@@ -21,7 +21,7 @@ class LabelMean(Weighting):
         super().__init__(num_heads, head_sizes)
         if self.head_sizes is None:
             raise ConfigError("weighting=labelmean needs the number of labels of each head: build it from a "
-                              "model (MultiLabelModule passes head_sizes), or pass head_sizes=[...]")
+                              "model (MultiTaskModule passes head_sizes), or pass head_sizes=[...]")
         sizes = torch.tensor(self.head_sizes, dtype=torch.float32)
         # A device buffer, not a Python list: no host-to-device copy in every training step.
         self.register_buffer("weights", sizes / sizes.sum(), persistent=False)
