@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
-
 from mtlv.errors import ConfigError
-from mtlv.weighting.base import Weighting
+from mtlv.weighting.static import Static
 
 
-class LabelMean(Weighting):
+class LabelMean(Static):
+    """Static weights n_i / sum(n), computed from the heads' sizes instead of given."""
+
     def __init__(self, num_heads: int, head_sizes: Sequence[int] | None = None) -> None:
-        super().__init__(num_heads, head_sizes)
-        if self.head_sizes is None:
+        if head_sizes is None:
             raise ConfigError("weighting=labelmean needs the number of labels of each head: build it from a "
                               "model (MultiTaskModule passes head_sizes), or pass head_sizes=[...]")
-        sizes = torch.tensor(self.head_sizes, dtype=torch.float32)
-        # A device buffer, not a Python list: no host-to-device copy in every training step.
-        self.register_buffer("weights", sizes / sizes.sum(), persistent=False)
-
-    def forward(self, losses: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        return (losses * self.weights.to(losses.dtype)).sum()
+        total = float(sum(head_sizes))
+        super().__init__(num_heads, weights=[n / total for n in head_sizes], head_sizes=head_sizes)
