@@ -17,7 +17,7 @@ from typing import Callable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mtlv.errors import ConfigError, DataError, entry_point
+from mtlv.errors import ConfigError, DataError, in_sweep_job, entry_point
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +358,8 @@ def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
         method.check(num_labels)
     else:
         ignored = [f"clustering.{key}={clustering[key]}" for key in ("k", "groups") if clustering.get(key)]
-        if not isinstance(method, NoGrouping) or ignored:
+        # in a sweep's job the sweeper has said it once for all its cells (mtlv_sweeper: cells folded)
+        if (not isinstance(method, NoGrouping) or ignored) and not in_sweep_job():
             what = ", ".join(ignored) or f"clustering={clustering.method}"
             fixed = "one group of all labels" if arch.grouping == "all" else "one group per label"
             log.warning("%s is ignored: arch=%s always uses %s", what, arch.name, fixed)

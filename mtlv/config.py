@@ -36,9 +36,27 @@ def to_container(cfg: DictConfig) -> dict:
             for key in cfg if key != "hydra"}
 
 
+def _no_grouping() -> dict:
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "clustering" / "none.yaml"), resolve=True)
+
+
+def used_config(cfg: DictConfig) -> dict:
+    """The resolved config (`to_container`) of what the run uses: an architecture that does not cluster
+    (mtl, stl: `arch.grouping` all/single) gets the `clustering=none` node, whatever clustering options the
+    command gave. So the cells of a grid such as `arch=stl,mtl,gmtl clustering=a,b clustering.k=2,3` that
+    differ only in options their architecture ignores are one job with one key, trained once, and its MLflow
+    run logs no options it did not use (a second cell logging clustering.k=3 over 2 failed the job). With
+    clustering=none itself nothing changes, so the keys of finished jobs stay as they were."""
+    data = to_container(cfg)
+    arch = data.get("arch")
+    if isinstance(arch, dict) and arch.get("grouping", "clustering") != "clustering" and "clustering" in data:
+        data["clustering"] = _no_grouping()
+    return data
+
+
 def identity(cfg: DictConfig) -> dict:
     """The resolved config minus what cannot change results: the key of a finished job or sweep cell."""
-    data = {k: v for k, v in to_container(cfg).items() if k not in VOLATILE_KEYS}
+    data = {k: v for k, v in used_config(cfg).items() if k not in VOLATILE_KEYS}
     trainer = dict(data.get("trainer") or {})
     for key in VOLATILE_TRAINER_KEYS:
         trainer.pop(key, None)

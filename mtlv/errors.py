@@ -72,7 +72,7 @@ def report_and_exit(err: BaseException, code: int = 2) -> None:
     raise SystemExit(code)
 
 
-def _in_sweep_job() -> bool:
+def in_sweep_job() -> bool:
     """Inside one job of a Hydra multirun (not the sweeper that launches the jobs)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -98,7 +98,7 @@ def entry_point(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except Exception as err:
-            if _in_sweep_job():
+            if in_sweep_job():
                 user = user_error(err)
                 if user is None or user is err or full_errors():
                     raise

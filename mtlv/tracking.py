@@ -208,15 +208,44 @@ def log_to_run(uri: str, run_id: str, params: dict[str, Any] | None = None, metr
 
     mlflow_client = client(uri)
     now = int(time.time() * 1000)
-    params = [Param(k, str(v)[:6000]) for k, v in safe_keys(params or {}, "param").items()]
+    params = [Param(k, v) for k, v in _new_params(mlflow_client, run_id, params or {}).items()]
     metric_list = [Metric(k, float(v), now, 0) for k, v in safe_keys(metrics or {}).items()]
     tag_list = [RunTag(k, str(v)) for k, v in safe_keys(tags or {}, "tag").items()]
     for start in range(0, max(len(params), len(metric_list), len(tag_list)), 100):
-        retry_locked(mlflow_client.log_batch)(run_id, metrics=metric_list[start:start + 100],
-                                              params=params[start:start + 100], tags=tag_list[start:start + 100])
+        batch = params[start:start + 100]
+        try:
+            retry_locked(mlflow_client.log_batch)(run_id, metrics=metric_list[start:start + 100], params=batch,
+                                                  tags=tag_list[start:start + 100])
+        except Exception as err:  # noqa: BLE001 - MlflowException; only a param clash is survivable
+            if not batch or PARAM_CLASH not in str(err):
+                raise
+            # another process logged the run's params in between: the result is kept, the clash is a warning
+            log.warning("MLflow run %s: some params were logged meanwhile with other values; kept the logged "
+                        "ones (%s)", run_id, str(err)[:300])
+            retry_locked(mlflow_client.log_batch)(run_id, metrics=metric_list[start:start + 100],
+                                                  tags=tag_list[start:start + 100])
     for path in artifacts or []:
         if Path(path).exists():
             retry_locked(mlflow_client.log_artifact)(run_id, str(path), artifact_dir)
+
+
+PARAM_CLASH = "Changing param values is not allowed"
+
+
+def _new_params(mlflow_client, run_id: str, params: dict[str, Any]) -> dict[str, str]:
+    """The params the run does not have yet (MLflow keys, values as MLflow stores them). A param the run already
+    has with another value (a rerun whose options changed under one job key) cannot be changed in MLflow and
+    would fail the whole log call after training: the logged value is kept and one warning names them."""
+    wanted = {k: str(v)[:6000] for k, v in safe_keys(params, "param").items()}
+    if not wanted:
+        return {}
+    logged = retry_locked(mlflow_client.get_run)(run_id).data.params
+    clashes = [f"{k}: logged {logged[k]!r}, now {v!r}" for k, v in wanted.items() if k in logged and logged[k] != v]
+    if clashes:
+        log.warning("MLflow run %s already has %d param(s) with other values; the logged values are kept (MLflow "
+                    "cannot change them), this result is not affected: %s", run_id, len(clashes),
+                    "; ".join(clashes[:5]) + (" ..." if len(clashes) > 5 else ""))
+    return {k: v for k, v in wanted.items() if k not in logged}
 
 
 def end_orphans(uri: str, experiment: str, tags: dict[str, str], keep: str | None = None) -> list[str]:

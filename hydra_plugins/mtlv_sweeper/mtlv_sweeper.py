@@ -31,6 +31,13 @@ class GroupSweeper(BasicSweeper):
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(c)) for c in combos]
         for cfg in configs:  # every cell's options, before any folder is made or any job starts
             check_options(cfg)
+        from mtlv.run.prepare import distinct_cells
+
+        combos, configs, folded = distinct_cells(combos, configs)
+        if folded:
+            log.info("sweep: %d of %d cells differ only in options their architecture does not use (clustering "
+                     "options of mtl and stl) and are run once: %d distinct cells", folded, folded + len(configs),
+                     len(configs))
 
         from mtlv.run.aggregation import aggregate_cell
         from mtlv.errors import JobsFailedError, MTLVError, user_error

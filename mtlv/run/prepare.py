@@ -9,9 +9,9 @@ from omegaconf import DictConfig
 from mtlv import tracking
 from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, load_corpus, open_cell
 from mtlv.checks import check_config, check_options
-from mtlv.config import flatten, to_container
+from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.io import write_json
+from mtlv.io import stable_hash, write_json
 from mtlv.run.layout import CellLayout
 from mtlv.run import record
 
@@ -53,7 +53,7 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)
-    params = flatten({k: v for k, v in to_container(cfg).items() if k not in ("hydra", "group_index", "reuse_models")})
+    params = flatten({k: v for k, v in used_config(cfg).items() if k not in ("group_index", "reuse_models")})
     params.update(record.group_params(grouping))
     params["num_groups"] = grouping.num_groups
     params.update(grouping_params(folder))
@@ -62,6 +62,19 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     record.log_result(uri, run_id, params=params, artifacts=artifacts)
     write_json(cell.parent_run, {"run_id": run_id, "tracking_uri": uri})
     return run_id
+
+
+def distinct_cells(combos: list, configs: list[DictConfig]) -> tuple[list, list[DictConfig], int]:
+    """The sweep's cells less those that differ from an earlier one only in options their architecture does not
+    use (`config.used_config`): such cells are one job, so only the first is launched (two launches of one job
+    trained it twice and clashed in its MLflow run). Returns (combos, configs, how many were folded)."""
+    seen, keep = set(), []
+    for i, cfg in enumerate(configs):
+        key = stable_hash([cfg.get("task_name"), identity(cfg)])
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return [combos[i] for i in keep], [configs[i] for i in keep], len(configs) - len(keep)
 
 
 def heads_grouping(cfg: DictConfig) -> TaskGrouping:

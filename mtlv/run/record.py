@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtlv import tracking
-from mtlv.config import flatten, to_container
+from mtlv.config import flatten, used_config
 from mtlv.evaluation.metrics import flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
@@ -94,7 +94,7 @@ def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, groupi
     from mtlv.run.cell import grouping_params
 
     # reuse_models is volatile: a job resumed with the other value logs to the same run (no param conflict)
-    params = flatten({k: v for k, v in to_container(cfg).items() if k != "reuse_models"})
+    params = flatten({k: v for k, v in used_config(cfg).items() if k != "reuse_models"})
     params.update(group_params(grouping))
     params.update(env)
     params["eval.chosen_threshold"] = report["threshold"]
