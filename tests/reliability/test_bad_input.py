@@ -596,10 +596,10 @@ def test_entry_point_wrapper(monkeypatch, capsys):
     assert info.value.code == 2 and capsys.readouterr().err == "error: data.csv: bad\n"
     with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
         wrapped(ZeroDivisionError("x"))
-    monkeypatch.setattr(errors, "_in_sweep_job", lambda: True)  # a sweep job: the sweeper lists it
+    monkeypatch.setattr(errors, "in_sweep_job", lambda: True)  # a sweep job: the sweeper lists it
     with pytest.raises(DataError, match="data.csv: bad"):
         wrapped(instantiation_error())
-    monkeypatch.setattr(errors, "_in_sweep_job", lambda: False)
+    monkeypatch.setattr(errors, "in_sweep_job", lambda: False)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(InstantiationException):
         wrapped(instantiation_error())
