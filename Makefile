@@ -6,9 +6,10 @@ BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 OUTPUT  ?= outputs
 SCALE   ?= smoke
+STUDY   ?= quick
 OVERRIDES ?=
 
-.PHONY: help install train test test-full test-slurm mlflow-ui clean bench reproduce-tables tables fault-drill gpu-check
+.PHONY: help install train test test-full test-slurm mlflow-ui clean bench study reproduce-tables tables fault-drill gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -40,8 +41,11 @@ bench:  ## throughput benchmark: MTLV vs a plain PyTorch loop vs the HF Trainer 
 gpu-check:  ## one-GPU check (< 8 min): gpu tests, bench --gpu, MTL/GMTL/STL cells on Open-I + MiniLM (GPU_CHECK_DRY=1: on CPU, tiny)
 	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.sh
 
-reproduce-tables:  ## run the reference study's grid (SCALE=smoke|smoke-ci|minilm|openi-cpu|paper [GRID=beyond] [FAMILIES=mtl,gmtl] [SEEDS=42,43,44] [OVERRIDES="k=v ..."]), then render the tables (docs/reproduce.md)
-	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid $(GRID)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(FAMILIES),--families $(FAMILIES)) $(if $(REPORT_ARGS),--report-args $(REPORT_ARGS)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
+study:  ## a whole study, planned, run and reported (STUDY=quick|groupings|thesis|... OVERRIDES="dataset=csv dataset.path=my.csv ..."; docs/study.md)
+	$(BIN)/python -m mtlv.study study=$(STUDY) $(OVERRIDES)
+
+reproduce-tables:  ## the reference study through mtlv.study (SCALE=smoke|smoke-ci|minilm|openi-cpu|paper [GRID=beyond] [FAMILIES=mtl,gmtl,baseline] [SEEDS=42,43,44] [DATASETS=openi] [OVERRIDES="k=v ..."]; docs/reproduce.md)
+	$(BIN)/python scripts/reproduce_tables.py --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid $(GRID)) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(FAMILIES),--families $(FAMILIES)) $(if $(OVERRIDES),--overrides $(OVERRIDES))
 
 tables:  ## render the tables from the MLflow store only ([REPORT_ARGS="out=... select_on=test ..."])
 	$(BIN)/python -m mtlv.report $(REPORT_ARGS)

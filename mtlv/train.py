@@ -14,12 +14,16 @@ from mtlv.errors import entry_point
 @entry_point
 def main(cfg: DictConfig) -> float | None:
     from mtlv.run.inprocess import run_groups, wants_inprocess
-    from mtlv.run.job import run_job
+    from mtlv.run.job import record_failure, run_job
 
     if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
         results = run_groups(cfg)
         return sum(r["test"]["f1_macro"] for r in results) / len(results)
-    return run_job(cfg)["test"]["f1_macro"]
+    try:
+        return run_job(cfg)["test"]["f1_macro"]
+    except Exception as err:
+        record_failure(cfg, err)
+        raise
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Helpers for end-to-end tests (importable: tests/ is on pytest's pythonpath)."""
 from __future__ import annotations
 
+import csv
 import os
+import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +35,31 @@ def mlflow_runs(output_dir: Path, experiment: str = "demo"):
 
     mlflow.set_tracking_uri(f"sqlite:///{output_dir}/mlflow.db")
     return mlflow.search_runs(experiment_names=[experiment])
+
+
+# A small CSV a study has never seen (not the demo data): synthetic clinic notes, four labels whose words appear
+# in their notes, fever often with cough; its own column names and label delimiter, as a user would pass them.
+WORDS = {"fever": ["febrile", "pyrexia", "temperature"], "cough": ["coughing", "sputum", "wheeze"],
+         "rash": ["erythema", "papules", "itchy"], "nausea": ["vomiting", "queasy", "emesis"]}
+FILLER = "patient seen today history reviewed plan discussed follow up clinic stable vitals".split()
+
+
+def write_notes(path: Path, n: int = 120, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    names = list(WORDS)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["note", "codes"])
+        for _ in range(n):
+            chosen = rng.sample(names, rng.choice([1, 1, 2]))
+            if "fever" in chosen and "cough" not in chosen and rng.random() < 0.6:
+                chosen.append("cough")
+            words = [rng.choice(FILLER) for _ in range(10)] + [w for c in chosen for w in rng.sample(WORDS[c], 2)]
+            rng.shuffle(words)
+            writer.writerow([" ".join(words), "|".join(chosen)])
+    return path
+
+
+# how a study reads it: its own column names and delimiter, as a user would pass them
+CSV_OPTIONS = ["dataset=csv", "dataset.source.text_columns=[note]", "dataset.source.label_column=codes",
+               "dataset.source.label_delimiter=|"]

@@ -153,12 +153,17 @@ def search_all(client, experiment_ids: list[str], filter_string: str = "") -> li
             return runs
 
 
-def collect(uri: str, experiments: list[str] | None = None, filter_string: str = "") -> Runs:
-    """All finished results in the store (or in the named experiments), deduplicated per KEY."""
+def collect(uri: str, experiments: list[str] | None = None, filter_string: str = "",
+            cells: list[str] | None = None) -> Runs:
+    """All finished results in the store (or in the named experiments, or of the given cell folders: a study's
+    own), deduplicated per KEY."""
     client = tracking.client(uri)
     exps = tracking.retry_locked(client.search_experiments)()
     ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
     every = search_all(client, ids, filter_string) if ids else []
+    if cells is not None:
+        wanted = {str(Path(c).resolve()) for c in cells}
+        every = [r for r in every if str(Path(r.data.tags.get("mtlv.cell_dir") or "/").resolve()) in wanted]
     found = [r for r in every if is_result(r)]
     lone = lone_group_warning([r for r in every if "test/f1_macro" in r.data.metrics and is_lone_group_job(r)])
     rows = [run_row(r) for r in found]

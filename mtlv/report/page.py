@@ -130,7 +130,8 @@ def build_report(cfg: DictConfig) -> Path:
     out = Path(cfg.out)
     ref = Reference.load(cfg.reference, cfg.get("reference_model"))
     experiments = list(cfg.experiments) if cfg.experiments else None
-    data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "")
+    cells = list(cfg.cells) if cfg.get("cells") is not None else None
+    data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "", cells)
     lines = header(data, ref, cfg)
     if data.runs.empty:
         lines.append("\nNo finished runs in this store yet: run `make reproduce-tables` (or `python -m mtlv.train`).")

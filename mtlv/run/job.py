@@ -32,7 +32,7 @@ from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
-from mtlv.run import record
+from mtlv.run import cost, record
 from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, load_corpus, open_cell
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
@@ -241,6 +241,7 @@ def run_job(cfg: DictConfig) -> dict:
     grouping = cell_grouping(cfg, corpus, cell)
     cols, heads = grouping.job_labels(cfg.group_index)
     job, key = cell.job(cfg.group_index), job_key(cfg)
+    job.failed_json.unlink(missing_ok=True)  # this attempt's outcome replaces an earlier failure's
     if (result := finished_result(cfg, job, key)) is not None:
         record.print_job(result, read_json(job.metrics_json), rerun=True)
         return result
@@ -279,6 +280,21 @@ def run_job(cfg: DictConfig) -> dict:
     return result
 
 
+def record_failure(cfg: DictConfig, err: BaseException) -> None:
+    """The error of a job that failed after its folder was made, as its failed.json (a study shows it at once;
+    the next attempt removes it). Nothing when the job's folder is not known (bad data or options)."""
+    from mtlv.errors import user_error
+    from mtlv.run.cell import job_dir
+
+    try:
+        folder = JobLayout(job_dir(cfg))
+    except Exception:  # noqa: BLE001 - the failure itself is reported by the caller
+        return
+    if folder.exists():
+        shown = user_error(err) or err
+        write_json(folder.failed_json, {"error": f"{type(shown).__name__}: {shown}", "time": time.time()})
+
+
 def job_result(cfg: DictConfig, cell: Cell, job: JobLayout, key: str, mkey: str, label_names: list[str],
                report: dict, elapsed: float, start: float, split: Split) -> dict:
     """What result.json holds for a finished job (trained or reused); written last, it marks the job done."""
@@ -286,7 +302,10 @@ def job_result(cfg: DictConfig, cell: Cell, job: JobLayout, key: str, mkey: str,
             "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
             "threshold": report["threshold"], "test": record.headline(report["test"]),
             "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),
-            "folder": str(job.folder), **record.provenance(split)}
+            "folder": str(job.folder), **record.provenance(split),
+            # what the job cost, for a study's estimates of later jobs on this machine (mtlv/run/cost.py)
+            "work": cost.work_of(cfg, split), "speed_key": cost.speed_key(cfg, torch.get_num_threads()),
+            "host": cost.host()}
 
 
 def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGrouping, job: JobLayout, key: str,

@@ -137,6 +137,12 @@ class ResultFiles:
         """Written last: marks the job finished."""
         return self.folder / "result.json"
 
+    @property
+    def failed_json(self) -> Path:
+        """Written when the job's last attempt failed (the error), removed when it starts again: a study's
+        progress shows a failure when it happens, not when the whole sweep ends."""
+        return self.folder / "failed.json"
+
     def evaluation_files(self) -> list[Path]:
         """The evaluation's files, in the order they are logged as MLflow artifacts."""
         return [self.metrics_json, self.classification_report, self.per_label_f1, self.predictions("val"),

@@ -1,0 +1,53 @@
+"""What a training job costs: its work (documents trained and scored) and its speed class, recorded in its
+result.json so that a study can estimate later jobs from the ones this machine already ran
+(mtlv/study/estimate.py)."""
+from __future__ import annotations
+
+import os
+import socket
+
+from omegaconf import DictConfig, OmegaConf
+
+from mtlv.io import stable_hash
+
+# Scoring a document costs about a third of training on it (a forward pass against forward + backward).
+EVAL_WEIGHT = 1 / 3
+
+
+def units(work: dict, eval_weight: float = EVAL_WEIGHT) -> float:
+    """Training-document epochs plus the weighted documents scored (validation every epoch and at the end,
+    test at the end, and after every epoch with data.test_curve)."""
+    epochs = int(work.get("epochs", 1))
+    scored = work["val"] * (epochs + 1) + work["test"] * (1 + (epochs if work.get("test_curve") else 0))
+    return work["train"] * epochs + eval_weight * scored
+
+
+def work_of(cfg: DictConfig, split) -> dict:
+    """The sizes that make a job's cost: its split's parts and epochs."""
+    return {**split.sizes(), "epochs": int(cfg.trainer.max_epochs), "test_curve": bool(cfg.data.get("test_curve"))}
+
+
+def threads_of(cfg: DictConfig) -> int:
+    """The CPU threads a job of `cfg` will use (as mtlv.run.job.configure_torch sets them)."""
+    if cfg.get("torch_threads"):
+        return int(cfg.torch_threads)
+    from mtlv.run.job import default_threads
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    launcher = cfg.hydra.launcher if "hydra" in cfg else None
+    import torch
+
+    return default_threads(launcher, os.environ, cores) or torch.get_num_threads()
+
+
+def speed_key(cfg: DictConfig, threads: int) -> str:
+    """Equal for jobs that train at the same speed on one machine: encoder, its size, tokens, batch, device,
+    precision, CPU threads (`threads`: what the job uses, or `threads_of` before it runs)."""
+    model = cfg.model
+    return stable_hash([str(model.name_or_path), OmegaConf.to_container(model.module, resolve=True).get("random_init"),
+                        int(model.max_length), int(cfg.data.batch_size), str(cfg.trainer.accelerator),
+                        str(cfg.trainer.precision), int(threads), bool(model.module.get("freeze_encoder"))])
+
+
+def host() -> str:
+    return socket.gethostname()

@@ -1,0 +1,227 @@
+"""The steps of `python -m mtlv.study`: compose the study, list its sweeps, plan and estimate them, print the
+plan, run it, write the report."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mtlv.config import compose
+from mtlv.errors import ConfigError, DataError, JobsFailedError
+from mtlv.io import write_json, write_text
+from mtlv.study.plan import Plan, make_plan
+from mtlv.study.progress import duration
+from mtlv.study.spec import Sweep, datasets, is_study_override, sweeps_for
+
+log = logging.getLogger(__name__)
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def first_values(overrides: list[str]) -> list[str]:
+    """Sweep overrides (`seed=1,2`) with their first value: the study's own config is one config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override()
+            else o.input_line for o in OverridesParser.create().parse_overrides(overrides)]
+
+
+def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
+    """The composed study config (conf/study.yaml: train.yaml plus the `study` node) and the command's
+    overrides that go to every sweep. A bad override is one `error:` line here, before anything runs."""
+    from hydra.errors import HydraException
+
+    args = [a for a in args if a not in MULTIRUN_FLAGS]
+    user = [a for a in args if not is_study_override(a)]
+    try:
+        cfg = compose(first_values(args), config_name="study", return_hydra=True)
+    except HydraException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{first} (options as for `python -m mtlv.train`; the study's own under study.*)") from None
+    if not cfg.get("study") or not cfg.study.get("grids"):
+        raise ConfigError("study=...: choose a study from conf/study/ (quick, groupings, thesis, ...)")
+    return cfg, user
+
+
+def dataset_sweeps(cfg: DictConfig, user: list[str], notes: list[str]) -> list[Sweep]:
+    """The sweeps of every dataset of the study whose data is there; a missing optional one is noted."""
+    out = []
+    for name, experiment, optional in datasets(cfg.study, user):
+        base = [f"experiment={experiment}"] if experiment else []
+        base += [f"dataset={name}"] if name else []
+        keep = [o for o in first_values(user) if o.split("=", 1)[0].lstrip("+~").split(".")[0].split("/")[0]
+                not in ("hydra", "baseline", "clustering")]
+        if cfg.study.get("folds") is not None:
+            keep.append(f"split.folds={int(cfg.study.folds)}")
+        data_cfg = compose(merge_keep(base, keep), config_name="train")
+        path = data_cfg.dataset.get("path")
+        if optional and path and not Path(str(path)).exists():
+            notes.append(f"{data_cfg.dataset.name}: {path} not found; skipped (set MTLV_DATA_DIR to include it)")
+            continue
+        if not optional:  # a dataset the study needs: bad or missing data is one error line now, not skipped cells
+            from mtlv.run.cell import load_corpus
+
+            load_corpus(data_cfg)
+        folds = data_cfg.split.folds
+        out += sweeps_for(cfg.study, name or str(data_cfg.dataset.name), experiment, folds, user)
+    return out
+
+
+def merge_keep(base: list[str], user: list[str]) -> list[str]:
+    keys = {o.split("=", 1)[0] for o in user}
+    return [o for o in base if o.split("=", 1)[0] not in keys] + user
+
+
+def workers(cfg: DictConfig) -> int | None:
+    """Jobs that run at once under the chosen launcher: the joblib launcher's n_jobs, 1 for the basic one,
+    None on SLURM (the queue decides)."""
+    from mtlv.run.prepare import joblib_workers
+
+    launcher = cfg.hydra.launcher
+    target = str(launcher.get("_target_", ""))
+    if "submitit" in target.lower() or "slurm" in target.lower():
+        return None
+    return joblib_workers(launcher, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1) or 1
+
+
+def estimates(plan: Plan, runs_dir: str, probe: bool, say) -> tuple[dict[Path, float], list[str]]:
+    """Estimated seconds per job that trains, and where each speed came from."""
+    from mtlv.study.estimate import from_history
+    from mtlv.study.estimate import probe as run_probe
+
+    speeds, sources = {}, []
+    for key, job_cfg in plan.speed_configs.items():
+        speed = from_history(runs_dir, key)
+        if speed is None and probe:
+            say(f"[study] timing {job_cfg.model.name} on {job_cfg.dataset.name} with a short probe ...")
+            speed = run_probe(job_cfg)
+        if speed is not None:
+            speeds[key] = speed
+            sources.append(f"{job_cfg.model.name}: {speed.per_doc_s * 1000:.1f} ms per training document, "
+                           f"{speed.fixed_s:.0f} s per job besides (from {speed.source})")
+    return {j.folder: speeds[j.speed_key].seconds(j.work) for j in plan.to_train() if j.speed_key in speeds}, sources
+
+
+def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: list[str], parallel: int | None,
+              folder: Path) -> str:
+    study = cfg.study
+    lines = [f"study {study.name}: {study.get('about') or ''}".rstrip(": "), f"folder: {folder}"]
+    for index, sweep_cfg in sorted(plan.configs.items()):
+        if sweep_cfg.get("task_name") == "baseline":
+            continue
+        from mtlv.run.cell import load_corpus
+
+        corpus = load_corpus(sweep_cfg)
+        protocol = (f"{sweep_cfg.split.folds} folds" if sweep_cfg.split.folds else
+                    f"one split (test {sweep_cfg.split.test_size:g})")
+        line = (f"data: {sweep_cfg.dataset.name} ({sweep_cfg.dataset.get('path') or 'packaged'}): {len(corpus)} documents, "
+                f"{corpus.num_labels} labels; {protocol}; model {sweep_cfg.model.name}, "
+                f"{sweep_cfg.trainer.max_epochs} epoch(s)")
+        if line not in lines:
+            lines.append(line)
+    header = f"  {'sweep':<28} {'cells':>6} {'jobs':>6} {'finished':>9} {'to train':>9} {'reuse':>6}"
+    lines += ["", header]
+    for index, sweep in enumerate(plan.sweeps):
+        jobs = plan.jobs_of(index)
+        lines.append(f"  {sweep.name:<28} {len({j.cell for j in jobs}):>6} {len(jobs):>6} "
+                     f"{sum(j.finished for j in jobs):>9} {sum(j.trains for j in jobs):>9} "
+                     f"{sum(j.reuses for j in jobs):>6}")
+    total, done, train = len(plan.jobs), sum(j.finished for j in plan.jobs), len(plan.to_train())
+    folded = f" ({plan.folded} more cells fold into these: options their architecture does not use)" if plan.folded else ""
+    lines += ["", f"total: {len(plan.cells)} cells{folded}; {total} jobs (trainings), {plan.models()} distinct models; "
+                  f"{done} finished before, {train} to train now"]
+    if train:
+        known = [times[j.folder] for j in plan.to_train() if j.folder in times]
+        if known:
+            job_s = sum(known)
+            wall = (f"; about {duration(job_s / parallel)} with {parallel} jobs at a time" if parallel and parallel > 1
+                    else "" if parallel else "; on SLURM the wall-clock depends on the queue")
+            missing = train - len(known)
+            lines.append(f"estimate: {duration(job_s)} of job time{wall}"
+                         + (f" (+ {missing} jobs not estimated: baselines, seconds each)" if missing else ""))
+            lines += [f"  speed of {s}" for s in sources]
+        else:
+            lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines)
+
+
+def study_folder(cfg: DictConfig, plan: Plan) -> Path:
+    names = "-".join(dict.fromkeys(s.dataset for s in plan.sweeps)) or "none"
+    return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{plan.key()[:8]}"
+
+
+def save_plan(folder: Path, plan: Plan, text: str) -> None:
+    write_text(folder / "plan.txt", text + "\n")
+    write_json(folder / "plan.json", {
+        "sweeps": [{"name": s.name, "command": s.command()[1:], "notes": list(s.notes)} for s in plan.sweeps],
+        "jobs": [{"sweep": plan.sweeps[j.sweep].name, "title": j.title, "arch": j.arch, "folder": str(j.folder),
+                  "cell": str(j.cell), "model_key": j.model_key, "finished_before": j.finished, "reuses": j.reuses}
+                 for j in plan.jobs],
+        "notes": plan.notes})
+
+
+def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
+    """The study's report (mtlv.report) over its own cells only, in the study folder."""
+    from mtlv.report.page import build_report
+
+    if cfg.get("logger") is None:
+        log.info("no MLflow logger (logger=none): no report; `python -m mtlv.track` logs the runs, then mtlv.report")
+        return None
+    report_cfg = compose([f"out={folder / 'report'}"], config_name="report")
+    with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
+                                              "cells": [str(c) for c in plan.cells]})
+    return build_report(with_cells)
+
+
+def run_study(args: list[str]) -> int:
+    from mtlv.study.progress import Progress
+    from mtlv.study.run import run_plan
+
+    cfg, user = compose_study(args)
+    notes: list[str] = []
+    sweeps = dataset_sweeps(cfg, user, notes)
+    if not sweeps:
+        raise DataError("the study has nothing to run here: " + ("; ".join(notes) or "no dataset, grid or baseline "
+                                                                 "is selected (study.archs, study.run_grids)"))
+    print(f"[study] planning {cfg.study.name}: {len(sweeps)} sweeps (composing cells, computing task groupings)",
+          flush=True)
+    plan = make_plan(sweeps)
+    plan.notes = notes + plan.notes
+    parallel = workers(cfg)
+    times, sources = estimates(plan, cfg.paths.runs_dir, bool(cfg.study.get("probe", True)), print) \
+        if plan.to_train() else ({}, [])
+    folder = study_folder(cfg, plan)
+    text = plan_text(cfg, plan, times, sources, parallel, folder)
+    save_plan(folder, plan, text)
+    print(text, flush=True)
+    if cfg.study.get("dry_run"):
+        print("study.dry_run=true: stopped after the plan", flush=True)
+        return 0
+    progress = Progress(plan, times, parallel or 1)
+    outcome = run_plan(plan, progress, folder / "logs", verbose=bool(cfg.study.get("verbose")))
+    done, failed, total = progress.counts()
+    progress.say(f"finished: {progress.status()}")
+    if outcome.stopped:
+        import signal
+        import sys
+
+        print(f"stopped: {signal.Signals(outcome.stopped).name} ended the study; finished jobs are kept, and "
+              "rerunning the same command runs only the rest", file=sys.stderr, flush=True)
+        raise SystemExit(128 + int(outcome.stopped))
+    page = report(cfg, plan, folder) if cfg.study.get("report", True) else None
+    if page is not None:
+        print_recommendation(page)
+        print(f"report: {page}\n        {page.with_suffix('.html')}", flush=True)
+    if outcome.failed:
+        raise JobsFailedError(f"{failed} of {total} jobs failed (finished jobs are kept; rerun the same command to "
+                              "run only the unfinished ones):\n  " + "\n  ".join(outcome.failed))
+    return 0
+
+
+def print_recommendation(page: Path) -> None:
+    """The report's recommendation sections on the console (the rest is in the report)."""
+    for path in sorted(page.parent.glob("*/recommendation.md")):
+        print("\n" + path.read_text(encoding="utf-8").strip(), flush=True)

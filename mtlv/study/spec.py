@@ -1,0 +1,180 @@
+"""A study config (conf/study/*.yaml) and the command's own overrides -> the Hydra multiruns that run it.
+
+A study names datasets, encoders, seeds, folds, a training budget, grids of architectures and groupings,
+and classical baselines. Each (dataset, grid) becomes one `python -m mtlv.train -m ...` sweep (STL/GMTL
+cells expand into their group jobs there), and the baselines one `python -m mtlv.baseline -m ...` sweep.
+The command's own overrides (`model=bert`, `trainer.max_epochs=1`, `hydra/launcher=parallel`, ...) go to
+every sweep and replace the study's value of the same key.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from mtlv.errors import ConfigError
+
+BASELINE = "baseline"
+ARCHS = ("stl", "mtl", "gmhl", "gmtl")
+TRAIN_MODULE, BASELINE_MODULE = "mtlv.train", "mtlv.baseline"
+
+
+def key_of(override: str) -> str:
+    """'+callbacks.fault={...}' -> 'callbacks.fault'; 'hydra/launcher=parallel' -> 'hydra/launcher'."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def top_of(override: str) -> str:
+    return key_of(override).split(".")[0].split("/")[0]
+
+
+def is_study_override(override: str) -> bool:
+    return top_of(override) == "study"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One Hydra multirun of the study: `python -m <module> -m <overrides>`."""
+
+    dataset: str                   # the dataset config's name (openi, csv, ...)
+    grid: str                      # the study grid it runs (or 'baselines')
+    module: str                    # mtlv.train | mtlv.baseline
+    overrides: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())   # what the plan changed (dropped values) and why
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.grid}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "-m", *self.overrides]
+
+    def with_overrides(self, overrides: list[str], note: str | None = None) -> "Sweep":
+        return Sweep(self.dataset, self.grid, self.module, tuple(overrides),
+                     self.notes + ((note,) if note else ()))
+
+
+def value_text(value) -> str:
+    """A config value in Hydra's override syntax (strings quoted when they need it)."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        return "[" + ",".join(value_text(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = str(value)
+    if isinstance(value, str) and (not text or any(c in text for c in " ,[]{}()'\"=:\\$")):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
+
+
+def grid_overrides(grid: DictConfig | dict) -> list[str]:
+    """{'clustering': [a, b], 'clustering.k': [3, auto]} -> ['clustering=a,b', 'clustering.k=3,auto']: a list is
+    swept; `clustering.groups` (given groups: a list of lists) is one value."""
+    out = []
+    for key, value in (grid.items() if isinstance(grid, dict) else OmegaConf.to_container(grid).items()):
+        if isinstance(value, (list, tuple)) and key != "clustering.groups":
+            if not value:
+                raise ConfigError(f"study grid option {key}: an empty list; give at least one value")
+            out.append(f"{key}={','.join(value_text(v) for v in value)}")
+        else:
+            out.append(f"{key}={value_text(value)}")
+    return out
+
+
+def merge(study: list[str], user: list[str]) -> list[str]:
+    """The study's overrides, except those whose key the command set itself (Hydra rejects a key given
+    twice, and the command's own value is the one meant), then the command's."""
+    keys = {key_of(o) for o in user}
+    return [o for o in study if key_of(o) not in keys] + list(user)
+
+
+def applies(override: str, clusters: bool, baseline: bool) -> bool:
+    """Whether one of the command's overrides goes to a sweep: `baseline.*` only to the baselines;
+    `clustering=...` and `clustering.*` only to sweeps whose grid clusters (the others have clustering=none,
+    whose node lacks most of those keys; their architectures would not use them anyway)."""
+    top = top_of(override)
+    if top == BASELINE:
+        return baseline
+    if top == "clustering":
+        return clusters and not baseline
+    return True
+
+
+def archs_of(grid: dict) -> list[str]:
+    archs = grid.get("arch")
+    if archs is None:
+        raise ConfigError(f"study grid {grid}: name its architectures, e.g. arch: [gmhl, gmtl]")
+    archs = list(archs) if isinstance(archs, (list, tuple)) else [archs]
+    unknown = [a for a in archs if a not in ARCHS]
+    if unknown:
+        raise ConfigError(f"study grid arch={unknown}: unknown architecture(s); use {', '.join(ARCHS)}")
+    return archs
+
+
+def selected(study: DictConfig, family: str) -> bool:
+    """`study.archs`: the architectures (and `baseline`) to run, null for all."""
+    return study.get("archs") is None or family in list(study.archs)
+
+
+def datasets(study: DictConfig, user: list[str]) -> list[tuple[str, str | None, bool]]:
+    """(dataset, experiment or None, optional) per dataset of the study. A command that names its own dataset
+    (`dataset=csv dataset.path=...`) studies that one, with the study's experiment for it if it has one."""
+    named = {}
+    for entry in OmegaConf.to_container(study.datasets) if study.get("datasets") else []:
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ConfigError(f"study.datasets: {entry!r}: give each dataset as {{name: openi, experiment: openi_paper}} "
+                              "(experiment may be null)")
+        named[str(entry["name"])] = entry.get("experiment")
+    optional = set(study.get("optional") or [])
+    given = [o.split("=", 1)[1] for o in user if key_of(o) == "dataset"]
+    if given or not named:
+        return [(given[-1] if given else "", named.get(given[-1]) if given else None, False)]
+    if (only := study.get("only_datasets")) is not None:
+        unknown = sorted(set(only) - set(named))
+        if unknown:
+            raise ConfigError(f"study.only_datasets={list(only)}: {unknown} not in this study's datasets "
+                              f"({', '.join(named)})")
+        named = {k: v for k, v in named.items() if k in set(only)}
+    return [(name, experiment, name in optional) for name, experiment in named.items()]
+
+
+def common_overrides(study: DictConfig, dataset: str, experiment: str | None, folds: int | None) -> list[str]:
+    """What every sweep of one dataset sets: experiment, dataset, folds, seeds, models, the budget."""
+    out = [f"experiment={experiment}"] if experiment else []
+    out += [f"dataset={dataset}"] if dataset else []
+    if study.get("folds") is not None:
+        out.append(f"split.folds={int(study.folds)}")
+    if folds:
+        out.append("split.fold=" + ",".join(str(i) for i in range(int(folds))))
+    seeds = study.get("seeds")
+    if seeds:
+        out.append("seed=" + ",".join(str(int(s)) for s in seeds))
+    return out + list(study.get("budget") or [])
+
+
+def sweeps_for(study: DictConfig, dataset: str, experiment: str | None, folds: int | None,
+               user: list[str]) -> list[Sweep]:
+    """The sweeps of one dataset: the baselines first (seconds each: early anchors), then each grid in order."""
+    common = common_overrides(study, dataset, experiment, folds)
+    name = dataset or "dataset"
+    models = [f"model={','.join(str(m) for m in study.models)}"] if study.get("models") else []
+    out = []
+    if study.get("baselines") and selected(study, BASELINE):
+        grid = grid_overrides(study.baselines)
+        mine = [o for o in user if applies(o, False, True)]
+        out.append(Sweep(name, "baselines", BASELINE_MODULE, tuple(merge(common + grid, mine))))
+    run_grids = study.get("run_grids")
+    for grid_name, grid in (OmegaConf.to_container(study.grids) or {}).items():
+        if run_grids is not None and grid_name not in set(run_grids):
+            continue
+        grid = dict(grid)
+        archs = [a for a in archs_of(grid) if selected(study, a)]
+        if not archs:
+            continue
+        grid["arch"] = archs
+        clusters = "clustering" in grid or any(a in ("gmhl", "gmtl") for a in archs)
+        mine = [o for o in user if applies(o, clusters, False)]
+        out.append(Sweep(name, str(grid_name), TRAIN_MODULE, tuple(merge(common + models + grid_overrides(grid), mine))))
+    return out

@@ -1,0 +1,74 @@
+"""The plan of a study, before anything trains: its cells and jobs, the models other jobs already train
+(reuse), what cannot run on this dataset, and cells that differ only in options their architecture ignores."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+from helpers import CSV_OPTIONS
+
+from mtlv.config import compose, identity
+from mtlv.run.prepare import distinct_cells
+from mtlv.study.command import run_study
+
+MINE = """\
+defaults:
+  - _study
+  - _self_
+name: mine
+about: a hand-checked plan
+budget: [trainer.max_epochs=1]
+probe: false
+grids:
+  anchors: {arch: [mtl, stl]}
+  given: {arch: [gmtl, gmhl], clustering: given, clustering.groups: [[0], [1, 3], [2]]}
+  names: {arch: [gmtl], clustering: [kmedoids_desc, kmedoids_label], clustering.k: [2]}
+"""
+
+
+def test_dry_run_plan(notes_csv, tmp_path, monkeypatch, capsys):
+    (tmp_path / "conf" / "study").mkdir(parents=True)
+    (tmp_path / "conf" / "study" / "mine.yaml").write_text(MINE)
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=mine", *CSV_OPTIONS, f"dataset.path={notes_csv}",
+            "model=tiny", "study.dry_run=true"]
+    assert run_study(args) == 0
+    shown = capsys.readouterr().out
+    plan = json.loads(next((tmp_path / "out" / "studies").glob("mine-csv-*/plan.json")).read_text())
+    by_sweep = {}
+    for job in plan["jobs"]:
+        by_sweep.setdefault(job["sweep"], []).append(job)
+    # labels in column order: cough 0, fever 1, nausea 2, rash 3
+    anchors, given = by_sweep["csv-anchors"], by_sweep["csv-given"]
+    assert sorted(j["arch"] for j in anchors) == ["mtl"] + ["stl"] * 4
+    assert not any(j["reuses"] or j["finished_before"] for j in anchors)
+    gmtl = sorted((j["title"], j["reuses"]) for j in given if j["arch"] == "gmtl")
+    # the singleton groups (cough), (nausea) are the STL models of those labels: reused, not trained again
+    assert gmtl == [("gmtl-tiny-given group 0 (cough)", True), ("gmtl-tiny-given group 1 (fever, rash)", False),
+                    ("gmtl-tiny-given group 2 (nausea)", True)]
+    assert [j["reuses"] for j in given if j["arch"] == "gmhl"] == [False]
+    # label descriptions: a CSV has none, so that grouping is dropped with the reason, the other one runs
+    names = [s for s in plan["sweeps"] if s["name"] == "csv-names"][0]
+    assert "clustering=kmedoids_label" in names["command"] and "kmedoids_desc" not in " ".join(names["command"])
+    assert any("clustering=kmedoids_desc dropped" in n and "description" in n for n in plan["notes"])
+    assert len(by_sweep["csv-names"]) == 2
+    assert "csv-given" in shown and "study.dry_run=true: stopped after the plan" in shown
+    row = [line.split() for line in shown.splitlines() if line.strip().startswith("csv-given")][0]
+    assert row[1:] == ["2", "4", "0", "2", "2"]  # cells, jobs, finished, to train, reuse
+    assert not (tmp_path / "out" / "mlflow.db").exists()  # a dry run opens no MLflow runs
+
+
+def test_cells_differing_only_in_unused_options_are_one_job():
+    def cfg(*o):
+        return compose(["dataset.limit=50", *o], return_hydra=True)
+
+    cells = [cfg("arch=mtl", "clustering=kmedoids_label", "clustering.k=2"),
+             cfg("arch=mtl", "clustering=cooccurrence", "clustering.k=3"),
+             cfg("arch=gmtl", "clustering=kmedoids_label", "clustering.k=2"),
+             cfg("arch=gmtl", "clustering=kmedoids_label", "clustering.k=3"),
+             cfg("arch=stl", "clustering=cooccurrence", "clustering.k=3")]
+    combos, kept, folded = distinct_cells(list("abcde"), cells)
+    assert combos == ["a", "c", "d", "e"] and folded == 1
+    # and the job is the one `arch=mtl` alone names: its key, and so its finished result, is unchanged
+    assert identity(cells[0]) == identity(cfg("arch=mtl")) == identity(cells[1])
+    assert identity(cells[2]) != identity(cells[3])
