@@ -13,7 +13,7 @@ from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.progress import duration
-from mtlv.study.spec import Sweep, datasets, is_study_override, sweeps_for
+from mtlv.study.spec import Sweep, datasets, is_study_override, key_of, sweeps_for, top_of
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -34,8 +34,13 @@ def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
 
     args = [a for a in args if a not in MULTIRUN_FLAGS]
     user = [a for a in args if not is_study_override(a)]
+    # clustering.* options exist only once a clustering is chosen (the plan composes them with each grid's
+    # clustering, and names the sweep if one does not fit); baseline.* only in the baselines' config
+    later = [a for a in args if top_of(a) == "clustering" and "." in key_of(a) or top_of(a) == "baseline"]
     try:
-        cfg = compose(first_values(args), config_name="study", return_hydra=True)
+        cfg = compose(first_values([a for a in args if a not in later]), config_name="study", return_hydra=True)
+        if baseline := [a for a in later if top_of(a) == "baseline"]:
+            compose(first_values(baseline), config_name="baseline")
     except HydraException as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"{first} (options as for `python -m mtlv.train`; the study's own under study.*)") from None
