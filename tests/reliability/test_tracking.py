@@ -111,3 +111,22 @@ def test_parallel_sweep_on_the_default_sqlite_store(drill, tmp_path):
     """hydra/launcher=parallel hydra.launcher.n_jobs=4: no lock errors, one run per job, all complete."""
     checks = drill.drill_parallel_sweep(tmp_path, jobs=4)
     assert checks.passed, checks.results
+
+
+def test_a_param_clash_keeps_the_result_and_is_one_warning(tmp_path, caplog):
+    """A job's run that already has a param with another value (a rerun whose options changed under one job
+    key) cannot be changed in MLflow: the other params, the metrics and the result are logged all the same, and
+    the clash is one warning naming the param and both values."""
+    import logging
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run = tracking.create_run(uri, tracking.experiment_id(uri, "clash"), "job")
+    tracking.log_to_run(uri, run, params={"clustering.k": 2, "seed": 42})
+    with caplog.at_level(logging.WARNING, logger="mtlv.tracking"):
+        tracking.log_to_run(uri, run, params={"clustering.k": 3, "seed": 42, "split.n_test": 40},
+                            metrics={"test/f1_macro": 0.5})
+    data = tracking.client(uri).get_run(run).data
+    assert data.params == {"clustering.k": "2", "seed": "42", "split.n_test": "40"}
+    assert data.metrics == {"test/f1_macro": 0.5}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "clustering.k: logged '2', now '3'" in warnings[0], warnings

@@ -1,0 +1,84 @@
+"""A whole study as a user runs it, end to end, on a CSV MTLV has never seen (tiny model): a job fails, the
+study still ends with a report and says what failed; the rerun trains only what is missing and recommends.
+And the natural "compare everything" grid of `python -m mtlv.train -m` finishes with every distinct job
+trained once."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import CSV_OPTIONS, run_cli
+
+FAULT = "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1,action:raise,label:rash}"
+
+
+def trained_results(runs: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in runs.glob("*/*/*/result.json")]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_path):
+    out = tmp_path / "out"
+    args = ["study=quick", *CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny"]
+    first = run_cli("mtlv.study", [*args, FAULT], out, timeout=1500, check=False)
+    assert first.returncode == 2, first.stdout[-3000:] + first.stderr[-3000:]
+    failed = re.findall(r"\] FAILED (.+?): InjectedFault", first.stdout)
+    done_1 = re.findall(r"\] done (.+?): test F1-macro", first.stdout)
+    # every job with the label rash that trains failed; the others finished
+    assert failed and all("rash" in f or "group" not in f for f in failed), failed
+    assert not any("rash" in d for d in done_1), done_1
+    assert "error:" in first.stderr and "jobs failed" in first.stderr and "Traceback" not in first.stderr
+    total = int(re.search(r"total: \d+ cells.*?; (\d+) jobs", first.stdout).group(1))
+    assert len(done_1) + len(failed) == total
+    assert "\r" not in first.stdout
+    folder = Path(re.search(r"^folder: (.+)$", first.stdout, re.M).group(1))
+    assert (folder / "report" / "report.md").exists()  # what finished is reported, failures or not
+
+    second = run_cli("mtlv.study", args, out, timeout=1500)
+    # the same study: its finished jobs are kept, only the failed ones run
+    plan = re.search(r"(\d+) jobs \(trainings\), (\d+) distinct models; (\d+) finished before, (\d+) to train now",
+                     second.stdout)
+    assert plan and int(plan.group(1)) == total and int(plan.group(3)) == len(done_1)
+    done_2 = re.findall(r"\] done (.+?): test F1-macro [0-9.]+ \((?!reused)", second.stdout)
+    assert sorted(done_2) and set(done_2) <= set(failed) and not set(done_2) & set(done_1)
+    assert len(done_2) == int(plan.group(4))  # what the plan said would train, trained
+    # each model trained once over both runs (reused jobs train none)
+    results = trained_results(out / "runs")
+    trained = [r["model_key"] for r in results if "reused_from" not in r]
+    assert len(trained) == len(set(trained)) == int(plan.group(2)) - 1  # the distinct models less the baseline
+    page = (folder / "report" / "report.md").read_text()
+    assert "## csv" in page and "Recommendation" in page
+    assert (folder / "report" / "report.html").exists()
+    assert "Recommendation" in second.stdout  # the recommendation is printed at the end too
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_natural_grid_trains_each_distinct_job_once(notes_csv, tmp_path):
+    args = ["-m", *CSV_OPTIONS, f"dataset.path={notes_csv}", "arch=stl,mtl,gmhl,gmtl",
+            "clustering=kmedoids_label,cooccurrence", "clustering.k=2,3", "split.folds=2", "split.fold=0,1",
+            "model=tiny", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
+    proc = run_cli("mtlv.train", args, tmp_path, timeout=1500)
+    log = proc.stdout + proc.stderr
+    assert "error" not in proc.stderr.lower(), proc.stderr[-3000:]
+    # mtl and stl: 4 clustering cells per fold are one cell each -> 2 x 2 x 3 folded of 32
+    assert "sweep: 12 of 32 cells differ only in options their architecture does not use" in log
+    results = trained_results(tmp_path / "runs")
+    trained = [r for r in results if "reused_from" not in r]
+    keys = [r["model_key"] for r in trained]
+    assert len(keys) == len(set(keys)), "a model was trained twice"
+    assert len({r["model_key"] for r in results}) == len(keys)  # every reused model was trained by a job here
+    assert len([r for r in results if r["run_name"].startswith("stl")]) == 8   # 4 labels x 2 folds, once each
+    runs = json.loads(json.dumps([str(p) for p in (tmp_path / "runs" / "csv").glob("mtl-*")]))
+    assert len(runs) == 2                                                      # one MTL cell per fold
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    frame = mlflow.search_runs(experiment_names=["csv"])
+    assert set(frame.status) == {"FINISHED"}
+    mtl = frame[(frame["tags.arch"] == "mtl")]
+    assert len(mtl) == 2 and "params.clustering.k" in frame and set(mtl["params.clustering.method"]) == {"none"}
