@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:  # planning meets each cell's data: say a warning once
         handler.addFilter(OnceFilter())
-    return run_study(args)
+    try:
+        return run_study(args)
+    except KeyboardInterrupt:  # Ctrl-C while planning or reporting (while a sweep runs, run_plan handles it)
+        print("stopped: SIGINT ended the study; finished jobs are kept, and rerunning the same command runs only "
+              "the rest", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

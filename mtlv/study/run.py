@@ -61,9 +61,19 @@ def _pump(stream, log: Path, echo: bool) -> None:
                 sys.stdout.flush()
 
 
+def _die_with_study() -> None:
+    """In the sweep's process, before it starts (Linux): SIGTERM it when the study dies, even by SIGKILL, so that
+    it stops its jobs as on a signal instead of running on with no one to report to."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 class _Forward:
-    """While a sweep runs: SIGTERM to the study goes on to the sweep (which stops its jobs, keeping what finished);
-    Ctrl-C reaches it by itself (same process group)."""
+    """While a sweep runs: SIGTERM to the study goes on to the sweep, and so does Ctrl-C (the sweep runs in a
+    session of its own, so that it gets each signal once, from the study, and stops its jobs, keeping what
+    finished)."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -101,7 +111,8 @@ def run_plan(plan: Plan, progress: Progress, logs: Path, verbose: bool = False, 
             start = time.time()
             try:
                 proc = subprocess.Popen(sweep.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=env, bufsize=1, errors="replace")
+                                        env=env, bufsize=1, errors="replace", start_new_session=True,
+                                        preexec_fn=_die_with_study)
                 forward.proc = proc
                 pump = threading.Thread(target=_pump, args=(proc.stdout, log, verbose), daemon=True)
                 pump.start()
@@ -131,6 +142,8 @@ def run_plan(plan: Plan, progress: Progress, logs: Path, verbose: bool = False, 
 def _wait_after_interrupt(proc: subprocess.Popen | None) -> int:
     if proc is None:
         return 130
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
     try:
         return proc.wait(timeout=600)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):  # a second Ctrl-C, or a sweep that hangs

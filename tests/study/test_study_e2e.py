@@ -82,3 +82,56 @@ def test_the_natural_grid_trains_each_distinct_job_once(notes_csv, tmp_path):
     assert set(frame.status) == {"FINISHED"}
     mtl = frame[(frame["tags.arch"] == "mtl")]
     assert len(mtl) == 2 and "params.clustering.k" in frame and set(mtl["params.clustering.method"]) == {"none"}
+
+
+ANCHORS = """\
+defaults:
+  - _study
+  - _self_
+name: anchors
+budget: [trainer.max_epochs=2, trainer.enable_progress_bar=false, callbacks.progress_bar=null]
+grids:
+  anchors: {arch: [mtl, stl]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_sigterm_stops_the_study_and_the_rerun_finishes_it(notes_csv, tmp_path):
+    """SIGTERM to the study (a scheduler's time limit, `kill`) reaches the sweep it runs, which stops its jobs;
+    the study says so and exits 143; what finished is kept and the rerun runs only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    (tmp_path / "conf" / "study").mkdir(parents=True)
+    (tmp_path / "conf" / "study" / "anchors.yaml").write_text(ANCHORS)
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=anchors", *CSV_OPTIONS,
+            f"dataset.path={notes_csv}", "model=tiny", "study.probe=false"]
+    env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mtlv.study", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = []
+    try:
+        for line in proc.stdout:  # event-based: stop once the first job is done
+            seen.append(line)
+            if "] done " in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 143, out[-2000:] + err[-2000:]
+    assert "stopped: SIGTERM ended the study" in err and "Traceback" not in err
+    done_1 = re.findall(r"\] done (.+?): test F1-macro", out)
+    assert 1 <= len(done_1) < 5
+    second = run_cli("mtlv.study", args, tmp_path / "out", timeout=900)
+    assert re.search(rf"5 jobs \(trainings\), 5 distinct models; {len(done_1)} finished before", second.stdout)
+    done_2 = re.findall(r"\] done (.+?): test F1-macro", second.stdout)
+    assert sorted(done_1 + done_2) == sorted(["mtl-tiny"] + [f"stl-tiny group {i} ({n})" for i, n in
+                                                             enumerate(["cough", "fever", "nausea", "rash"])])
