@@ -15,11 +15,13 @@ from mtlv.errors import entry_point
 def main(cfg: DictConfig) -> float | None:
     from mtlv.run.inprocess import run_groups, wants_inprocess
     from mtlv.run.job import run_job
+    from mtlv.run.stop import stop_job
 
-    if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
-        results = run_groups(cfg)
-        return sum(r["test"]["f1_macro"] for r in results) / len(results)
-    return run_job(cfg)["test"]["f1_macro"]
+    with stop_job():  # a plain job: SIGTERM and Ctrl-C exit 143/130 with a `stopped:` line (mtlv/run/stop.py)
+        if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
+            results = run_groups(cfg)
+            return sum(r["test"]["f1_macro"] for r in results) / len(results)
+        return run_job(cfg)["test"]["f1_macro"]
 
 
 if __name__ == "__main__":

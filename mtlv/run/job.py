@@ -39,7 +39,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
 from mtlv.run.reuse import model_key, register, trained_source
-from mtlv.run.stop import die_with_sweeper
+from mtlv.run.stop import StopJob, die_with_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(job.checkpoints)
-    callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint)  # SIGUSR1/SLURM's SIGTERM: save, exit
+    # SIGUSR1, SLURM's SIGTERM, a plain job's SIGTERM (mtlv/run/stop.py): save at a batch boundary, exit
+    callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint, sigterm=StopJob.active is not None)
     extra = trainer_overrides(cfg)
     if checkpoint is None and cfg.trainer.get("enable_checkpointing") is None:
         # Without MTLV's checkpoint callback Lightning adds its own default one, which writes a full
@@ -208,6 +209,8 @@ def fit(trainer: L.Trainer, module, dm: MultiLabelDataModule, job: JobLayout, re
         log.info("resuming from %s", resume_from)
     else:
         clear_stale_checkpoints(job.checkpoints)
+    if StopJob.active is not None:
+        StopJob.active.watch(last)
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
 
 
