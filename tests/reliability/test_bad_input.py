@@ -379,6 +379,14 @@ DATA_CASES = {
     "header-only": (["dataset=csv", "dataset.path={tmp}/header.csv"], ["{tmp}/header.csv", "no documents"]),
     "no-labels": (["dataset=csv", "dataset.path={tmp}/nolabels.csv"],
                   ["{tmp}/nolabels.csv", "no labels", "dataset.source.label_column"]),
+    "list-cell": (["dataset=csv", "dataset.path={tmp}/listcells.csv"],
+                  ["{tmp}/listcells.csv: data row 9 (1-based, header not counted), column 'labels'",
+                   "\"['Cardiomegaly', 'Nodule'\"", "['a', 'b']"]),
+    "utf-16": (["dataset=csv", "dataset.path={tmp}/utf16.csv"],
+               ["{tmp}/utf16.csv is not UTF-8", "UTF-16", "re-save it as UTF-8", "dataset.source.encoding=utf-16"]),
+    "folder": (["dataset=csv", "dataset.path={tmp}/tables"],
+               ["dataset.path={tmp}/tables is a folder", "dataset.path={tmp}/tables/twelve.csv"]),
+    "fifo": (["dataset=csv", "dataset.path={tmp}/pipe.csv"], ["{tmp}/pipe.csv is not a regular file", "pipe"]),
     "openi-missing-file": (["dataset=openi", "dataset.path=/no/such/file.csv"],
                            ["dataset.path=/no/such/file.csv", "not found"]),
     "sweep-folds>docs": (["arch=stl", "dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
@@ -394,6 +402,14 @@ def bad_files(tmp_path):
     (tmp_path / "header.csv").write_text("text,labels\n")
     pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": [""] * 30}).to_csv(
         tmp_path / "nolabels.csv", index=False)
+    cells = [str(["Cardiomegaly", "Nodule"][: i % 3]) for i in range(30)]
+    cells[8] = cells[8][:-1]  # "['Cardiomegaly', 'Nodule'": its closing bracket lost
+    pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": cells}).to_csv(
+        tmp_path / "listcells.csv", index=False)
+    (tmp_path / "utf16.csv").write_bytes((tmp_path / "twelve.csv").read_text().encode("utf-16"))
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "twelve.csv").write_bytes((tmp_path / "twelve.csv").read_bytes())
+    os.mkfifo(tmp_path / "pipe.csv")
     return tmp_path
 
 

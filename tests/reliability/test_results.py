@@ -174,6 +174,16 @@ def test_callbacks_that_change_results_are_part_of_the_identity():
         assert _keys(volatile) == base, volatile
 
 
+def test_new_csv_source_options_at_their_defaults_leave_the_job_key_as_it_was():
+    from mtlv.config import identity
+
+    csv = ["model=tiny", "dataset=csv", "dataset.path=/data/notes.csv"]
+    source = identity(compose(csv))["dataset"]["source"]
+    assert "label_case" not in source and "encoding" not in source and source["label_delimiter"] == ";"
+    assert identity(compose([*csv, "dataset.source.label_case=merge"]))["dataset"]["source"]["label_case"] == "merge"
+    assert identity(compose([*csv, "dataset.source.encoding=utf-16"]))["dataset"]["source"]["encoding"] == "utf-16"
+
+
 def test_rerun_with_early_stopping_is_not_skipped(entry):
     args = [*FAST, "dataset.limit=60", "logger=none"]
     code, out, err = entry(*args)
