@@ -219,6 +219,12 @@ def check_groups_spec(cfg: DictConfig) -> None:
         raise ConfigError(f"clustering.groups={_show(groups)}: give a list of groups, each a list of label names "
                           "or indices, e.g. clustering.groups=[[0,1],[2,3,4]] (one group of all labels: "
                           "arch=mtl)")
+    empty = [i for i, group in enumerate(groups) if len(group) == 0]
+    if empty:  # dropped, 3 groups would silently become 2
+        kept = OmegaConf.create([g for g in groups if len(g)])
+        raise ConfigError(f"clustering.groups={_show(groups)}: group {', '.join(map(str, empty))} "
+                          f"{'is' if len(empty) == 1 else 'are'} empty; every group needs at least one label: remove "
+                          f"it (clustering.groups={_show(kept)}) or put labels in it")
 
 
 def _show(value: object) -> str:

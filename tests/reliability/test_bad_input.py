@@ -358,6 +358,9 @@ CLI_CASES = {
     "batch_size=1.5": (["data.batch_size=1.5"], ["data.batch_size=1.5", "whole number"]),
     "groups-flat": (["arch=gmhl", "clustering=given", "clustering.groups=[0,1,2,3,4,5,6,7]"],
                     ["clustering.groups=[0,1,2,3,4,5,6,7]", "clustering.groups=[[0,1],[2,3,4]]"]),
+    "groups-empty": (["arch=gmhl", "clustering=given", "clustering.groups=[[0,1],[],[2,3,4,5,6,7]]"],
+                     ["clustering.groups=[[0,1],[],[2,3,4,5,6,7]]: group 1 is empty", "remove it",
+                      "clustering.groups=[[0,1],[2,3,4,5,6,7]]"]),
     "pooling=max": (["model.module.pooling=max"], ["model.module.pooling='max'", "cls, pooler, mean"]),
     "output_dir": (["paths.output_dir={tmp}/file.txt/out"],
                    ["paths.output_dir={tmp}/file.txt/out", "MTLV_OUTPUT_DIR=", "paths.output_dir=/"]),
@@ -387,6 +390,10 @@ DATA_CASES = {
     "folder": (["dataset=csv", "dataset.path={tmp}/tables"],
                ["dataset.path={tmp}/tables is a folder", "dataset.path={tmp}/tables/twelve.csv"]),
     "fifo": (["dataset=csv", "dataset.path={tmp}/pipe.csv"], ["{tmp}/pipe.csv is not a regular file", "pipe"]),
+    "numeric-label-names": (["dataset=csv", "dataset.path={tmp}/years.csv", "arch=gmhl", "clustering=given",
+                             "clustering.groups=[[2023,1998],[1,2]]"],
+                            ["2023 in group 0 reads as label index 2023", "a label is named '2023'",
+                             "'clustering.groups=[[\"2023\",\"1\"],[...]]'"]),
     "openi-missing-file": (["dataset=openi", "dataset.path=/no/such/file.csv"],
                            ["dataset.path=/no/such/file.csv", "not found"]),
     "sweep-folds>docs": (["arch=stl", "dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
@@ -410,6 +417,9 @@ def bad_files(tmp_path):
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "twelve.csv").write_bytes((tmp_path / "twelve.csv").read_bytes())
     os.mkfifo(tmp_path / "pipe.csv")
+    years = ["1998", "2023", "1", "2"]
+    pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": [years[i % 4] for i in range(30)]}).to_csv(
+        tmp_path / "years.csv", index=False)
     return tmp_path
 
 
