@@ -378,7 +378,15 @@ DATA_CASES = {
     "trainer=gpu": (["trainer=gpu"], ["trainer.accelerator=gpu", "trainer=cpu", "CUDA"]),
     "one-document": (["dataset=csv", "dataset.path={tmp}/one.csv"], ["{tmp}/one.csv", "1 document", "at least 10"]),
     "folds>docs": (["dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
-                   ["split.folds=20", "12 documents", "split.folds=12 or fewer"]),
+                   ["split.folds=20", "12 documents", "0 test document(s)", "split.folds=6 or fewer"]),
+    "test_size=0.99": (["dataset.limit=200", "split.test_size=0.99"],
+                       ["split.test_size=0.99", "200 documents give 1 train and 1 validation document(s) (of 1 train, "
+                        "1 validation, 198 test)", "at least 5 train, 2 validation, 2 test documents",
+                        "lower split.test_size"]),
+    "val_size=0.001": (["dataset.limit=200", "split.val_size=0.001"],
+                       ["split.val_size=0.001", "1 validation document(s)", "raise split.val_size"]),
+    "test_size=0.001": (["dataset.limit=200", "split.test_size=0.001"],
+                        ["split.test_size=0.001", "1 test document(s)", "raise split.test_size"]),
     "header-only": (["dataset=csv", "dataset.path={tmp}/header.csv"], ["{tmp}/header.csv", "no documents"]),
     "no-labels": (["dataset=csv", "dataset.path={tmp}/nolabels.csv"],
                   ["{tmp}/nolabels.csv", "no labels", "dataset.source.label_column"]),
@@ -397,7 +405,7 @@ DATA_CASES = {
     "openi-missing-file": (["dataset=openi", "dataset.path=/no/such/file.csv"],
                            ["dataset.path=/no/such/file.csv", "not found"]),
     "sweep-folds>docs": (["arch=stl", "dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
-                         ["split.folds=20", "split.folds=12 or fewer"]),
+                         ["split.folds=20", "split.folds=6 or fewer"]),
 }
 
 
