@@ -229,3 +229,25 @@ def test_folder_or_pipe_as_dataset_path_says_what_it_is(tmp_path):
     with pytest.raises(DataError, match=r"rows.csv is not a regular file but a named pipe \(FIFO\); save the data "
                                         r"to a file and set dataset.path"):
         load_table(str(pipe))
+
+
+@pytest.mark.parametrize("source", ["openi", "ohsumed"])
+def test_a_pipe_is_named_as_such_by_the_other_loaders_too(tmp_path, source):
+    """A FIFO named like a data file must not be read (it would block until someone writes to it)."""
+    import os
+
+    from mtlv.data.sources.ohsumed import load_ohsumed
+    from mtlv.data.sources.openi import load_openi
+
+    import threading
+
+    pipe = tmp_path / ("indiana_reports.csv" if source == "openi" else "ohsumed-all-docs.tar.gz")
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # a reader gets EOF, not a hang
+    writer.start()
+    try:
+        with pytest.raises(DataError, match=r"is not a regular file but a named pipe \(FIFO\)"):
+            load_openi(str(pipe), download=False) if source == "openi" else load_ohsumed(str(pipe))
+    finally:
+        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's open return
+        writer.join(timeout=10)

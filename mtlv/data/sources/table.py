@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import logging
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 import yaml
 
 from mtlv.data.corpus import Corpus
+from mtlv.data.sources.archive import refuse_special_file
 from mtlv.data.sources.label_cells import cell_text, delimited_labels
 from mtlv.errors import ConfigError, DataError
 
@@ -39,10 +39,7 @@ def _data_file(path: str) -> Path:
         holds = f" (it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''})" if inside else ""
         raise DataError(f"dataset.path={file} is a folder; point at the CSV/TSV/JSONL file inside{holds}, "
                         f"e.g. dataset.path={example}")
-    if file.exists() and not file.is_file():
-        what = "a named pipe (FIFO)" if stat.S_ISFIFO(file.stat().st_mode) else "a device or socket"
-        raise DataError(f"dataset.path={file} is not a regular file but {what}; save the data to a file and set "
-                        "dataset.path=... to it")
+    refuse_special_file(file)
     if not file.exists():
         raise DataError(f"data file {file} not found; set dataset.path=... to your .csv/.tsv/.jsonl file")
     return file
