@@ -21,7 +21,10 @@ from mtlv.errors import ConfigError, DataError, in_sweep_job, entry_point
 
 log = logging.getLogger(__name__)
 
-MIN_DOCUMENTS = 10  # enough for non-empty train, validation and test parts
+MIN_DOCUMENTS = 10  # enough for the smallest parts below (with the default split sizes)
+# The fewest documents a part may have: fewer is no training (one document) or no measurement (a threshold
+# chosen on, or an F1 of, a single document); a run with such a part would still "finish" with numbers.
+MIN_PARTS = {"train": 5, "validation": 2, "test": 2}
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,12 @@ def check_groups_spec(cfg: DictConfig) -> None:
         raise ConfigError(f"clustering.groups={_show(groups)}: give a list of groups, each a list of label names "
                           "or indices, e.g. clustering.groups=[[0,1],[2,3,4]] (one group of all labels: "
                           "arch=mtl)")
+    empty = [i for i, group in enumerate(groups) if len(group) == 0]
+    if empty:  # dropped, 3 groups would silently become 2
+        kept = OmegaConf.create([g for g in groups if len(g)])
+        raise ConfigError(f"clustering.groups={_show(groups)}: group {', '.join(map(str, empty))} "
+                          f"{'is' if len(empty) == 1 else 'are'} empty; every group needs at least one label: remove "
+                          f"it (clustering.groups={_show(kept)}) or put labels in it")
 
 
 def _show(value: object) -> str:
@@ -298,35 +307,48 @@ def check_corpus(cfg: DictConfig, corpus) -> None:
     given = split.use_given and split.folds is None and corpus.given_split is not None
     if given:
         n_test = int((corpus.given_split == "test").sum())
-        n_pool = len(corpus) - n_test
-        if n_test == 0 or _parts(n_pool, split.val_size) is None:
-            raise DataError(f"{where}: its own train/test split gives {n_pool} train and {n_test} test documents, "
-                            "too few for train, validation and test; set split.use_given=false")
+        if small := _too_small(*_parts(len(corpus) - n_test, split.val_size), n_test)[1]:
+            raise DataError(f"{where}: its own train/test split gives {small}; set split.use_given=false (or add "
+                            "documents to the small part)")
         return
     if split.folds is not None:
-        if _fold_parts(len(corpus), split.folds, split.val_size) is None:
-            most = max((k for k in range(2, int(split.folds)) if _fold_parts(len(corpus), k, split.val_size)),
-                       default=None)
+        if small := _too_small(*_fold_parts(len(corpus), split.folds, split.val_size))[1]:
+            most = max((k for k in range(2, int(split.folds))
+                        if not _too_small(*_fold_parts(len(corpus), k, split.val_size))[0]), default=None)
             fix = f"use split.folds={most} or fewer" if most else "use split.folds=null"
-            raise ConfigError(f"split.folds={split.folds}: {len(corpus)} documents are too few for "
-                              f"{split.folds} folds with a validation part; {fix}")
+            raise ConfigError(f"split.folds={split.folds}: {len(corpus)} documents in {split.folds} folds give {small}; "
+                              f"{fix}")
         return
     n_test = math.ceil(len(corpus) * split.test_size)
-    if _parts(len(corpus) - n_test, split.val_size) is None:
-        raise ConfigError(f"split.test_size={split.test_size}: leaves {len(corpus) - n_test} of {len(corpus)} "
-                          "documents for train and validation; lower it")
+    parts, small = _too_small(*_parts(len(corpus) - n_test, split.val_size), n_test)
+    if small:
+        fix = ("lower split.test_size or split.val_size (the defaults: 0.2 and 0.15)" if "train" in parts else
+               "raise split.val_size" if "validation" in parts else "raise split.test_size")
+        raise ConfigError(f"split.test_size={split.test_size}, split.val_size={split.val_size}: {len(corpus)} "
+                          f"documents give {small}; {fix}")
 
 
-def _parts(pool: int, val_size: float) -> tuple[int, int] | None:
-    """(train, validation) sizes of a training pool, or None when one would be empty."""
+def _parts(pool: int, val_size: float) -> tuple[int, int]:
+    """(train, validation) sizes of a training pool."""
     val = math.ceil(pool * val_size)
-    return (pool - val, val) if pool - val >= 1 and val >= 1 else None
+    return pool - val, val
 
 
-def _fold_parts(n: int, folds: int, val_size: float) -> tuple[int, int] | None:
-    if folds > n:
-        return None
-    return _parts(n - math.ceil(n / folds), val_size)
+def _fold_parts(n: int, folds: int, val_size: float) -> tuple[int, int, int]:
+    """(train, validation, test) sizes of the smallest fold (stratified folds may differ by a document or so)."""
+    test = n // folds
+    return (*_parts(n - test, val_size), test)
+
+
+def _too_small(train: int, val: int, test: int) -> tuple[list[str], str]:
+    """The parts with fewer than MIN_PARTS documents, and a text naming them and the minimums ('' if none)."""
+    sizes = {"train": train, "validation": val, "test": test}
+    small = [part for part in sizes if sizes[part] < MIN_PARTS[part]]
+    if not small:
+        return [], ""
+    minimums = ", ".join(f"{n} {part}" for part, n in MIN_PARTS.items())
+    return small, (f"{' and '.join(f'{sizes[part]} {part}' for part in small)} document(s) (of {train} train, {val} "
+                   f"validation, {test} test); every part needs at least {minimums} documents")
 
 
 def check_config(cfg: DictConfig, num_labels: int) -> None:

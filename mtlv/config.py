@@ -21,6 +21,9 @@ VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_na
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
 VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"
+# Dataset source options added after jobs were keyed without them, at the default that loads what was loaded
+# before: left out of the key (what they change is in the data fingerprint anyway).
+LATER_SOURCE_DEFAULTS = {"label_case": "keep", "encoding": "utf-8"}
 
 
 # Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
@@ -72,6 +75,10 @@ def identity(cfg: DictConfig) -> dict:
         del data["data"]["_target_"]
     if isinstance(data.get("arch"), dict):
         data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
+    source = (data.get("dataset") or {}).get("source")
+    if isinstance(source, dict):
+        data["dataset"] = {**data["dataset"], "source": {k: v for k, v in source.items()
+                                                         if LATER_SOURCE_DEFAULTS.get(k, object()) != v}}
     return data
 
 

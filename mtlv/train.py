@@ -15,15 +15,17 @@ from mtlv.errors import entry_point
 def main(cfg: DictConfig) -> float | None:
     from mtlv.run.inprocess import run_groups, wants_inprocess
     from mtlv.run.job import record_failure, run_job
+    from mtlv.run.stop import stop_job
 
-    if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
-        results = run_groups(cfg)
-        return sum(r["test"]["f1_macro"] for r in results) / len(results)
-    try:
-        return run_job(cfg)["test"]["f1_macro"]
-    except Exception as err:
-        record_failure(cfg, err)
-        raise
+    with stop_job():  # a plain job: SIGTERM and Ctrl-C exit 143/130 with a `stopped:` line (mtlv/run/stop.py)
+        if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
+            results = run_groups(cfg)
+            return sum(r["test"]["f1_macro"] for r in results) / len(results)
+        try:
+            return run_job(cfg)["test"]["f1_macro"]
+        except Exception as err:
+            record_failure(cfg, err)  # failed.json in the job folder: a study shows the failure at once
+            raise
 
 
 if __name__ == "__main__":

@@ -63,4 +63,4 @@ class GivenGroups(GroupingMethod):
         if not self.spec:
             raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "
                               "(label names or indices; every label exactly once)")
-        return resolve_groups(self.spec, corpus.label_names)
+        return resolve_groups(self.spec, corpus.label_names, given=True)

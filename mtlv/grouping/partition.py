@@ -61,19 +61,37 @@ class TaskGrouping:
         return from_spec(data["groups"], data["label_names"], data["placement"])
 
 
-def resolve_groups(spec: Sequence[Sequence[str | int]], label_names: Sequence[str]) -> list[list[int]]:
-    """Turn groups given by label name or index into index lists; every label exactly once."""
+def _quote_names(names: Sequence[str]) -> str:
+    shown = ",".join(f'"{n}"' for n in names[:2])
+    return (f"to mean a label by its name, quote it: on a shell command line 'clustering.groups=[[{shown}],[...]]' "
+            "(single quotes around the whole override for the shell, double quotes around each name for Hydra), "
+            f"in a YAML file [[{shown.replace(',', ', ')}], ...]")
+
+
+def resolve_groups(spec: Sequence[Sequence[str | int]], label_names: Sequence[str],
+                   given: bool = False) -> list[list[int]]:
+    """Turn groups given by label name or index into index lists; every label exactly once. A number is an
+    index; in groups a user `given` (Hydra reads an unquoted 2023 as a number), a number that is also
+    another label's name is an error that says how to quote names."""
     index = {name: j for j, name in enumerate(label_names)}
     lower = {name.lower(): j for j, name in enumerate(label_names)}
+    numeric = [name for name in label_names if name.isdigit()] if given else []
     groups, seen = [], {}
     for gi, group in enumerate(spec or []):
         resolved = []
         for item in group:
             if isinstance(item, int) or (isinstance(item, str) and item.isdigit() and item not in index):
                 j = int(item)
+                named = index.get(str(j)) if given else None
+                if named is not None and named != j:
+                    what = f"label index {j} ({label_names[j]!r})" if 0 <= j < len(label_names) else \
+                        f"label index {j}, out of range 0..{len(label_names) - 1}"
+                    raise ConfigError(f"clustering.groups: {j} in group {gi} reads as {what}, but a label is named "
+                                      f"'{j}'; {_quote_names([str(j), *[n for n in numeric if n != str(j)]])}")
                 if not 0 <= j < len(label_names):
+                    hint = f"; label names that are numbers must be quoted ({_quote_names(numeric)})" if numeric else ""
                     raise ConfigError(f"clustering.groups: label index {j} in group {gi} is out of range "
-                                      f"0..{len(label_names) - 1}")
+                                      f"0..{len(label_names) - 1}{hint}")
             elif item in index or str(item).lower() in lower:
                 j = index.get(item, lower.get(str(item).lower()))
             else:
@@ -84,8 +102,9 @@ def resolve_groups(spec: Sequence[Sequence[str | int]], label_names: Sequence[st
                                   f"group {gi}; every label must be in exactly one group")
             seen[j] = gi
             resolved.append(j)
-        if resolved:
-            groups.append(resolved)
+        if not resolved:
+            raise ConfigError(f"clustering.groups: group {gi} is empty; every group needs at least one label")
+        groups.append(resolved)
     missing = [label_names[j] for j in range(len(label_names)) if j not in seen]
     if missing:
         raise ConfigError(f"clustering.groups: labels {missing} are in no group; every label must be in "

@@ -2,6 +2,10 @@
 choice of k printed, its plots saved, and the `mtlv.train` command that trains with these groups."""
 from __future__ import annotations
 
+import re
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -37,8 +41,37 @@ def preview_grouping(cfg: DictConfig) -> None:
     print(f"\nk = {choice['k']}: {choice['why']}")
     print("\nelbow (sum of distances to medoids):\n" + files.elbow_txt.read_text())
     print("saved: " + ", ".join(str(p) for p in files.saved()))
-    option = {"name": "kmedoids_label", "description": "kmedoids_desc"}.get(method.feature, method.feature)
-    algorithm = "" if method.algorithm == "kmedoids" else f" clustering.algorithm={method.algorithm}"
-    print(f"train with these groups: python -m mtlv.train dataset={cfg.dataset.name} arch=gmtl "
-          f"clustering={option} clustering.k={choice['k']}{algorithm}")
+    print(f"train with these groups: {train_command(grouping, user_overrides())}")
+
+
+def user_overrides() -> list[str]:
+    """The command line's overrides (the data, its path, the model, seed, split, ...), as typed."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def train_command(grouping, overrides: list[str]) -> str:
+    """The `mtlv.train` command that trains exactly these groups on the same data: the user's overrides
+    but the clustering ones, and the groups given by label name (clustering=given), so nothing is computed
+    again (an embedding with another encoder, another fold's co-occurrences) and the groups cannot differ.
+    Shell-quoted; the interpreter running now, unless `python` on the PATH is that one."""
+    def key(override: str) -> str:
+        return re.split(r"[=@]", override.lstrip("~+"), maxsplit=1)[0]
+
+    kept = [o for o in overrides if key(o) != "clustering" and not key(o).startswith("clustering.")]
+    archs = [o for o in kept if key(o) == "arch"]
+    if not archs or archs[-1].split("=", 1)[-1] not in ("gmtl", "gmhl"):  # groups need a grouped architecture
+        kept = [o for o in kept if key(o) != "arch"] + ["arch=gmtl"]
+    groups = "[" + ",".join("[" + ",".join(map(_hydra_string, names)) + "]" for names in grouping.named_groups()) + "]"
+    python = "python" if shutil.which("python") == sys.executable else sys.executable
+    return shlex.join([python, "-m", "mtlv.train", *kept, "clustering=given", f"clustering.groups={groups}"])
+
+
+def _hydra_string(name: str) -> str:
+    """A label name as a quoted string of Hydra's override grammar: always read as a name (also `2023`), with
+    quotes, trailing backslashes and `${` escaped."""
+    name = name.replace("${", "\\${")
+    name = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), name)
+    return f'"{name}"'
 

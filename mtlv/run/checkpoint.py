@@ -14,9 +14,10 @@
   clusters: local /tmp, shared output folder), and it leaves the staged file behind on a kill.
   It also loads with `weights_only=True` whatever the caller asks for.
 * `PreemptionCheckpoint`: on SIGUSR1 (SLURM's `--signal`, before the time limit or on pre-emption)
-  or, under SLURM, SIGTERM (`scontrol requeue`, pre-emption, scancel), saves `last.ckpt` at the next
-  batch boundary and exits; after SIGUSR1 it also requeues the SLURM job. The resumed run skips the
-  batches of that epoch already trained on, so it ends exactly as an uninterrupted run would.
+  or, under SLURM or in a plain job (`sigterm=True`), SIGTERM (`scontrol requeue`, pre-emption, scancel;
+  `kill`, `timeout`), saves `last.ckpt` at the next batch boundary and exits (`Preempted`); after SIGUSR1
+  it also requeues the SLURM job. The resumed run skips the batches of that epoch already trained on, so
+  it ends exactly as an uninterrupted run would.
 * `verify_checkpoint`: checked before resuming; a truncated or non-tensor (pickled code)
   checkpoint is refused with a message that names the file and says what to do.
 """
@@ -109,24 +110,41 @@ class ModelCheckpoint(_LightningModelCheckpoint):
             self._ensure_last(trainer)
 
 
+class Preempted(SystemExit):
+    """A job told to stop saved `path` (`batch` None: at the end of training) and exits with 128 + signum."""
+
+    def __init__(self, signum: int, path: Path, epoch: int, batch: int | None) -> None:
+        super().__init__(128 + signum)
+        self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
+
+
 class PreemptionCheckpoint(Callback):
     """Save `path` (last.ckpt) when the job is told to stop, at a batch boundary, then exit.
 
     Lightning's own SLURM handler (SLURMEnvironment auto_requeue) saves from inside the signal handler,
     wherever training happens to be (between backward and the optimizer step, say), into an
     hpc_ckpt file shared by every job of the sweep; MTLV turns it off and does this instead.
+    `sigterm=True` (a plain job, mtlv/run/stop.py): SIGTERM too, also outside SLURM, in place of
+    Lightning's handler, which would end fit early as if it had finished (exit 0, no checkpoint of the
+    stop); a second SIGTERM, or a stop signalled at the last batch, ends it at once / when fit ends.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, sigterm: bool = False) -> None:
         self.path = Path(path)
+        self.sigterm = sigterm
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _note(self, signum, frame) -> None:
+        again = self.received is not None
         self.received = signum
+        if again and self.sigterm and callable(previous := self._previous.get(signum)):
+            previous(signum, frame)  # told twice: stop now (the plain job's handler raises)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        signals = [signal.SIGUSR1] + ([signal.SIGTERM] if under_slurm() else [])
+        # Not under DDP outside SLURM: the other ranks are not told, and saving is collective.
+        sigterm = under_slurm() or (self.sigterm and trainer.world_size == 1)
+        signals = [signal.SIGUSR1] + ([signal.SIGTERM] if sigterm else [])
         self._previous = {s: signal.signal(s, self._note) for s in signals}
         # A mid-epoch checkpoint: the first `done` batches of this epoch are already trained on.
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
@@ -155,10 +173,12 @@ class PreemptionCheckpoint(Callback):
                     name, self.path, trainer.current_epoch, batch_idx + 1)
         if self.received == signal.SIGUSR1 and os.environ.get("SLURM_JOB_ID") and trainer.is_global_zero:
             _requeue()
-        raise SystemExit(128 + self.received)
+        raise Preempted(self.received, self.path, trainer.current_epoch, batch_idx + 1)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore()
+        if self.sigterm and self.received == signal.SIGTERM:  # it came too late to act on (the last batch):
+            raise Preempted(signal.SIGTERM, self.path, trainer.current_epoch, None)  # stop before evaluating
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._restore()

@@ -39,7 +39,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
 from mtlv.run.reuse import model_key, register, trained_source
-from mtlv.run.stop import die_with_sweeper
+from mtlv.run.stop import StopJob, die_with_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,23 @@ def make_logger(cfg: DictConfig, job: JobLayout, run_name: str, tags: dict) -> t
     return logger, uri
 
 
+def predict_every_document(trainer: L.Trainer) -> None:
+    """The final validation and test scores cover every document of their parts: a batch limit (a speed knob
+    while developing; limit_val_batches also limits fit's validation, where it stays) would score a subset
+    and record it as the result. Lightning's predict honours limit_predict_batches (and fast_dev_run's)."""
+    limits = {name: getattr(trainer, name) for name in ("limit_predict_batches", "limit_val_batches",
+                                                        "limit_test_batches")}
+    partial = {name: value for name, value in limits.items() if not (isinstance(value, float) and value == 1.0)}
+    if partial and not trainer.fast_dev_run:
+        during = "; limit_val_batches still limits the validation during training" if "limit_val_batches" in partial else ""
+        log.warning("the final validation and test scores cover every document: %s not applied to them%s",
+                    ", ".join(f"trainer.{name}={value}" for name, value in partial.items()), during)
+    trainer.limit_predict_batches = 1.0
+
+
 def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[Predictions, Predictions]:
     """Validation and test predictions of every document (under DDP: gathered from all ranks)."""
+    predict_every_document(trainer)
     outputs = trainer.predict(module, dataloaders=dm.predict_dataloader())
     parts = []
     for part, batches in zip(("val", "test"), outputs):
@@ -131,6 +146,10 @@ def predictions(trainer: L.Trainer, module, dm: MultiLabelDataModule) -> tuple[P
         probs = torch.cat([b["probs"] for b in batches]).cpu().double().numpy() if batches else np.zeros((0, width))
         docs = torch.cat([b["doc_index"] for b in batches]).cpu().numpy() if batches else np.zeros(0, dtype=np.int64)
         probs, docs = gather_by_document(probs, docs)
+        expected = np.sort(np.asarray(getattr(dm.split, part)))
+        if not np.array_equal(np.sort(docs), expected):  # not an assert: it must hold with python -O too
+            raise RuntimeError(f"{len(docs)} {part} documents predicted, not the {len(expected)} of the {part} part; "
+                               "its scores would not be the part's")
         parts.append(Predictions([dm.corpus.ids[d] for d in docs], probs, dm.labels[docs], dm.label_names))
     return parts[0], parts[1]
 
@@ -185,7 +204,8 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(job.checkpoints)
-    callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint)  # SIGUSR1/SLURM's SIGTERM: save, exit
+    # SIGUSR1, SLURM's SIGTERM, a plain job's SIGTERM (mtlv/run/stop.py): save at a batch boundary, exit
+    callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint, sigterm=StopJob.active is not None)
     extra = trainer_overrides(cfg)
     if checkpoint is None and cfg.trainer.get("enable_checkpointing") is None:
         # Without MTLV's checkpoint callback Lightning adds its own default one, which writes a full
@@ -208,6 +228,8 @@ def fit(trainer: L.Trainer, module, dm: MultiLabelDataModule, job: JobLayout, re
         log.info("resuming from %s", resume_from)
     else:
         clear_stale_checkpoints(job.checkpoints)
+    if StopJob.active is not None:
+        StopJob.active.watch(last)
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
 
 

@@ -1,4 +1,13 @@
-"""Stopping a sweep from outside: SIGTERM (`kill`, `timeout`, `docker stop`, systemd) ends it as Ctrl-C does.
+"""Stopping a job or a sweep from outside: SIGTERM (`kill`, `timeout`, `docker stop`, systemd) or Ctrl-C.
+
+A plain job (`python -m mtlv.train`, not one job of a sweep, not under SLURM), `StopJob`: SIGTERM during
+training saves `last.ckpt` at the next batch boundary (PreemptionCheckpoint, mtlv/run/checkpoint.py),
+elsewhere (loading, evaluating) and on Ctrl-C it stops at once; either way the job exits with 128 +
+the signal (143, 130), as a shell reports a process the signal ended, and prints one `stopped:` line
+that says what is kept. Left to Lightning, SIGTERM ended fit as if it had finished: the job exited 0
+with no result, so a scheduler counted a killed job as done; Ctrl-C exited 1.
+
+A sweep, `StopOnSigterm`:
 
 Without this, SIGTERM ends only the sweeper's own process. The jobs a parallel launcher (joblib) runs in
 worker processes go on: Lightning's SIGTERM handler turns the signal into a SystemExit at the next batch,
@@ -12,12 +21,14 @@ alone there.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
-from mtlv.run.checkpoint import under_slurm
+from mtlv.run.checkpoint import Preempted, under_slurm
 
 
 class SweepStopped(KeyboardInterrupt):
@@ -52,6 +63,73 @@ class StopOnSigterm:
         if self.signum is not None:
             return signal.Signals(self.signum)
         return signal.SIGINT if isinstance(err, KeyboardInterrupt) else None
+
+
+class JobStopped(KeyboardInterrupt):
+    """SIGTERM reached a plain job outside training: it stops at once, as on Ctrl-C."""
+
+
+class StopJob:
+    """While a plain job runs: SIGTERM and SIGINT end it with exit 128 + signal and one `stopped:` line.
+    `StopJob.active` is the one in force (signal handlers belong to the process): the job tells it its
+    checkpoint (`watch`) and asks it whether SIGTERM is to be saved on (`mtlv.run.job.build_trainer`)."""
+
+    active: "StopJob | None" = None
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.checkpoint: Path | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopJob":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        StopJob.active = self
+        return self
+
+    def _stop(self, signum, frame) -> None:
+        self.signum = signum
+        raise JobStopped(signal.Signals(signum).name)
+
+    def watch(self, checkpoint: Path) -> None:
+        """Training starts: a stop from now on keeps `checkpoint` (when written), and a rerun resumes from it."""
+        self.checkpoint = Path(checkpoint)
+
+    def __exit__(self, kind, err, tb) -> None:
+        StopJob.active = None
+        for signum, handler in self._previous.items():  # Lightning leaves SIGINT ignored after a Ctrl-C
+            signal.signal(signum, handler)
+        if isinstance(err, Preempted):
+            signum = err.signum
+        elif isinstance(err, (KeyboardInterrupt, SystemExit)):  # Lightning turns Ctrl-C into exit(1)
+            signum = self.signum or (signal.SIGINT if isinstance(err, KeyboardInterrupt) else None)
+        else:
+            return
+        if signum is None:
+            return
+        print(f"stopped: {signal.Signals(signum).name} ended the job; {self._kept(err)}", file=sys.stderr,
+              flush=True)
+        raise SystemExit(128 + signum) from None
+
+    def _kept(self, err: BaseException) -> str:
+        if isinstance(err, Preempted) and err.path.exists():
+            where = "the end of training" if err.batch is None else f"epoch {err.epoch}, after batch {err.batch}"
+            return (f"its state at {where} is saved in {err.path}, and rerunning the same command resumes "
+                    "from there")
+        if self.checkpoint is not None and self.checkpoint.exists():
+            return (f"its last checkpoint, {self.checkpoint}, is kept, and rerunning the same command resumes "
+                    "from it")
+        if self.checkpoint is not None:
+            return "it had saved no checkpoint yet; rerunning the same command starts its training again"
+        return "training had not begun, so nothing is lost; rerunning the same command runs it"
+
+
+def stop_job() -> contextlib.AbstractContextManager:
+    """StopJob for a plain job; nothing in one job of a sweep (the sweeper stops its jobs, StopOnSigterm) or
+    under SLURM (where SIGTERM is the pre-emption notice, PreemptionCheckpoint's)."""
+    from mtlv.errors import _in_sweep_job as in_sweep_job
+
+    return contextlib.nullcontext() if under_slurm() or in_sweep_job() else StopJob()
 
 
 def die_with_sweeper() -> None:

@@ -139,3 +139,115 @@ def test_non_utf8_replaced_and_counted(tmp_path, caplog):
     assert c.notes["non_utf8"] == 2 and c.texts[0] == "Caf\ufffd au lait" and len(c) == 3
     assert "not valid UTF-8" in caplog.text
     np.testing.assert_array_equal(c.labels, [[1, 0], [0, 1], [0, 1]])
+
+
+# ------------------------------------------------------------------ label cells that are list literals
+def test_python_and_json_list_cells_are_lists_of_labels(tmp_path):
+    """pandas writes a list column as "['Cardiomegaly', 'Nodule']"; before, each such cell was one label."""
+    frame = pd.DataFrame({"text": ["t0", "t1", "t2", "t3", "t4"],
+                          "labels": [["Nodule", "Cardiomegaly"], [], ["Mass"], ["Effusion, Malignant", "Nodule"],
+                                     ["Cardiomegaly"]]})
+    frame.to_csv(tmp_path / "py.csv", index=False)  # pandas' own text for lists
+    assert (tmp_path / "py.csv").read_text().splitlines()[1] == "t0,\"['Nodule', 'Cardiomegaly']\""
+    c = load_table(str(tmp_path / "py.csv"))
+    assert c.label_names == ["Cardiomegaly", "Effusion, Malignant", "Mass", "Nodule"]
+    assert c.labels.tolist() == [[1, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 1], [1, 0, 0, 0]]
+
+    rows = [{"text": "a", "labels": '["b", "x;y"]'}, {"text": "b", "labels": "a;c"},
+            {"text": "c", "labels": "('c', 'a')"}, {"text": "d", "labels": "'b;c'"}, {"text": "e", "labels": "[]"}]
+    c = load_table(str(_csv(tmp_path / "mixed.csv", rows)))  # JSON array, delimited, tuple, one quoted string
+    assert c.label_names == ["a", "b", "c", "x;y"]
+    assert c.labels.tolist() == [[0, 1, 0, 1], [1, 0, 1, 0], [1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    j = _jsonl(tmp_path / "d.jsonl", [{"text": "a", "labels": "['q', 'p']"}, {"text": "b", "labels": ["p"]}])
+    assert load_table(str(j)).labels.tolist() == [[1, 1], [1, 0]]
+
+
+@pytest.mark.parametrize("cell, why", [("['Nodule', 'Mass'", "SyntaxError"), ("[Nodule, Mass]", "ValueError"),
+                                       ("{'a': 1}", "holds a dict"), ("'Nodule", "SyntaxError"),
+                                       ("[['a'], 'b']", "holds a list, not a list of label names")])
+def test_bracketed_or_quoted_cell_that_does_not_parse_is_an_error_naming_row_and_fix(tmp_path, cell, why):
+    rows = [{"text": "a", "labels": "x"}, {"text": "", "labels": "x"}, {"text": "c", "labels": cell}]
+    path = _csv(tmp_path / "d.csv", rows)
+    with pytest.raises(DataError) as err:
+        load_table(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: data row 3 (1-based, header not counted), column 'labels': the label cell "
+                              f"{cell!r} is bracketed or quoted but is not a Python or JSON list (")  # row 2 dropped
+    assert why in message and "['a', 'b'] or [\"a\", \"b\"]" in message and "label_delimiter=';' (a;b)" in message
+
+
+def test_labels_differing_only_in_case_warn_or_merge(tmp_path, caplog):
+    rows = [{"text": "a", "labels": "nodule;Mass"}, {"text": "b", "labels": "Nodule"}, {"text": "c", "labels": "NODULE"},
+            {"text": "d", "labels": "Nodule;mass"}, {"text": "e", "labels": "Effusion"}]
+    path = _csv(tmp_path / "d.csv", rows)
+    with caplog.at_level(logging.WARNING):
+        kept = load_table(str(path))
+    assert kept.label_names == ["Effusion", "Mass", "NODULE", "Nodule", "mass", "nodule"]
+    assert (f"{path}: labels that differ only in case are separate labels: 'Nodule' (2 rows), 'NODULE' (1 row), "
+            "'nodule' (1 row); 'Mass' (1 row), 'mass' (1 row). If they are one label each, set "
+            "dataset.source.label_case=merge") in caplog.messages
+    merged = load_table(str(path), label_case="merge")
+    assert merged.label_names == ["Effusion", "Mass", "Nodule"]
+    assert merged.labels.tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 1], [0, 1, 1], [1, 0, 0]]
+    with pytest.raises(ConfigError, match="dataset.source.label_case=upper: use keep .* or merge"):
+        load_table(str(path), label_case="upper")
+
+
+# ------------------------------------------------------------------ what dataset.path points at
+def test_utf16_file_is_an_error_naming_the_encoding_and_the_fix_or_read_with_encoding(tmp_path):
+    """Before: "has no column(s) ['text']; its columns are ['\\ufffd\\ufffdt\\x00e\\x00x\\x00t\\x00', ...]"."""
+    rows = "text,labels\nCafé au lait,a;b\nbye,b\n"
+    (tmp_path / "bom.csv").write_bytes(rows.encode("utf-16"))  # with a byte-order mark
+    (tmp_path / "le.csv").write_bytes(rows.encode("utf-16-le"))  # without
+    with pytest.raises(DataError) as err:
+        load_table(str(tmp_path / "bom.csv"))
+    assert str(err.value) == (f"{tmp_path / 'bom.csv'} is not UTF-8: it looks like UTF-16 (it starts with its "
+                              "byte-order mark); re-save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 bom.csv > "
+                              "utf8-bom.csv`, or \"CSV UTF-8\" in a spreadsheet), or set dataset.source.encoding=utf-16")
+    with pytest.raises(DataError, match="le.csv is not UTF-8: it looks like UTF-16 \\(it has NUL bytes\\)"):
+        load_table(str(tmp_path / "le.csv"))
+    for name, encoding in (("bom.csv", "utf-16"), ("le.csv", "utf-16-le")):
+        c = load_table(str(tmp_path / name), encoding=encoding)
+        assert c.texts == ["Café au lait", "bye"] and c.label_names == ["a", "b"], name
+    with pytest.raises(ConfigError, match="dataset.source.encoding=utf-99: unknown encoding"):
+        load_table(str(tmp_path / "bom.csv"), encoding="utf-99")
+
+
+def test_folder_or_pipe_as_dataset_path_says_what_it_is(tmp_path):
+    """Before: both were "data file ... not found"."""
+    import os
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _csv(folder / "reports.csv", ROWS)
+    with pytest.raises(DataError) as err:
+        load_table(str(folder))
+    assert str(err.value) == (f"dataset.path={folder} is a folder; point at the CSV/TSV/JSONL file inside (it holds "
+                              f"reports.csv), e.g. dataset.path={folder / 'reports.csv'}")
+    pipe = tmp_path / "rows.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(DataError, match=r"rows.csv is not a regular file but a named pipe \(FIFO\); save the data "
+                                        r"to a file and set dataset.path"):
+        load_table(str(pipe))
+
+
+@pytest.mark.parametrize("source", ["openi", "ohsumed"])
+def test_a_pipe_is_named_as_such_by_the_other_loaders_too(tmp_path, source):
+    """A FIFO named like a data file must not be read (it would block until someone writes to it)."""
+    import os
+
+    from mtlv.data.sources.ohsumed import load_ohsumed
+    from mtlv.data.sources.openi import load_openi
+
+    import threading
+
+    pipe = tmp_path / ("indiana_reports.csv" if source == "openi" else "ohsumed-all-docs.tar.gz")
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: open(pipe, "wb").close(), daemon=True)  # a reader gets EOF, not a hang
+    writer.start()
+    try:
+        with pytest.raises(DataError, match=r"is not a regular file but a named pipe \(FIFO\)"):
+            load_openi(str(pipe), download=False) if source == "openi" else load_ohsumed(str(pipe))
+    finally:
+        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's open return
+        writer.join(timeout=10)

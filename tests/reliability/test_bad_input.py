@@ -358,6 +358,9 @@ CLI_CASES = {
     "batch_size=1.5": (["data.batch_size=1.5"], ["data.batch_size=1.5", "whole number"]),
     "groups-flat": (["arch=gmhl", "clustering=given", "clustering.groups=[0,1,2,3,4,5,6,7]"],
                     ["clustering.groups=[0,1,2,3,4,5,6,7]", "clustering.groups=[[0,1],[2,3,4]]"]),
+    "groups-empty": (["arch=gmhl", "clustering=given", "clustering.groups=[[0,1],[],[2,3,4,5,6,7]]"],
+                     ["clustering.groups=[[0,1],[],[2,3,4,5,6,7]]: group 1 is empty", "remove it",
+                      "clustering.groups=[[0,1],[2,3,4,5,6,7]]"]),
     "pooling=max": (["model.module.pooling=max"], ["model.module.pooling='max'", "cls, pooler, mean"]),
     "output_dir": (["paths.output_dir={tmp}/file.txt/out"],
                    ["paths.output_dir={tmp}/file.txt/out", "MTLV_OUTPUT_DIR=", "paths.output_dir=/"]),
@@ -375,14 +378,34 @@ DATA_CASES = {
     "trainer=gpu": (["trainer=gpu"], ["trainer.accelerator=gpu", "trainer=cpu", "CUDA"]),
     "one-document": (["dataset=csv", "dataset.path={tmp}/one.csv"], ["{tmp}/one.csv", "1 document", "at least 10"]),
     "folds>docs": (["dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
-                   ["split.folds=20", "12 documents", "split.folds=12 or fewer"]),
+                   ["split.folds=20", "12 documents", "0 test document(s)", "split.folds=6 or fewer"]),
+    "test_size=0.99": (["dataset.limit=200", "split.test_size=0.99"],
+                       ["split.test_size=0.99", "200 documents give 1 train and 1 validation document(s) (of 1 train, "
+                        "1 validation, 198 test)", "at least 5 train, 2 validation, 2 test documents",
+                        "lower split.test_size"]),
+    "val_size=0.001": (["dataset.limit=200", "split.val_size=0.001"],
+                       ["split.val_size=0.001", "1 validation document(s)", "raise split.val_size"]),
+    "test_size=0.001": (["dataset.limit=200", "split.test_size=0.001"],
+                        ["split.test_size=0.001", "1 test document(s)", "raise split.test_size"]),
     "header-only": (["dataset=csv", "dataset.path={tmp}/header.csv"], ["{tmp}/header.csv", "no documents"]),
     "no-labels": (["dataset=csv", "dataset.path={tmp}/nolabels.csv"],
                   ["{tmp}/nolabels.csv", "no labels", "dataset.source.label_column"]),
+    "list-cell": (["dataset=csv", "dataset.path={tmp}/listcells.csv"],
+                  ["{tmp}/listcells.csv: data row 9 (1-based, header not counted), column 'labels'",
+                   "\"['Cardiomegaly', 'Nodule'\"", "['a', 'b']"]),
+    "utf-16": (["dataset=csv", "dataset.path={tmp}/utf16.csv"],
+               ["{tmp}/utf16.csv is not UTF-8", "UTF-16", "re-save it as UTF-8", "dataset.source.encoding=utf-16"]),
+    "folder": (["dataset=csv", "dataset.path={tmp}/tables"],
+               ["dataset.path={tmp}/tables is a folder", "dataset.path={tmp}/tables/twelve.csv"]),
+    "fifo": (["dataset=csv", "dataset.path={tmp}/pipe.csv"], ["{tmp}/pipe.csv is not a regular file", "pipe"]),
+    "numeric-label-names": (["dataset=csv", "dataset.path={tmp}/years.csv", "arch=gmhl", "clustering=given",
+                             "clustering.groups=[[2023,1998],[1,2]]"],
+                            ["2023 in group 0 reads as label index 2023", "a label is named '2023'",
+                             "'clustering.groups=[[\"2023\",\"1\"],[...]]'"]),
     "openi-missing-file": (["dataset=openi", "dataset.path=/no/such/file.csv"],
                            ["dataset.path=/no/such/file.csv", "not found"]),
     "sweep-folds>docs": (["arch=stl", "dataset=csv", "dataset.path={tmp}/twelve.csv", "split.folds=20"],
-                         ["split.folds=20", "split.folds=12 or fewer"]),
+                         ["split.folds=20", "split.folds=6 or fewer"]),
 }
 
 
@@ -394,6 +417,17 @@ def bad_files(tmp_path):
     (tmp_path / "header.csv").write_text("text,labels\n")
     pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": [""] * 30}).to_csv(
         tmp_path / "nolabels.csv", index=False)
+    cells = [str(["Cardiomegaly", "Nodule"][: i % 3]) for i in range(30)]
+    cells[8] = cells[8][:-1]  # "['Cardiomegaly', 'Nodule'": its closing bracket lost
+    pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": cells}).to_csv(
+        tmp_path / "listcells.csv", index=False)
+    (tmp_path / "utf16.csv").write_bytes((tmp_path / "twelve.csv").read_text().encode("utf-16"))
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "twelve.csv").write_bytes((tmp_path / "twelve.csv").read_bytes())
+    os.mkfifo(tmp_path / "pipe.csv")
+    years = ["1998", "2023", "1", "2"]
+    pd.DataFrame({"text": [f"report {i}" for i in range(30)], "labels": [years[i % 4] for i in range(30)]}).to_csv(
+        tmp_path / "years.csv", index=False)
     return tmp_path
 
 

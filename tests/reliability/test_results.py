@@ -106,6 +106,29 @@ def test_no_checkpoint_callback_writes_no_checkpoint(entry, table, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.ckpt")) == []
 
 
+def test_batch_limits_never_make_the_final_scores_cover_a_subset(tmp_path, caplog):
+    """Before: limit_predict_batches=2 scored 16 of the 40 test documents (2 batches of 8) and saved that as
+    the test result, while result.json said 40 documents."""
+    import logging
+
+    from mtlv.evaluation.evaluate import evaluate
+    from mtlv.evaluation.predictions import Predictions
+    from mtlv.run.job import run_job
+
+    cfg = compose([*FAST, "dataset.limit=200", "logger=none", "data.eval_batch_size=8", f"paths.output_dir={tmp_path}",
+                   "trainer.limit_predict_batches=2", "trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"])
+    with caplog.at_level(logging.WARNING, logger="mtlv.run.job"):
+        result = run_job(cfg)
+    folder = Path(result["folder"])
+    val, test = Predictions.load(folder / "predictions_val.csv"), Predictions.load(folder / "predictions_test.csv")
+    assert (len(set(val.ids)), len(set(test.ids))) == (24, 40)  # 200 demo documents: 136 / 24 / 40
+    assert not set(val.ids) & set(test.ids)
+    assert result["test"]["f1_macro"] == evaluate(val, test, [list(range(8))])["test"]["f1_macro"]
+    assert ("the final validation and test scores cover every document: trainer.limit_predict_batches=2, "
+            "trainer.limit_val_batches=1, trainer.limit_test_batches=1 not applied to them; limit_val_batches "
+            "still limits the validation during training") in caplog.messages
+
+
 # ------------------------------------------------------------------ identity: data and callbacks
 def test_data_edited_in_place_retrains_untouched_data_resumes(entry, table):
     path = table(odd_rows(80), "notes.csv")
@@ -149,6 +172,16 @@ def test_callbacks_that_change_results_are_part_of_the_identity():
     for volatile in ("callbacks.progress_bar.refresh_rate=1", "callbacks.progress_bar=null",
                      "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1}"):
         assert _keys(volatile) == base, volatile
+
+
+def test_new_csv_source_options_at_their_defaults_leave_the_job_key_as_it_was():
+    from mtlv.config import identity
+
+    csv = ["model=tiny", "dataset=csv", "dataset.path=/data/notes.csv"]
+    source = identity(compose(csv))["dataset"]["source"]
+    assert "label_case" not in source and "encoding" not in source and source["label_delimiter"] == ";"
+    assert identity(compose([*csv, "dataset.source.label_case=merge"]))["dataset"]["source"]["label_case"] == "merge"
+    assert identity(compose([*csv, "dataset.source.encoding=utf-16"]))["dataset"]["source"]["encoding"] == "utf-16"
 
 
 def test_rerun_with_early_stopping_is_not_skipped(entry):

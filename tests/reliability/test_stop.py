@@ -86,3 +86,88 @@ def test_a_sweeper_killed_outright_takes_its_workers_with_it(tmp_path):
         sweep.kill()
         assert sweep.wait(timeout=60) == -signal.SIGKILL
         assert workers_gone(sweep.pid)
+
+
+# A plain job (`python -m mtlv.train`, no sweep, no SLURM): two epochs of 5 training batches.
+PLAIN = [*FAST, "dataset.limit=100", "trainer.max_epochs=2", "logger=none"]
+
+
+def paused_job(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """A plain job that blocks after batch 2 of epoch 0 until it is told to stop (or 120 s pass: then it
+    SIGKILLs itself); returns it, its output folder and its stderr file once it blocks."""
+    out, marker, err = tmp_path / "out", tmp_path / "paused", tmp_path / "stderr"
+    fault = ("+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:2,action:pause,wait_s:120,"
+             f"marker:'{marker}'}}")
+    env = dict(os.environ, MTLV_OUTPUT_DIR=str(out), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("SLURM_NTASKS", None)
+    with err.open("w") as stderr:
+        job = subprocess.Popen([sys.executable, "-m", "mtlv.train", *PLAIN, fault], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.time() + 300  # only catches a hang
+    while not marker.exists() and job.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), err.read_text()[-3000:]
+    return job, out, err
+
+
+def test_sigterm_to_a_plain_job_saves_exits_143_and_the_rerun_ends_as_an_uninterrupted_run(tmp_path):
+    """Before: Lightning's SIGTERM handler ended fit as if it had finished; the job exited 0, silent, no result."""
+    import torch
+
+    from mtlv.config import compose
+    from mtlv.run.job import run_job
+
+    job, out, err = paused_job(tmp_path)
+    try:
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=120) == 128 + signal.SIGTERM, err.read_text()[-3000:]
+    finally:
+        job.kill()
+    lines = err.read_text().strip().splitlines()
+    last = next(out.glob("runs/demo/*/model/checkpoints/last.ckpt"))
+    assert lines[-1] == (f"stopped: SIGTERM ended the job; its state at epoch 0, after batch 2 is saved in {last}, "
+                         "and rerunning the same command resumes from there"), lines[-5:]
+    assert "Traceback" not in err.read_text()
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"] == 2
+    assert not (last.parent.parent / "result.json").exists()
+
+    resumed = run_job(compose([*PLAIN, f"paths.output_dir={out}"]))
+    reference = run_job(compose([*PLAIN, f"paths.output_dir={tmp_path / 'reference'}"]))
+    assert Path(resumed["folder"]) == last.parent.parent
+    for part in ("val", "test", "threshold"):
+        assert resumed[part] == reference[part], part
+
+
+def test_ctrl_c_on_a_plain_job_exits_130_with_a_stopped_line(tmp_path):
+    """Before: exit 1 with only Lightning's 'Detected KeyboardInterrupt' message."""
+    job, out, err = paused_job(tmp_path)
+    try:
+        job.send_signal(signal.SIGINT)
+        assert job.wait(timeout=120) == 128 + signal.SIGINT, err.read_text()[-3000:]
+    finally:
+        job.kill()
+    last = next(out.glob("runs/demo/*/model")) / "checkpoints" / "last.ckpt"
+    assert not last.exists()  # stopped in epoch 0, at once: no checkpoint yet
+    assert err.read_text().strip().splitlines()[-1] == (
+        "stopped: SIGINT ended the job; it had saved no checkpoint yet; rerunning the same command starts its "
+        "training again")
+    assert "Traceback" not in err.read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_outside_training_stops_a_plain_job_at_once(signum, tmp_path, capsys):
+    """Loading data or evaluating: the job stops where it is, with the same exit code and line; a checkpoint
+    written before is named as kept."""
+    from mtlv.run.stop import StopJob
+
+    kept = tmp_path / "last.ckpt"
+    kept.write_bytes(b"x")
+    with pytest.raises(SystemExit) as stopped, StopJob() as stop:
+        stop.watch(kept)
+        os.kill(os.getpid(), signum)
+        time.sleep(30)  # the signal interrupts this
+    assert stopped.value.code == 128 + signum
+    assert capsys.readouterr().err == (f"stopped: {signal.Signals(signum).name} ended the job; its last checkpoint, "
+                                       f"{kept}, is kept, and rerunning the same command resumes from it\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back

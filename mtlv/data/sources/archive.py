@@ -26,6 +26,17 @@ def decode_bytes(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", errors="replace"), True
 
 
+def refuse_special_file(path: Path) -> None:
+    """A DataError when dataset.path is a pipe, device or socket: reading one blocks or reads a stream once,
+    and "not found" would be wrong."""
+    import stat
+
+    if path.exists() and not path.is_file() and not path.is_dir():
+        what = "a named pipe (FIFO)" if stat.S_ISFIFO(path.stat().st_mode) else "a device or socket"
+        raise DataError(f"dataset.path={path} is not a regular file but {what}; save the data to a file and set "
+                        "dataset.path=... to it")
+
+
 def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 

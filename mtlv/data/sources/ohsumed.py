@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlv.data.corpus import Corpus
-from mtlv.data.sources.archive import ARCHIVE_SUFFIXES, decode_bytes, extract_once, is_archive
+from mtlv.data.sources.archive import ARCHIVE_SUFFIXES, decode_bytes, extract_once, is_archive, refuse_special_file
 from mtlv.data.descriptions import load_descriptions
 from mtlv.errors import ConfigError, DataError
 
@@ -157,6 +157,7 @@ def load_ohsumed(path: str, fraction: float | None = None, seed: int = 0,
     # the config names the folder; accept its archive lying there unextracted
     archives = [root.with_name(root.name + s) for s in ARCHIVE_SUFFIXES]
     root = next((a for a in archives if not root.exists() and a.is_file()), root)
+    refuse_special_file(root)
     if not root.exists():
         raise DataError(f"OHSUMED not found at {root}; {_WHERE}")
     if is_archive(root):

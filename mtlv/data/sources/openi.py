@@ -19,7 +19,7 @@ import pandas as pd
 
 from mtlv.data.corpus import Corpus
 from mtlv.data.descriptions import load_descriptions
-from mtlv.data.sources.archive import decode_bytes, extract_once, is_archive
+from mtlv.data.sources.archive import decode_bytes, extract_once, is_archive, refuse_special_file
 from mtlv.errors import ConfigError, DataError
 from mtlv.io import atomic_path
 
@@ -155,6 +155,7 @@ def _find_in_folder(folder: Path) -> tuple[str, Path]:
 
 
 def _resolve(path: Path, download: bool) -> tuple[str, Path]:
+    refuse_special_file(path)
     if not path.exists():
         if path.suffix.lower() in (".csv", ".tsv", ".txt", ".json", ".jsonl", ".xml"):  # a file the user named
             raise DataError(f"dataset.path={path}: file not found; set dataset.path=... to indiana_reports.csv, "

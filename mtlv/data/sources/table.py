@@ -1,10 +1,12 @@
 """Users' own data: a CSV/TSV or JSON-lines table with text, labels and (optionally) a split.
 
-Labels come either from one delimited column ("a;b", or a list in JSON lines) or from one
-0/1 column per label. Descriptions for clustering can be supplied as YAML/JSON/CSV.
+Labels come either from one delimited column ("a;b", a Python or JSON list literal such as
+"['a', 'b']" as pandas writes a list column, or a list in JSON lines) or from one 0/1 column per
+label. Descriptions for clustering can be supplied as YAML/JSON/CSV.
 """
 from __future__ import annotations
 
+import codecs
 import logging
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pandas as pd
 import yaml
 
 from mtlv.data.corpus import Corpus
+from mtlv.data.sources.archive import refuse_special_file
+from mtlv.data.sources.label_cells import cell_text, delimited_labels
 from mtlv.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -22,15 +26,57 @@ _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _TRUE_FALSE = {"true": 1, "false": 0, "yes": 1, "no": 0}
 
 
-def _read(path: Path) -> pd.DataFrame:
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # UTF-32 LE's starts like UTF-16 LE's
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _data_file(path: str) -> Path:
+    """dataset.path as a regular file, or a DataError that says what it is instead."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        inside = sorted(p.name for p in file.iterdir() if p.suffix.lower() in (*_CSV_SEP, *_JSON_SUFFIXES))
+        example = file / (inside[0] if inside else "data.csv")
+        holds = f" (it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''})" if inside else ""
+        raise DataError(f"dataset.path={file} is a folder; point at the CSV/TSV/JSONL file inside{holds}, "
+                        f"e.g. dataset.path={example}")
+    refuse_special_file(file)
+    if not file.exists():
+        raise DataError(f"data file {file} not found; set dataset.path=... to your .csv/.tsv/.jsonl file")
+    return file
+
+
+def _check_encoding(path: Path, encoding: str) -> str:
+    """The codec's name; a file in UTF-16/32 read as UTF-8 (every character then looks like garbage with
+    NUL bytes, and no column is found) is a DataError naming its encoding and the fix."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as exc:
+        raise ConfigError(f"dataset.source.encoding={encoding}: unknown encoding; use e.g. utf-8, utf-16, "
+                          "latin-1 or cp1252") from exc
+    if name != "utf-8":
+        return name
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    found, how = next(((codec, "starts with its byte-order mark") for bom, codec in _BOMS if head.startswith(bom)),
+                      (None, ""))
+    if found is None and b"\x00" in head:  # no byte-order mark, but NUL bytes: UTF-16/32 text (or not text at all)
+        found, how = "utf-16", "has NUL bytes"
+    if found is not None:
+        raise DataError(f"{path} is not UTF-8: it looks like {found.upper()} (it {how}); re-save it as UTF-8 (e.g. "
+                        f"`iconv -f {found.upper()} -t UTF-8 {path.name} > utf8-{path.name}`, or \"CSV UTF-8\" in a "
+                        f"spreadsheet), or set dataset.source.encoding={found}")
+    return name
+
+
+def _read(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in _CSV_SEP:
             # everything as text: ids like "007" keep their zeros, labels are parsed below
             return pd.read_csv(path, sep=_CSV_SEP[suffix], dtype=str, keep_default_na=False,
-                               encoding_errors="replace")
+                               encoding=encoding, encoding_errors="replace")
         if suffix in _JSON_SUFFIXES:
-            return pd.read_json(path, lines=True, dtype=False, encoding_errors="replace")
+            return pd.read_json(path, lines=True, dtype=False, encoding=encoding, encoding_errors="replace")
     except (ValueError, pd.errors.ParserError, UnicodeError) as exc:  # EmptyDataError is a ValueError
         kind = "JSON lines (one object per line)" if suffix in _JSON_SUFFIXES else "delimited text"
         raise DataError(f"cannot parse {path} as {kind} ({exc}); fix the file or convert it") from exc
@@ -45,39 +91,16 @@ def _require(df: pd.DataFrame, path: Path, columns: list[str], option: str) -> N
                         f"Set {option}=... to the right column name(s)")
 
 
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def _cell_text(value) -> str:
-    return "" if _is_missing(value) else str(value).strip()
-
-
-def _split_labels(value, delimiter: str) -> list[str]:
-    if isinstance(value, (list, tuple, np.ndarray)):
-        names = [_cell_text(v) for v in value]
-    else:
-        names = _cell_text(value).split(delimiter)
-    return [n.strip() for n in names if n.strip()]
-
-
-def _delimited(df: pd.DataFrame, column: str, delimiter: str) -> tuple[np.ndarray, list[str]]:
-    sets = [set(_split_labels(v, delimiter)) for v in df[column]]
-    names = sorted(set().union(*sets)) if sets else []
-    y = np.array([[n in s for n in names] for s in sets], dtype=np.uint8).reshape(len(sets), len(names))
-    return y, names
-
-
-def _binary(df: pd.DataFrame, path: Path, columns: list[str]) -> np.ndarray:
+def _binary(df: pd.DataFrame, path: Path, columns: list[str], rows: list[str]) -> np.ndarray:
     out = np.zeros((len(df), len(columns)), dtype=np.uint8)
     for j, col in enumerate(columns):
-        raw = df[col].map(lambda v: _TRUE_FALSE.get(_cell_text(v).lower(), v) if isinstance(v, str) else v)
+        raw = df[col].map(lambda v: _TRUE_FALSE.get(cell_text(v).lower(), v) if isinstance(v, str) else v)
         values = pd.to_numeric(raw, errors="coerce")
         bad = ~values.isin([0, 1])
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: label column '{col}' must hold 0/1, but data row {row + 1} "
-                            f"(1-based, header not counted) holds {df[col].iloc[row]!r}; fix that value")
+            raise DataError(f"{path}: label column '{col}' must hold 0/1, but {rows[row]} holds "
+                            f"{df[col].iloc[row]!r}; fix that value")
         out[:, j] = values.to_numpy(dtype=np.uint8)
     return out
 
@@ -105,18 +128,19 @@ def load_label_descriptions(path: str | Path) -> dict[str, str]:
 def load_table(path: str, text_columns: list[str] | str = "text", label_column: str | None = "labels",
                label_delimiter: str = ";", label_columns: list[str] | None = None,
                id_column: str | None = None, descriptions_path: str | None = None,
-               name: str = "csv", split_column: str | None = None, drop_duplicates: bool = False) -> Corpus:
+               name: str = "csv", split_column: str | None = None, drop_duplicates: bool = False,
+               label_case: str = "keep", encoding: str = "utf-8") -> Corpus:
     """Load a user table; `label_columns` (one 0/1 column per label) wins over `label_column`.
     `drop_duplicates` keeps only the first row of each repeated text (else copies stay, and a split
-    that puts copies on both sides of train/test is reported with a warning)."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise DataError(f"data file {file} not found; set dataset.path=... to your .csv/.tsv/.jsonl file")
+    that puts copies on both sides of train/test is reported with a warning). `label_case=merge` makes
+    labels of `label_column` that differ only in case one label. `encoding`: the file's text encoding."""
+    file = _data_file(path)
+    encoding = _check_encoding(file, encoding)
     text_columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
     if label_columns is None and label_column is None:
         raise ConfigError("set dataset.source.label_column (one delimited column) or "
                           "dataset.source.label_columns=[...] (one 0/1 column per label)")
-    df = _read(file).reset_index(drop=True)
+    df = _read(file, encoding).reset_index(drop=True)
     _require(df, file, text_columns, "dataset.source.text_columns")
     if label_columns is not None:
         _require(df, file, list(label_columns), "dataset.source.label_columns")
@@ -129,13 +153,15 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
     used = text_columns + list(label_columns or [label_column]) + [c for c in (id_column, split_column) if c]
     non_utf8 = int(df[used].apply(lambda c: c.map(lambda v: "\ufffd" in str(v))).any(axis=1).sum())
     if non_utf8:
-        log.warning("%s: %d rows were not valid UTF-8; bad bytes replaced by U+FFFD", file, non_utf8)
-    texts = pd.Series([" ".join(t for t in map(_cell_text, row) if t)
+        log.warning("%s: %d rows were not valid %s; bad bytes replaced by U+FFFD. If the file is in another "
+                    "encoding, re-save it as UTF-8 or set dataset.source.encoding=... (e.g. cp1252)", file, non_utf8,
+                    "UTF-8" if encoding == "utf-8" else encoding)
+    texts = pd.Series([" ".join(t for t in map(cell_text, row) if t)
                        for row in df[text_columns].itertuples(index=False)], dtype=object)
     empty = (texts == "").to_numpy(dtype=bool)
     if empty.any():
         log.warning("%s: dropped %d rows with empty text (columns %s)", file, int(empty.sum()), text_columns)
-    ids = (df[id_column].map(_cell_text) if id_column else pd.Series(range(len(df))).astype(str))
+    ids = (df[id_column].map(cell_text) if id_column else pd.Series(range(len(df))).astype(str))
     if id_column and ids.duplicated().any():
         raise DataError(f"{file}: id column '{id_column}' repeats the value {ids[ids.duplicated()].iloc[0]!r}; "
                         "make ids unique or unset dataset.source.id_column to use row numbers")
@@ -146,14 +172,16 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
         log.warning("%s: dropped %d rows whose text repeats an earlier row (dataset.source.drop_duplicates=true)",
                     file, int(repeated.sum()))
         keep &= ~repeated
+    line = "line {}" if file.suffix.lower() in _JSON_SUFFIXES else "data row {} (1-based, header not counted)"
+    rows = [line.format(i + 1) for i in np.flatnonzero(keep)]  # the kept rows, numbered as in the file
     df, texts, ids = df[keep].reset_index(drop=True), texts[keep].tolist(), ids[keep].tolist()
     if label_columns is not None:
-        y, names = _binary(df, file, list(label_columns)), list(label_columns)
+        y, names = _binary(df, file, list(label_columns), rows), list(label_columns)
     else:
-        y, names = _delimited(df, label_column, label_delimiter)
+        y, names = delimited_labels(df[label_column], label_delimiter, rows, label_case, file)
     given_split = None
     if split_column:
-        given_split = df[split_column].map(lambda v: _cell_text(v).lower()).to_numpy()
+        given_split = df[split_column].map(lambda v: cell_text(v).lower()).to_numpy()
         bad = sorted(set(given_split.tolist()) - {"train", "test"})
         if bad:
             raise DataError(f"{file}: split column '{split_column}' has values {bad}; use train or test "
