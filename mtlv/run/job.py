@@ -38,6 +38,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
+from mtlv.run.lock import job_lock
 from mtlv.run.reuse import model_key, register, trained_source
 from mtlv.run.stop import die_with_sweeper
 
@@ -239,8 +240,15 @@ def run_job(cfg: DictConfig) -> dict:
     corpus = load_data(cfg)
     cell = open_cell(cfg)
     grouping = cell_grouping(cfg, corpus, cell)
+    job = cell.job(cfg.group_index)
+    with job_lock(job):  # a second command on this job waits here, then finds it finished
+        return train_job(cfg, corpus, cell, grouping, job)
+
+
+def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGrouping, job: JobLayout) -> dict:
+    """The job's saved result when it finished before; else its model trained (or reused) and recorded."""
     cols, heads = grouping.job_labels(cfg.group_index)
-    job, key = cell.job(cfg.group_index), job_key(cfg)
+    key = job_key(cfg)
     if (result := finished_result(cfg, job, key)) is not None:
         record.print_job(result, read_json(job.metrics_json), rerun=True)
         return result
