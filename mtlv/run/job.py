@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import transformers
 from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.pytorch.callbacks.progress import ProgressBar
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -183,11 +184,17 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
     """The trainer with the configured callbacks, checkpoints in the job folder, and the pre-emption
     checkpoint; the model checkpoint callback (None without one)."""
     callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c}
+    extra = trainer_overrides(cfg)
+    bars = [name for name, c in callbacks.items() if isinstance(c, ProgressBar)]
+    if not bars or not cfg.trainer.get("enable_progress_bar", True):
+        # Either switch turns progress off: Lightning refuses a progress bar callback with enable_progress_bar=false
+        # (MisconfigurationException, after the data has loaded), and adds its TQDM bar when there is none.
+        callbacks = {name: c for name, c in callbacks.items() if name not in bars}
+        extra["enable_progress_bar"] = False
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(job.checkpoints)
     callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint)  # SIGUSR1/SLURM's SIGTERM: save, exit
-    extra = trainer_overrides(cfg)
     if checkpoint is None and cfg.trainer.get("enable_checkpointing") is None:
         # Without MTLV's checkpoint callback Lightning adds its own default one, which writes a full
         # checkpoint (MiniLM with AdamW state: ~270 MB) per job under the working folder that nothing reads.
