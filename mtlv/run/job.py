@@ -18,7 +18,6 @@ import numpy as np
 import torch
 import transformers
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.pytorch.callbacks.progress import ProgressBar
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +39,7 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
 from mtlv.run.lock import job_lock
+from mtlv.run.progress import progress_switch
 from mtlv.run.reuse import model_key, register, trained_source
 from mtlv.run.stop import die_with_sweeper
 
@@ -185,12 +185,7 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
     checkpoint; the model checkpoint callback (None without one)."""
     callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c}
     extra = trainer_overrides(cfg)
-    bars = [name for name, c in callbacks.items() if isinstance(c, ProgressBar)]
-    if not bars or not cfg.trainer.get("enable_progress_bar", True):
-        # Either switch turns progress off: Lightning refuses a progress bar callback with enable_progress_bar=false
-        # (MisconfigurationException, after the data has loaded), and adds its TQDM bar when there is none.
-        callbacks = {name: c for name, c in callbacks.items() if name not in bars}
-        extra["enable_progress_bar"] = False
+    callbacks, extra["enable_progress_bar"] = progress_switch(callbacks, cfg.trainer.get("enable_progress_bar", True))
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(job.checkpoints)

@@ -34,6 +34,17 @@ def progress_bar(style: str = "auto", refresh_rate: int = 10, every_n_steps: int
     return LineProgressBar(every_n_steps=int(every_n_steps))
 
 
+def progress_switch(callbacks: dict, enable_progress_bar: bool) -> tuple[dict, bool]:
+    """The callbacks for the Trainer and its `enable_progress_bar`: progress is shown only when a progress
+    bar callback is configured and Lightning's switch is on. Either switch alone turns it off: Lightning
+    refuses a progress bar callback with enable_progress_bar=false (MisconfigurationException, after the
+    data has loaded), and adds its own TQDM bar when there is none."""
+    bars = [name for name, callback in callbacks.items() if isinstance(callback, ProgressBar)]
+    if bars and enable_progress_bar:
+        return callbacks, True
+    return {name: callback for name, callback in callbacks.items() if name not in bars}, False
+
+
 def _clock(seconds: float) -> str:
     return str(datetime.timedelta(seconds=round(seconds))) if math.isfinite(seconds) else "?"
 
