@@ -24,11 +24,26 @@ WAITING = "is being trained by another process"
 HANG = 600  # generous: only catches a hang, never times a healthy run
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left():
+    """A failed test leaves no job behind holding a lock (or waiting for one)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start(args: list[str], output_dir: Path) -> tuple[subprocess.Popen, queue.Queue]:
     """`python -m mtlv.train ARGS` in its own process; its output lines arrive in the queue (None at the end)."""
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(output_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "mtlv.train", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    STARTED.append(proc)
     lines: queue.Queue = queue.Queue()
 
     def read() -> None:
@@ -108,6 +123,7 @@ with job_lock(JobLayout(sys.argv[1])):
 
 def hold_in_subprocess(job: JobLayout, held: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(job.folder), str(held)], cwd=ROOT)
+    STARTED.append(proc)
     wait_for_file(held, proc)
     return proc
 
@@ -144,20 +160,16 @@ def test_lock_of_a_killed_holder_does_not_block(tmp_path, caplog):
 def test_other_ranks_of_a_ddp_job_do_not_take_the_lock(tmp_path, monkeypatch):
     """Rank 0 holds the job's lock while its DDP ranks start and run the same job: they must not wait for it."""
     job = JobLayout(tmp_path / "job")
-    holder = hold_in_subprocess(job, tmp_path / "held")
-    try:
-        monkeypatch.setenv("LOCAL_RANK", "1")
-        done = threading.Event()
+    hold_in_subprocess(job, tmp_path / "held")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    done = threading.Event()
 
-        def rank1() -> None:
-            with job_lock(job):
-                done.set()
+    def rank1() -> None:
+        with job_lock(job):
+            done.set()
 
-        threading.Thread(target=rank1, daemon=True).start()
-        assert done.wait(HANG), "a DDP rank > 0 waited for the lock rank 0 holds"
-    finally:
-        holder.kill()
-        holder.wait()
+    threading.Thread(target=rank1, daemon=True).start()
+    assert done.wait(HANG), "a DDP rank > 0 waited for the lock rank 0 holds"
 
 
 @pytest.mark.slow
