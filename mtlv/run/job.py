@@ -263,7 +263,8 @@ def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     L.seed_everything(int(cfg.seed), workers=True)
     start = time.time()
     split = prepare_folder(cfg, corpus, grouping, job)
-    logger, uri = make_logger(cfg, job, cell.run_name, job_tags(cfg, cell, job))
+    name = record.job_run_name(cell.run_name, cfg.group_index, label_names)
+    logger, uri = make_logger(cfg, job, name, job_tags(cfg, cell, job))
 
     dm = build_datamodule(cfg.data, cfg.model, corpus, split, cols, cfg.paths.cache_dir, int(cfg.seed))
     module = build_module(cfg.model.module, heads, label_names)
@@ -320,7 +321,8 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     # elapsed_s is the model's training cost (the source job's), so summed job times stay comparable.
     result = {**job_result(cfg, cell, job, key, mkey, label_names, report, trained["elapsed_s"], start, split),
               "reused_from": origin}
-    logger, uri = make_logger(cfg, job, cell.run_name, {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
+    logger, uri = make_logger(cfg, job, record.job_run_name(cell.run_name, cfg.group_index, label_names),
+                              {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
     if logger is not None:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split)
         tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})
