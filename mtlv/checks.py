@@ -131,6 +131,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("trainer.num_sanity_val_steps", low=-1, example=0),
     # Lightning's "warn": deterministic where CUDA has such kernels, a warning where it has none
     Option("trainer.deterministic", bool, words=("warn",), null=True),
+    Option("callbacks.progress_bar.style", str, choices=("auto", "bar", "lines")),
+    Option("callbacks.progress_bar.refresh_rate", low=0, example=10),
+    Option("callbacks.progress_bar.every_n_steps", low=0, example=50),
     Option("clustering.k", null=True, example=3, words=("auto",)),  # range: the grouping method's check
     Option("clustering.k_max", low=1, example=10),
     Option("clustering.feature", str, choices=("name", "description")),

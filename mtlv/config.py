@@ -30,7 +30,7 @@ LATER_SOURCE_DEFAULTS = {"label_case": "keep", "encoding": "utf-8"}
 # injected faults (mtlv.run.faults: a drill's rerun without the fault must resume the same job).
 def _volatile_callback(node: object) -> bool:
     target = str(node.get("_target_", "")) if isinstance(node, dict) else ""
-    return not node or target.endswith("ProgressBar") or target.startswith("mtlv.run.faults.")
+    return not node or target.endswith("ProgressBar") or target.startswith(("mtlv.run.faults.", "mtlv.run.progress."))
 
 
 def to_container(cfg: DictConfig) -> dict:

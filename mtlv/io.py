@@ -5,23 +5,68 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
 
+def _create_new(parent: Path, prefix: str, suffix: str, create: Callable[[Path], None]) -> Path:
+    """A new file or folder with a random name in `parent`, made by `create` with the mode open() or
+    mkdir() gives anything new (0666/0777 less the umask, or the folder's default ACL). tempfile's
+    mkstemp/mkdtemp make it private (0600/0700), and the rename kept that: colleagues on a shared
+    cluster could not read a result."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            create(path)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary name like {parent / prefix}*{suffix}")
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def umask() -> int:
+    """The process's umask, read without setting it (os.umask can only read it by changing it for a
+    moment, when another thread may be creating a file)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # Linux >= 4.7
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike) -> Path:
+    """Give a file written private (0600) by a library the mode open() would have given it."""
+    os.chmod(path, 0o666 & ~umask())
+    return Path(path)
+
+
+def new_dir(parent: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> Path:
+    """A new, empty folder in `parent` with a random name, as mkdir makes it (honours the umask)."""
+    return _create_new(Path(parent), prefix, suffix, lambda p: os.mkdir(p, 0o777))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it over `path` only on success."""
+    """Yield a temporary path next to `path`; rename it over `path` only on success. The file has the
+    mode open() would give `path` (the umask decides), whoever writes it afterwards."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _create_new(path.parent, f".{path.name}.", ".tmp", _new_file)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -34,10 +79,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     previous folder (or none), never a half-written one that a later run would trust."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the folder should look like any other
+    tmp = new_dir(path.parent, f".{path.name}.")
     try:
         yield tmp
         old = path.parent / f".{path.name}.old.{os.getpid()}"

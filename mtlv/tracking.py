@@ -127,9 +127,12 @@ def client(uri: str):
     with FileLock(f"{path}.init.lock", timeout=600):
         created = not _store_ready(path)  # else another process completed it while we waited
         if created:
+            new = not path.exists()
             mlflow_client = retry_locked(MlflowClient)(tracking_uri=with_busy_timeout(uri))
-            from mtlv.io import write_text
+            from mtlv.io import honour_umask, write_text
 
+            if new:  # SQLite creates it 0644 whatever the umask: with umask 002 the group could not log to it
+                honour_umask(path)
             write_text(f"{path}.ready", str(path.stat().st_ino))
     _READY_STORES.add(str(path))
     return mlflow_client if created else MlflowClient(tracking_uri=with_busy_timeout(uri))

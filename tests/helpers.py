@@ -15,14 +15,14 @@ TINY = ["model=tiny", "dataset.limit=200", "trainer.max_epochs=1", "callbacks.pr
 
 
 def run_cli(module: str, args: list[str], output_dir: Path, timeout: int = 600, check: bool = True,
-            stdin: str | None = None):
-    """Run an MTLV entry point exactly as a user would, in its own process."""
+            stdin: str | None = None, umask: int = -1):
+    """Run an MTLV entry point exactly as a user would, in its own process (`umask`: its umask; -1: ours)."""
     import subprocess
     import sys
 
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(output_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, input=stdin)
+                          text=True, timeout=timeout, input=stdin, umask=umask)
     if check and proc.returncode != 0:
         raise AssertionError(f"{module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                              f"{proc.stderr[-5000:]}")

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from mtlv.io import atomic_dir, read_json, write_json
+from mtlv.io import atomic_dir, honour_umask, read_json, write_json
 from mtlv.models.heads import GroupedHeads, pool
 
 META = "mtlv_model.json"  # what the export is: labels, groups, thresholds, pooling, encoder
@@ -21,6 +21,7 @@ def export_model(module, tokenizer, out_dir: str | Path, meta: dict) -> Path:
              if k.startswith(("encoder.", "heads."))}
     with atomic_dir(out) as tmp:  # the whole folder appears at once: never a partial export
         save_file(state, str(tmp / "model.safetensors"))
+        honour_umask(tmp / "model.safetensors")  # safetensors writes it private (0600)
         module.encoder.config.to_json_file(str(tmp / "encoder_config.json"))
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         write_json(tmp / META, meta)

@@ -154,8 +154,8 @@ def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
     result, job, cfg = item.result, item.job, item.cfg
     cell = Cell(result["run_name"], layout.name[len(result["run_name"]) + 1:], layout, item.grouping.placement)
     tracking.end_orphans(uri, experiment, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"})
-    run_id = tracking.create_run(uri, experiment, result["run_name"], job_tags(cfg, cell, job),
-                                 start_time=_ms(result["start"]))
+    name = record.job_run_name(result["run_name"], result.get("group_index"), result.get("labels") or [])
+    run_id = tracking.create_run(uri, experiment, name, job_tags(cfg, cell, job), start_time=_ms(result["start"]))
     split = result.get("split") or record.split_from_counts(job.label_counts)
     record.log_job(cfg, uri, run_id, layout, job, item.grouping, item.report, result["elapsed_s"], split,
                    result.get("env") or {})

@@ -38,6 +38,8 @@ from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
 from mtlv.run.layout import JobLayout
+from mtlv.run.lock import job_lock
+from mtlv.run.progress import progress_switch
 from mtlv.run.reuse import model_key, register, trained_source
 from mtlv.run.stop import StopJob, die_with_sweeper
 
@@ -201,12 +203,13 @@ def build_trainer(cfg: DictConfig, job: JobLayout, logger) -> tuple[L.Trainer, o
     """The trainer with the configured callbacks, checkpoints in the job folder, and the pre-emption
     checkpoint; the model checkpoint callback (None without one)."""
     callbacks = {name: instantiate(c) for name, c in (cfg.get("callbacks") or {}).items() if c}
+    extra = trainer_overrides(cfg)
+    callbacks, extra["enable_progress_bar"] = progress_switch(callbacks, cfg.trainer.get("enable_progress_bar", True))
     checkpoint = callbacks.get("model_checkpoint")
     if checkpoint is not None:
         checkpoint.dirpath = str(job.checkpoints)
     # SIGUSR1, SLURM's SIGTERM, a plain job's SIGTERM (mtlv/run/stop.py): save at a batch boundary, exit
     callbacks["preemption"] = PreemptionCheckpoint(job.last_checkpoint, sigterm=StopJob.active is not None)
-    extra = trainer_overrides(cfg)
     if checkpoint is None and cfg.trainer.get("enable_checkpointing") is None:
         # Without MTLV's checkpoint callback Lightning adds its own default one, which writes a full
         # checkpoint (MiniLM with AdamW state: ~270 MB) per job under the working folder that nothing reads.
@@ -261,8 +264,15 @@ def run_job(cfg: DictConfig) -> dict:
     corpus = load_data(cfg)
     cell = open_cell(cfg)
     grouping = cell_grouping(cfg, corpus, cell)
+    job = cell.job(cfg.group_index)
+    with job_lock(job):  # a second command on this job waits here, then finds it finished
+        return train_job(cfg, corpus, cell, grouping, job)
+
+
+def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGrouping, job: JobLayout) -> dict:
+    """The job's saved result when it finished before; else its model trained (or reused) and recorded."""
     cols, heads = grouping.job_labels(cfg.group_index)
-    job, key = cell.job(cfg.group_index), job_key(cfg)
+    key = job_key(cfg)
     job.failed_json.unlink(missing_ok=True)  # this attempt's outcome replaces an earlier failure's
     if (result := finished_result(cfg, job, key)) is not None:
         record.print_job(result, read_json(job.metrics_json), rerun=True)
@@ -276,7 +286,8 @@ def run_job(cfg: DictConfig) -> dict:
     L.seed_everything(int(cfg.seed), workers=True)
     start = time.time()
     split = prepare_folder(cfg, corpus, grouping, job)
-    logger, uri = make_logger(cfg, job, cell.run_name, job_tags(cfg, cell, job))
+    name = record.job_run_name(cell.run_name, cfg.group_index, label_names)
+    logger, uri = make_logger(cfg, job, name, job_tags(cfg, cell, job))
 
     dm = build_datamodule(cfg.data, cfg.model, corpus, split, cols, cfg.paths.cache_dir, int(cfg.seed))
     module = build_module(cfg.model.module, heads, label_names)
@@ -351,7 +362,8 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     # elapsed_s is the model's training cost (the source job's), so summed job times stay comparable.
     result = {**job_result(cfg, cell, job, key, mkey, label_names, report, trained["elapsed_s"], start, split),
               "reused_from": origin}
-    logger, uri = make_logger(cfg, job, cell.run_name, {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
+    logger, uri = make_logger(cfg, job, record.job_run_name(cell.run_name, cfg.group_index, label_names),
+                              {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
     if logger is not None:
         log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split)
         tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})

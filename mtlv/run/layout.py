@@ -168,6 +168,16 @@ class JobLayout(ResultFiles):
     def export(self) -> Path:
         return self.folder / "export"
 
+    @property
+    def lock(self) -> Path:
+        """Held by the process training the job (mtlv/run/lock.py); the file stays, the OS lock goes."""
+        return self.folder / "job.lock"
+
+    @property
+    def lock_owner(self) -> Path:
+        """Who holds the lock (pid, host), for the line a waiting process logs."""
+        return self.folder / "job.lock.owner.json"
+
 
 class CellLayout(ResultFiles):
     """A cell's folder: its grouping, its job folder(s) and, for STL/GMTL, the aggregated result."""

@@ -21,6 +21,16 @@ HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")
 NOT_RETRAINED = "already finished with the same config: not retrained, this is its saved result (resume=false retrains)"
 
 
+def job_run_name(run_name: str, group_index: int | None, labels: list[str], shown: int = 2) -> str:
+    """A job's MLflow run name: the cell's; a group job of an STL/GMTL cell adds its group index (as in
+    `group_index=i` and `group-0i/`) and first labels, so that its parent's children can be told apart:
+    `gmtl-minilm-description-k2/g1: Cardiomegaly, Nodule, +3`."""
+    if group_index is None:
+        return run_name
+    more = f", +{len(labels) - shown}" if len(labels) > shown else ""
+    return f"{run_name}/g{group_index}: {', '.join(labels[:shown])}{more}"
+
+
 def headline(metrics: dict) -> dict:
     return {k: metrics[k] for k in HEADLINE}
 

@@ -170,6 +170,10 @@ def test_callbacks_that_change_results_are_part_of_the_identity():
         other = _keys(change)
         assert other[0] != base[0] and other[1] != base[1], change
     for volatile in ("callbacks.progress_bar.refresh_rate=1", "callbacks.progress_bar=null",
+                     "callbacks.progress_bar.style=lines", "callbacks.progress_bar.every_n_steps=5",
+                     "trainer.enable_progress_bar=false",
+                     # the bar jobs were keyed with before the line printer: they are not retrained
+                     "callbacks.progress_bar={_target_:lightning.pytorch.callbacks.TQDMProgressBar,refresh_rate:10}",
                      "+callbacks.fault={_target_:mtlv.run.faults.KillAt,epoch:0,batch:1}"):
         assert _keys(volatile) == base, volatile
 

@@ -55,11 +55,15 @@ def test_tracked_grid_reports_like_the_grid_trained_with_the_logger(grids):
     def structure(uri):
         runs = store_runs(uri)
         parents = [r for r in runs if r.data.tags.get("mtlv.role") == "parent"]
-        children = {p.info.run_id: sorted(r.data.tags["group_index"] for r in runs
+        children = {p.info.run_id: sorted((r.data.tags["group_index"], r.info.run_name) for r in runs
                                           if r.data.tags.get("mlflow.parentRunId") == p.info.run_id) for p in parents}
         return [(p.data.tags["arch"], p.data.tags["cell"].split("-")[0], children[p.info.run_id]) for p in parents]
 
-    assert structure(tracked_uri) == structure(trained_uri) == [("gmtl", "gmtl", ["0", "1"])]
+    # each child is named after its group: index and first labels (of 0 Cardiomegaly, 1 Effusion, 2 opacity,
+    # 3 Atelectasis, 4 Calcified granuloma, 5 Nodule, 6 Emphysema, 7 spine/degenerative)
+    assert structure(tracked_uri) == structure(trained_uri) == [
+        ("gmtl", "gmtl", [("0", "gmtl-tiny-given/g0: Cardiomegaly, Atelectasis, +1"),
+                          ("1", "gmtl-tiny-given/g1: Effusion, opacity, +3")])]
     # the folder tags name the folders where the results are now, not where they were trained
     for run in store_runs(tracked_uri):
         assert run.data.tags["mtlv.cell_dir"].startswith(str(here / "runs")), run.data.tags

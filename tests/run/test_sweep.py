@@ -128,3 +128,20 @@ def test_predict_round_trips_a_gmtl_set(sweeps, tmp_path):
     threshold = float(parent["params.eval.chosen_threshold"])
     expected = [";".join(n for n, p in zip(test.label_names, row) if p >= threshold) for row in probs]
     assert got["labels"].fillna("").tolist() == expected
+
+
+@pytest.mark.slow
+def test_child_runs_are_named_after_their_group(tmp_path):
+    """Each group job's MLflow run reads `<cell>/g<i>: <first labels>, +<more>`, not its parent's name;
+    non-contiguous groups, the second listed out of order."""
+    groups = ["arch=gmtl", "clustering=given", "clustering.groups=[[0,3,5],[6,1,2,4,7]]"]
+    run_cli("mtlv.train", [*TINY, *groups, "dataset.limit=120", "eval.save_weights=false", "torch_threads=1"], tmp_path)
+    runs = mlflow_runs(tmp_path)
+    parent = runs[runs["tags.mtlv.role"] == "parent"]
+    assert list(parent["tags.mlflow.runName"]) == ["gmtl-tiny-given"]
+    children = runs[runs["tags.mlflow.parentRunId"] == parent.iloc[0].run_id]
+    # demo labels: 0 Cardiomegaly, 1 Effusion, 2 opacity, 3 Atelectasis, 4 Calcified granuloma, 5 Nodule,
+    # 6 Emphysema, 7 spine/degenerative
+    assert dict(zip(children["tags.group_index"], children["tags.mlflow.runName"])) == {
+        "0": "gmtl-tiny-given/g0: Cardiomegaly, Atelectasis, +1",
+        "1": "gmtl-tiny-given/g1: Emphysema, Effusion, +3"}

@@ -7,11 +7,10 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from mtlv.errors import DataError
-from mtlv.io import stable_hash
+from mtlv.io import new_dir, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def extract_once(archive: Path) -> Path:
     if target.is_dir():
         return target
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=archive.parent))
+        tmp = new_dir(archive.parent, f".{target.name}.")  # as mkdir makes it: the umask decides who reads it
     except OSError:  # e.g. read-only shared data folder
         st = archive.stat()
         key = stable_hash([str(archive.resolve()), st.st_size, st.st_mtime_ns])
@@ -83,7 +82,7 @@ def extract_once(archive: Path) -> Path:
         if target.is_dir():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = new_dir(target.parent, f".{target.name}.")
     try:
         safe_extract(archive, tmp)
         try:
