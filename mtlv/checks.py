@@ -17,6 +17,7 @@ from typing import Callable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from mtlv.data.splits import validate_split_options
 from mtlv.errors import ConfigError, DataError, entry_point
 
 log = logging.getLogger(__name__)
@@ -198,19 +199,6 @@ def check_options(cfg: DictConfig) -> None:
     check_writable(cfg.paths.output_dir)
 
 
-def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
-    if folds is not None:
-        if int(folds) < 2:
-            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds "
-                              "(or split.folds=null for one train/test split)")
-        if not 0 <= int(fold) < int(folds):
-            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
-    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
-        if not 0 < float(value) < 1:
-            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. {name}="
-                              f"{0.2 if name == 'split.test_size' else 0.15})")
-
-
 def check_groups_spec(cfg: DictConfig) -> None:
     groups = _value(cfg, "clustering.groups")
     if groups is _MISSING or groups is None:
@@ -347,11 +335,10 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
-    from mtlv.run.cell import grouping_method
-    from mtlv.grouping.base import CHOICES, NoGrouping
+    from mtlv.grouping.base import CHOICES, NoGrouping, method_from_config
 
     arch, clustering = cfg.arch, cfg.clustering
-    method = grouping_method(cfg)
+    method = method_from_config(clustering)
     if arch.grouping == "clustering":
         if isinstance(method, NoGrouping):
             raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {CHOICES}")
