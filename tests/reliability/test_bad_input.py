@@ -557,7 +557,8 @@ def test_option_table_names_only_keys_that_exist():
     from mtlv.checks import OPTIONS, PREDICT_OPTIONS
 
     configs = [compose(["clustering=kmedoids_label", "dataset=ohsumed"], config_name="baseline"),
-               compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"])]
+               compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"]),
+               compose(["hydra/launcher=parallel"], return_hydra=True)]
     for option in OPTIONS:
         assert any(OmegaConf.select(c, option.key, default="<absent>") != "<absent>" for c in configs), option.key
     predict = compose(["run=x", "input=y"], config_name="predict")
@@ -624,3 +625,87 @@ def test_a_job_error_in_a_clustered_sweep_is_listed_too(entry, tmp_path):
                          "hydra/launcher=parallel", "hydra.launcher.n_jobs=2")
     assert_short_error(code, err, "error: 2 of 2 jobs failed", f"{tmp_path}/a.csv not found",
                        f"{tmp_path}/b.csv not found")
+
+
+# ----------------------------------------------------------------------------- values other libraries refuse late
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_out_of_numpys_range_is_one_error_line(entry, tmp_path, seed):
+    """numpy, torch and Lightning take seeds 0..2**32-1; -1 was a numpy traceback after the data had loaded."""
+    code, _, err = entry(f"seed={seed}", *FAST)
+    assert_short_error(code, err, f"seed={seed}: must be from 0 to 4294967295", "seed=42")
+    assert not (tmp_path / "out" / "cache").exists() and not (tmp_path / "out" / "runs").exists()
+
+
+def test_seed_range_ends_are_accepted(tmp_path):
+    from mtlv.checks import check_values
+
+    for seed in (0, 2**32 - 1):
+        check_values(compose([f"seed={seed}"]))
+
+
+def _cores() -> int:
+    import joblib
+
+    return joblib.cpu_count()
+
+
+@pytest.mark.parametrize("n_jobs", [0, "below"])
+def test_parallel_launcher_n_jobs_joblib_cannot_use(entry, tmp_path, n_jobs):
+    """n_jobs=0 was joblib's ValueError after the sweep had loaded the data; below -cores joblib quietly runs one
+    worker. Both stop before any folder is made, naming what joblib accepts."""
+    value = -_cores() - 1 if n_jobs == "below" else n_jobs
+    code, _, err = entry("-m", "arch=gmtl", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={value}", *FAST,
+                         "logger=none")
+    assert_short_error(code, err, f"hydra.launcher.n_jobs={value}: must be 1 or more",
+                       f"from -1 (all {_cores()} cores here) down to -{_cores()}", "hydra.launcher.n_jobs=2")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.yaml"))
+
+
+def test_n_jobs_joblib_accepts_pass_the_check():
+    from mtlv.checks import check_values
+
+    for value in (1, 3, -1, -_cores()):
+        check_values(compose(["hydra/launcher=parallel", f"hydra.launcher.n_jobs={value}"], return_hydra=True))
+        check_values(compose([f"baseline.n_jobs={value}"], config_name="baseline"))
+    with pytest.raises(ConfigError, match="baseline.n_jobs=0: must be 1 or more"):
+        check_values(compose(["baseline.n_jobs=0"], config_name="baseline"))
+
+
+def _sparse_terms_table(table, n: int = 60):
+    """Every text unique but for the word `pair`, in the even rows only."""
+    rows = demo_rows(n)
+    for i, row in enumerate(rows):
+        row["text"] = f"{'pair ' if i % 2 == 0 else ''}w{i}x v{i}y"
+    return table(rows)
+
+
+def _training_rows(out) -> np.ndarray:
+    (split,) = list((out / "cache" / "splits").glob("*.npz"))
+    return np.load(split)["train"]
+
+
+def test_baseline_min_df_above_the_training_documents(entry, table, tmp_path):
+    """scikit-learn's "max_df corresponds to < documents than min_df" traceback: now one line naming the number of
+    training documents."""
+    path = _sparse_terms_table(table)
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", "baseline.min_df=1000", "logger=none",
+                         module="mtlv.baseline")
+    train = _training_rows(tmp_path / "out")
+    assert_short_error(code, err, "baseline.min_df=1000", f"there are {len(train)}", "baseline.min_df=2")
+
+
+def test_baseline_min_df_that_keeps_no_term(entry, table, tmp_path):
+    """scikit-learn's "After pruning, no terms remain": one line naming how many training documents the most
+    common term is in (here `pair`, counted from the saved split)."""
+    path = _sparse_terms_table(table)
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", "baseline.min_df=30", "logger=none",
+                         module="mtlv.baseline")
+    train = _training_rows(tmp_path / "out")
+    pairs = int((train % 2 == 0).sum())
+    assert 30 < len(train) and pairs < 30  # min_df within the documents, above every term's count
+    assert_short_error(code, err, "baseline.min_df=30: no term is in 30", f"of the {len(train)} training documents",
+                       f"the most common is in {pairs}")
+    code, out, err = entry("dataset=csv", f"dataset.path={path}", f"baseline.min_df={pairs}", "logger=none",
+                           module="mtlv.baseline")
+    assert code == 0, err
+
