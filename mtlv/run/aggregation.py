@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 def group_results(folder: Path, grouping: TaskGrouping) -> list[dict]:
     results, missing = [], []
     for i, names in enumerate(grouping.named_groups()):
-        done = CellLayout(folder).group_dir(i).result_json
-        if done.exists():
-            results.append(read_json(done))
+        job = CellLayout(folder).group_dir(i)
+        if job.result_json.exists():
+            results.append(job.result())
         else:
             missing.append(f"group {i} ({', '.join(names)})")
     if missing:
@@ -49,10 +49,10 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     done = [[r.get("key"), r["end"]] for r in results]  # a group job retrained since has another end time
     saved, parent = cell.aggregate_json, cell.parent_run
     if reuse and saved.exists() and cell.metrics_json.exists():
-        summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
+        summary = cell.aggregate()  # reused only when logged to the cell's current parent run (if any)
         run_id = read_json(parent)["run_id"] if parent.exists() else None
         if summary.get("jobs") == done and summary.get("run_id") == run_id:
-            record.print_cell(summary, read_json(cell.metrics_json), folder, parent, grouping.num_groups, rerun=True)
+            record.print_cell(summary, cell.metrics(), folder, parent, grouping.num_groups, rerun=True)
             return summary
     jobs = cell.group_dirs(grouping.num_groups)
     labels = list(grouping.label_names)

@@ -143,9 +143,9 @@ def job_keys(cfg: DictConfig, group_indices) -> list[str]:
 
 def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
     """The saved result of the job of `cfg` in `out` when it finished with this config (resume), else None."""
-    done = JobLayout(out).result_json
-    if cfg.resume and done.exists():
-        result = read_json(done)
+    job = JobLayout(out)
+    if cfg.resume and job.result_json.exists():
+        result = job.result()
         # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
         if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
             return result

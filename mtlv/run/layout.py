@@ -15,10 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtlv.grouping.files import GROUPS_YAML, GroupingFiles
+from mtlv.io import read_json
 
 MODEL_DIR = "model"           # the job folder of a cell with one job (MTL, GMHL)
 SWEEP_CELLS = "cells.json"    # in a Hydra sweep folder: the STL/GMTL cells it aggregates
 MODELS_DIR = "models"         # in <runs_dir>/<dataset>: the model registry (reuse_models)
+# The metrics of a result.json / aggregate.json (each a dict of numbers; null in the file: NaN).
+RESULT_METRICS = ("test", "test_at_0.5", "val")
 
 
 class ResultFiles:
@@ -78,6 +81,14 @@ class ResultFiles:
         """Written last: marks the job finished."""
         return self.folder / "result.json"
 
+    def metrics(self) -> dict:
+        """metrics.json, its undefined values (null) as NaN."""
+        return read_json(self.metrics_json, numbers=True)
+
+    def result(self) -> dict:
+        """result.json, its undefined metrics (null) as NaN."""
+        return read_json(self.result_json, numbers=RESULT_METRICS)
+
     def evaluation_files(self) -> list[Path]:
         """The evaluation's files, in the order they are logged as MLflow artifacts."""
         return [self.metrics_json, self.classification_report, self.per_label_f1, self.predictions("val"),
@@ -124,6 +135,10 @@ class CellLayout(ResultFiles):
     def aggregate_json(self) -> Path:
         """The aggregated result's summary (an STL/GMTL cell), with the group results it was made from."""
         return self.folder / "aggregate.json"
+
+    def aggregate(self) -> dict:
+        """aggregate.json, its undefined metrics (null) as NaN."""
+        return read_json(self.aggregate_json, numbers=RESULT_METRICS)
 
     @property
     def model_job(self) -> JobLayout:

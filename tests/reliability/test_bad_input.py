@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -18,6 +19,7 @@ from reliability._support import FAST, ROOT, assert_short_error, demo_rows
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, ModelLoadError, MTLVError, report_and_exit, user_error
+from mtlv.run.layout import JobLayout
 
 
 # ----------------------------------------------------------------------------- SLURM submission
@@ -145,12 +147,53 @@ def test_label_without_positives_warns_and_its_f1_is_undefined(tmp_path, table, 
         result = run_job(cfg)
     assert "labels with no positive example: never (train), never (val)" in caplog.text
     assert "undefined (NaN)" in caplog.text
-    metrics = json.loads(next((tmp_path / "runs" / "csv").glob("*/model/metrics.json")).read_text())
-    test = metrics["test"]
+    folder = next((tmp_path / "runs" / "csv").glob("*/model"))
+    # strict JSON (jq, JavaScript): the undefined F1 is null in the file, NaN where MTLV reads it back
+    written = {path.name: strict_json(path) for path in folder.rglob("*.json")}
+    assert written["metrics.json"]["test"]["per_label"]["never"]["f1"] is None
+    test = JobLayout(folder).metrics()["test"]
     assert np.isnan(test["per_label"]["never"]["f1"]) and test["n_undefined"] == 1
     defined = [test["per_label"][n]["f1"] for n in ("a", "b")]
     assert test["f1_macro"] == pytest.approx(np.mean(defined))
     assert result["test"]["n_undefined"] == 1
+
+
+def strict_json(path):
+    def refuse(constant: str):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def test_json_files_are_strict_and_read_back_nan(tmp_path, capsys):
+    """NaN and infinities are written as null (Python's bare NaN breaks strict readers); the readers of metrics
+    turn them back into NaN, and a saved result with an undefined F1-macro prints its summary again."""
+    from mtlv.io import read_json, write_json
+    from mtlv.run import record
+
+    metrics = {part: {"f1_macro": float("nan"), "f1_micro": 0.5, "subset_accuracy": float("inf"), "n_undefined": 2,
+                      "per_label": {"x": {"f1": np.float64("nan")}}} for part in ("test", "test_at_0.5", "val")}
+    job = JobLayout(tmp_path)
+    write_json(job.metrics_json, {**metrics, "threshold": [0.5, 0.25]})
+    write_json(job.result_json, {"run_name": "r", "labels": ["x"], "group_index": None, "run_id": None,
+                                 "folder": str(tmp_path), "elapsed_s": 1.0, **record_headlines(metrics)})
+    assert "NaN" not in job.metrics_json.read_text() and "Infinity" not in job.metrics_json.read_text()
+    assert strict_json(job.metrics_json)["test"]["f1_macro"] is None
+    assert strict_json(job.metrics_json)["test"]["per_label"]["x"]["f1"] is None
+    assert strict_json(job.result_json)["val"]["subset_accuracy"] is None
+    back, result = job.metrics(), job.result()
+    assert np.isnan(back["val"]["per_label"]["x"]["f1"]) and back["threshold"] == [0.5, 0.25]
+    assert np.isnan(result["test"]["f1_macro"]) and result["test"]["f1_micro"] == 0.5
+    assert result["run_id"] is None and result["group_index"] is None  # nulls that are not numbers stay None
+    assert read_json(job.result_json)["test"]["f1_macro"] is None
+    record.print_job(result, back, rerun=True)
+    assert re.search(r"test @ val-chosen threshold +nan +0\.5000 +nan\n", capsys.readouterr().out)
+
+
+def record_headlines(metrics: dict) -> dict:
+    from mtlv.run.record import headline
+
+    return {part: headline(values) for part, values in metrics.items()}
 
 
 # ----------------------------------------------------------------------------- grouping options
@@ -307,6 +350,23 @@ def test_predict_entry_point_reports_errors_the_same_way(entry, tmp_path):
     (tmp_path / "job").mkdir()
     code, _, err = entry(f"run={tmp_path / 'job'}", f"input={tmp_path / 'missing.csv'}", module="mtlv.predict")
     assert_short_error(code, err, "missing.csv", "not found")
+
+
+def test_predict_writes_no_log_file_and_only_predictions_to_stdout(logged_run, entry, monkeypatch, tmp_path):
+    """`mtlv.predict` runs in the current folder (Hydra's run dir is `.`): Hydra's default logging left an empty
+    predict.log there. Its log lines go to stderr; stdout is the CSV alone."""
+    import io
+
+    result = logged_run[0]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the heart is enlarged\nno acute disease\n"))
+    code, out, err = entry(f"run={result['folder']}", "input=-", module="mtlv.predict")
+    assert code == 0, err
+    assert list(here.iterdir()) == [] and not list(tmp_path.rglob("*.log"))
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame["id"]) == [0, 1] and list(frame.columns[1:-1]) == [f"prob:{n}" for n in result["labels"]]
 
 
 # ----------------------------------------------------------------------------- every value, through the CLI
