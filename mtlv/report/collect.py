@@ -155,7 +155,7 @@ def search_all(client, experiment_ids: list[str], filter_string: str = "") -> li
 
 def collect(uri: str, experiments: list[str] | None = None, filter_string: str = "") -> Runs:
     """All finished results in the store (or in the named experiments), deduplicated per KEY."""
-    client = tracking.client(uri)
+    client = tracking.read_client(uri)
     exps = tracking.retry_locked(client.search_experiments)()
     ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
     every = search_all(client, ids, filter_string) if ids else []
@@ -192,7 +192,7 @@ def artifact(uri: str, row: pd.Series, name: str, dst: str | Path | None = None)
     dst = Path(dst or tempfile.mkdtemp(prefix="mtlv-report-"))
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(tracking.client(uri).download_artifacts(row["run_id"], name, str(dst)))
+        return Path(tracking.read_client(uri).download_artifacts(row["run_id"], name, str(dst)))
     except Exception as err:  # noqa: BLE001  (a moved or remote store: fall back to the run's folder)
         for folder in (row.get("job_dir"), row.get("cell_dir")):
             if folder and (Path(folder) / name).exists():

@@ -91,7 +91,7 @@ def find_cells(target: str, tracking_uri: str | None) -> list[Path]:
 
         tracking_uri = compose().tracking.uri
     try:
-        run = tracking.client(tracking_uri).get_run(target)
+        run = tracking.read_client(tracking_uri, "--tracking-uri").get_run(target)
     except Exception as err:
         raise MTLVError(f"{target!r} is not a folder, and not a run id in the MLflow store {tracking_uri} "
                         f"(use --tracking-uri for another store): {err}") from err

@@ -769,3 +769,50 @@ def test_baseline_min_df_that_keeps_no_term(entry, table, tmp_path):
                            module="mtlv.baseline")
     assert code == 0, err
 
+
+
+# ----------------------------------------------------------------------------- commands that read a store
+def _tree(folder) -> dict:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("target", ["missing-folder", "empty-folder", "uri-of-empty-folder", "folder-as-uri"])
+def test_report_on_a_store_that_does_not_exist_creates_nothing(entry, tmp_path, target):
+    """A typo in the path made a new, empty MLflow database there and an empty report (exit 0), which read as
+    "no runs yet": now one error line naming the path and the fix, and nothing is created."""
+    (tmp_path / "empty").mkdir()
+    before = _tree(tmp_path)
+    args = {"missing-folder": [f"paths.output_dir={tmp_path}/typo"],
+            "empty-folder": [f"paths.output_dir={tmp_path}/empty"],
+            "uri-of-empty-folder": [f"tracking_uri=sqlite:///{tmp_path}/empty/mlflow.db", f"out={tmp_path}/report"],
+            "folder-as-uri": [f"tracking_uri={tmp_path}/empty", f"out={tmp_path}/report"]}[target]
+    code, out, err = entry(*args, module="mtlv.report.__main__")
+    where = f"{tmp_path}/empty" if target == "folder-as-uri" else f"{tmp_path}/{'typo' if 'missing' in target else 'empty'}/mlflow.db"
+    assert_short_error(code, err, f"there is no MLflow store at {where} (nothing was created)", "tracking_uri=sqlite:///",
+                       "paths.output_dir=")
+    assert _tree(tmp_path) == before
+
+
+def test_report_on_a_store_without_runs_says_so_and_leaves_the_store_alone(entry, tmp_path):
+    from mtlv import tracking
+
+    uri = tracking.sqlite_uri(tmp_path / "store" / "mlflow.db")
+    tracking.check_store(uri)  # a new store, as a training command makes it (tables, no runs)
+    before = _tree(tmp_path / "store")
+    code, out, err = entry(f"tracking_uri={uri}", f"out={tmp_path}/report", module="mtlv.report.__main__")
+    assert code == 0, err
+    assert "No finished runs in this store yet" in (tmp_path / "report" / "report.md").read_text()
+    assert _tree(tmp_path / "store") == before
+
+
+def test_predict_and_aggregate_by_run_id_in_a_store_that_does_not_exist(entry, tmp_path):
+    store = tmp_path / "nowhere" / "mlflow.db"
+    code, _, err = entry("run=0123456789abcdef", "input=-", f"tracking_uri=sqlite:///{store}", module="mtlv.predict")
+    assert_short_error(code, err, "run='0123456789abcdef' is neither a folder nor a run id",
+                       f"there is no MLflow store at {store}")
+    from mtlv.aggregate import main as aggregate
+
+    with pytest.raises(SystemExit) as info:
+        aggregate(["0123456789abcdef", "--tracking-uri", f"sqlite:///{store}"])
+    assert info.value.code == 2 and f"there is no MLflow store at {store}" in entry.capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
