@@ -17,7 +17,7 @@ from mtlv.evaluation.predictions import Predictions, join
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
-from mtlv.run.layout import SWEEP_CELLS, CellLayout
+from mtlv.run.layout import SWEEP_CELLS, CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     if not cell.groups_yaml.exists():
         raise MTLVError(f"{folder} is not a sweep cell folder (no {cell.groups_yaml.name})")
     grouping = TaskGrouping.load(cell.groups_yaml)
+    if grouping.placement == "heads":
+        return one_model_result(folder)
+    if folder.name.startswith("group-") and CellLayout(folder.parent).groups_yaml.exists():
+        raise MTLVError(f"{folder} is one group job of the STL/GMTL cell {folder.parent}; a cell is aggregated as a "
+                        f"whole: python -m mtlv.aggregate {folder.parent}")
     results = group_results(folder, grouping)
     done = [[r.get("key"), r["end"]] for r in results]  # a group job retrained since has another end time
     saved, parent = cell.aggregate_json, cell.parent_run
@@ -75,6 +80,22 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     write_json(saved, summary)
     record.print_cell(summary, report, folder, parent, grouping.num_groups)
     return summary
+
+
+def one_model_result(folder: Path) -> dict:
+    """An MTL/GMHL cell (or its job folder): one model for all the labels, so nothing to aggregate; its
+    result, where it is, is printed instead."""
+    job = CellLayout(folder).model_job if CellLayout(folder).model_job.folder.is_dir() else JobLayout(folder)
+    what = f"{folder} is {'the job of ' if job.folder == folder else ''}an MTL/GMHL cell"
+    if not job.result_json.exists():
+        raise MissingResultsError(f"{what}: one model for all its labels, which needs no aggregation, and it has not "
+                                  f"finished ({job.folder} has no {job.result_json.name}); rerun the same training "
+                                  "command to finish it (it resumes)")
+    print(f"{what}: one model for all its labels, so there is nothing to aggregate. Its result is in {job.folder} "
+          f"({job.result_json.name}, {job.metrics_json.name}):", flush=True)
+    result = job.result()
+    record.print_job(result, job.metrics())
+    return result
 
 
 def find_cells(target: str, tracking_uri: str | None) -> list[Path]:

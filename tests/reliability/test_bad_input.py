@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -816,3 +817,40 @@ def test_predict_and_aggregate_by_run_id_in_a_store_that_does_not_exist(entry, t
         aggregate(["0123456789abcdef", "--tracking-uri", f"sqlite:///{store}"])
     assert info.value.code == 2 and f"there is no MLflow store at {store}" in entry.capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+# ----------------------------------------------------------------------------- mtlv.aggregate on what needs none
+def test_aggregate_on_a_finished_mtl_cell_says_it_needs_none_and_where_its_result_is(logged_run, capsys):
+    """It said "1 of 1 group jobs have not finished ... rerun the sweep" (exit 2) about a finished MTL job."""
+    from mtlv.aggregate import main as aggregate
+
+    result = logged_run[0]
+    job = Path(result["folder"])
+    for target in (job.parent, job):
+        capsys.readouterr()
+        assert aggregate([str(target)]) == 0
+        out = capsys.readouterr().out
+        assert "nothing to aggregate" in out and f"Its result is in {job} (result.json, metrics.json)" in out
+        assert f"{result['test']['f1_macro']:9.4f}" in out and "have not finished" not in out
+    assert not (job.parent / "aggregate.json").exists()
+
+
+def test_aggregate_on_an_unfinished_mtl_cell_or_a_group_job(tmp_path, capsys):
+    from mtlv.aggregate import main as aggregate
+    from mtlv.grouping.partition import TaskGrouping
+
+    heads = tmp_path / "mtl-cell"
+    TaskGrouping(("a", "b", "c"), ((0, 1, 2),), "heads").save(heads / "groups.yaml")
+    (heads / "model").mkdir()
+    with pytest.raises(SystemExit) as info:
+        aggregate([str(heads)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"{heads / 'model'} has no result.json" in err and "rerun the same training" in err
+    models = tmp_path / "gmtl-cell"
+    for folder in (models, models / "group-01"):
+        TaskGrouping(("a", "b", "c"), ((0, 2), (1,)), "models").save(folder / "groups.yaml")
+    with pytest.raises(SystemExit) as info:
+        aggregate([str(models / "group-01")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"one group job of the STL/GMTL cell {models}" in err
+    assert f"python -m mtlv.aggregate {models}" in err
