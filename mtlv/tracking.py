@@ -122,7 +122,8 @@ def sqlite_path(uri: str) -> Path | None:
     try:
         database = make_url(uri).database
     except ArgumentError as err:
-        raise TrackingError(f"{uri} is not a valid SQLite URI ({err}); write it as sqlite:////absolute/path/mlflow.db")
+        raise TrackingError(f"{uri} is not a valid SQLite URI ({err}); write it as "
+                            "sqlite:////absolute/path/mlflow.db") from err
     return Path(database) if database and database != ":memory:" else None
 
 
@@ -251,14 +252,16 @@ def _has_tables(path: Path) -> bool:
 
 
 def _local_path(uri: str) -> Path | None:
-    """The folder of a file-store URI (a plain path or file:), None for anything else (a server, a database)."""
+    """The folder of a file-store URI (file: or a path), None for anything else (a server, a database, or a
+    bare word such as MLflow's `databricks`)."""
     from urllib.parse import urlparse
     from urllib.request import url2pathname
 
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         return Path(url2pathname(parsed.path))
-    return Path(uri).expanduser() if parsed.scheme == "" else None
+    is_path = parsed.scheme == "" and (os.sep in uri or uri.startswith(("~", ".")))
+    return Path(uri).expanduser() if is_path else None
 
 
 def _store_ready(path: Path) -> bool:
