@@ -17,7 +17,8 @@ from typing import Callable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mtlv.errors import ConfigError, DataError, in_sweep_job, entry_point
+from mtlv.data.splits import validate_split_options
+from mtlv.errors import ConfigError, DataError, entry_point, in_sweep_job
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,11 @@ class Option:
         return None
 
     def range_text(self) -> str:
+        low, high = _number(self.low), _number(self.high)
         if self.high is None:
-            return f"at least {self.low:g}"
-        upper = f"below {self.high:g}" if self.high_open else f"at most {self.high:g}"
-        return upper if self.low is None else f"from {self.low:g} to {self.high:g}" + (
-            " (exclusive)" if self.high_open else "")
+            return f"at least {low}"
+        upper = f"below {high}" if self.high_open else f"at most {high}"
+        return upper if self.low is None else f"from {low} to {high}" + (" (exclusive)" if self.high_open else "")
 
     def message(self, value: object, problem: str) -> str:
         shown = f"'{value}'" if isinstance(value, str) else _text(value)
@@ -80,16 +81,43 @@ def _text(value: object) -> str:
     return "null" if value is None else str(value)
 
 
+def _number(value: float | None) -> str:
+    """A bound as written: whole numbers in full (seed: 4294967295), others short (1e-05)."""
+    return str(int(value)) if isinstance(value, int) else f"{value:g}" if value is not None else ""
+
+
+@dataclass(frozen=True)
+class Workers(Option):
+    """joblib's n_jobs: how many workers, or, negative, counted back from this machine's cores (-1: all,
+    -2: all but one, ... -cores: one). joblib refuses 0 only once the work has started, and quietly runs
+    one worker for anything below -cores."""
+
+    def problem(self, value: object) -> str | None:
+        problem = super().problem(value)
+        if problem is not None or value is None or value in self.words:
+            return problem
+        from joblib import cpu_count  # the count joblib itself uses (CPU affinity and cgroup quotas)
+
+        cores = cpu_count()
+        if value == 0 or value < -cores:
+            return (f"must be 1 or more, or from -1 (all {cores} cores here) down to -{cores} (one): -k leaves "
+                    f"k-1 cores free")
+        return None
+
+
 def _kmedoids_backends() -> tuple:
     from mtlv.grouping.kmedoids import BACKENDS
 
     return tuple(BACKENDS)
 
 
+# numpy, torch and Lightning's seed_everything take seeds from 0 to 2**32 - 1
+SEED_MAX = 2**32 - 1
+
 # Every number and choice a user may set on the command line; groups of conf/ not listed here
 # (dataset sources, loggers, callbacks) are checked by the code they configure.
 OPTIONS: tuple[Option, ...] = (
-    Option("seed", example=42),
+    Option("seed", low=0, high=SEED_MAX, example=42),
     Option("resume", bool),
     Option("reuse_models", bool),
     Option("group_index", low=0, null=True),
@@ -151,7 +179,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline.max_features", low=1, null=True, example=50000),
     Option("baseline.C", float, low=0, example=10.0),
     Option("baseline.n_estimators", low=1, example=300),
-    Option("baseline.n_jobs", low=-1, example=1),
+    Workers("baseline.n_jobs", example=1),
+    Workers("hydra.launcher.n_jobs", example=2),  # hydra/launcher=parallel (joblib)
 )
 _MISSING = object()
 
@@ -202,19 +231,6 @@ def check_options(cfg: DictConfig) -> None:
     check_accelerator(cfg)
     check_affinity_device(cfg)
     check_writable(cfg.paths.output_dir)
-
-
-def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
-    if folds is not None:
-        if int(folds) < 2:
-            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds "
-                              "(or split.folds=null for one train/test split)")
-        if not 0 <= int(fold) < int(folds):
-            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
-    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
-        if not 0 < float(value) < 1:
-            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. {name}="
-                              f"{0.2 if name == 'split.test_size' else 0.15})")
 
 
 def check_groups_spec(cfg: DictConfig) -> None:
@@ -372,11 +388,10 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
-    from mtlv.run.cell import grouping_method
-    from mtlv.grouping.base import CHOICES, NoGrouping
+    from mtlv.grouping.base import CHOICES, NoGrouping, method_from_config
 
     arch, clustering = cfg.arch, cfg.clustering
-    method = grouping_method(cfg)
+    method = method_from_config(clustering)
     if arch.grouping == "clustering":
         if isinstance(method, NoGrouping):
             raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {CHOICES}")

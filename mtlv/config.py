@@ -6,10 +6,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mtlv.tracking import sqlite_uri
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 if not OmegaConf.has_resolver("mtlv.abspath"):
     OmegaConf.register_new_resolver("mtlv.abspath", lambda p: str(Path(os.path.expanduser(str(p))).resolve()))
+if not OmegaConf.has_resolver("mtlv.sqlite_uri"):
+    # a SQLite store's URI from its file path, encoded where the path needs it (tracking.sqlite_uri)
+    OmegaConf.register_new_resolver("mtlv.sqlite_uri", lambda p: sqlite_uri(str(p)))
 if not OmegaConf.has_resolver("mtlv.model_name"):
     # 'packaged:minilm' -> minilm, 'dmis-lab/biobert-base-cased-v1.1' -> biobert-base-cased-v1.1
     OmegaConf.register_new_resolver(

@@ -4,11 +4,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
@@ -98,11 +99,41 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    """Strict JSON: a number that is not finite (the NaN F1 of a label without positives) is written as null,
+    since JSON has no NaN; Python's bare `NaN` is refused by jq, JavaScript and other strict readers."""
+    return write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_json(path: str | os.PathLike, numbers: bool | Iterable[str] = False) -> Any:
+    """`numbers`: where the file's nulls stand for numbers that were not finite, which come back as NaN: True
+    for the whole file (metrics.json), or the top-level keys that hold numbers (result.json's "test", ...)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if numbers is True:
+        return _nan_for_null(data)
+    for key in () if numbers is False else numbers:
+        if key in data:
+            data[key] = _nan_for_null(data[key])
+    return data
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return obj
+
+
+def _nan_for_null(obj: Any) -> Any:
+    if obj is None:
+        return math.nan
+    if isinstance(obj, dict):
+        return {key: _nan_for_null(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_for_null(value) for value in obj]
+    return obj
 
 
 def write_yaml(path: str | os.PathLike, obj: Any) -> Path:

@@ -82,17 +82,91 @@ def label_keys(names: list[str]) -> dict[str, str]:
     return mapping
 
 
+# SQLAlchemy's default SQLite driver, named: the same store as `sqlite://`, for paths that must be encoded.
+ENCODED_SQLITE = "sqlite+pysqlite"
+
+
+def sqlite_uri(path: str | Path) -> str:
+    """The URI of the SQLite store file `path`, which SQLAlchemy (and so MLflow) reads back as that very file.
+
+    A URL's path is percent-decoded and ends at `?`: `sqlite:////data/out%41?x/mlflow.db` is the file
+    /data/outA. So a path with `%` or `?` is percent-encoded, under the driver's explicit name, since MLflow
+    also makes the folder of whatever text follows `sqlite:///` (here a stray `out%2541%3Fx`). Other paths
+    keep the plain `sqlite:///<path>` that MLflow's documentation shows."""
+    from urllib.parse import quote
+
+    text = str(path)
+    if "%" not in text and "?" not in text:
+        return f"sqlite:///{text}"
+    return f"{ENCODED_SQLITE}:///{quote(text, safe='/')}"
+
+
+def _is_sqlite(uri: str) -> bool:
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite"
+
+
 def with_busy_timeout(uri: str) -> str:
     """SQLite waits for a lock instead of failing at once with 'database is locked'."""
-    if uri.startswith("sqlite:") and "timeout=" not in uri:
+    if _is_sqlite(uri) and "timeout=" not in uri:
         return f"{uri}{'&' if '?' in uri else '?'}timeout={SQLITE_TIMEOUT_S}"
     return uri
 
 
 def sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
+    """The database file of a SQLite store URI, as SQLAlchemy reads it (None: not a SQLite file store)."""
+    if not _is_sqlite(uri):
         return None
-    return Path(uri[len("sqlite:///"):].split("?")[0])
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(uri).database
+    except ArgumentError as err:
+        raise TrackingError(f"{uri} is not a valid SQLite URI ({err}); write it as "
+                            "sqlite:////absolute/path/mlflow.db") from err
+    return Path(database) if database and database != ":memory:" else None
+
+
+def _sqlite_problem(path: Path) -> str:
+    """Why the SQLite file `path` cannot be opened, in the file system's words (SQLite only says "unable to
+    open database file")."""
+    parent = path.parent
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    if not parent.exists():
+        return f"the folder {parent} does not exist"
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"the folder {parent} is not writable"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"no permission to read and write {path}"
+    return ""
+
+
+def open_sqlite(uri: str, path: Path, create: bool) -> None:
+    """Open the store's file with sqlite3 before MLflow does, and fail at once, with the cause, on an error that
+    waiting cannot fix: MLflow retries a store it cannot open for about two minutes, then reports it without
+    the reason. A lock held by another process is not such an error. `create`: a missing file may be made."""
+    import sqlite3
+
+    problem = _sqlite_problem(path)
+    if not problem:
+        try:
+            connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode={'rwc' if create else 'ro'}", uri=True,
+                                         timeout=SQLITE_TIMEOUT_S)
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                connection.close()
+            return
+        except sqlite3.Error as err:
+            if any(word in str(err).lower() for word in ("locked", "busy")):
+                return
+            problem = str(err)
+    raise TrackingError(f"MLflow store {uri} cannot be opened: {problem}. Point the tracking URI at a SQLite file "
+                        "in a writable folder (the default is <paths.output_dir>/mlflow.db), or run without "
+                        "tracking (logger=none)")
 
 
 def retry_locked(fn: Callable, attempts: int = 8) -> Callable:
@@ -123,7 +197,14 @@ def client(uri: str):
     # first opening happens under a lock, and a marker tells later processes the store is complete.
     from filelock import FileLock
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        existing = next(folder for folder in path.parents if folder.exists())
+        cause = f"{existing} is a file, not a folder" if not existing.is_dir() else f"{path.parent}: {err.strerror}"
+        raise TrackingError(f"MLflow store {uri} cannot be made: {cause}. Point the tracking URI at a SQLite file in a "
+                            "writable folder, or run without tracking (logger=none)") from err
+    open_sqlite(uri, path, create=True)
     with FileLock(f"{path}.init.lock", timeout=600):
         created = not _store_ready(path)  # else another process completed it while we waited
         if created:
@@ -138,6 +219,54 @@ def client(uri: str):
     return mlflow_client if created else MlflowClient(tracking_uri=with_busy_timeout(uri))
 
 
+def read_client(uri: str, key: str = "tracking_uri"):
+    """A client of an existing store, for the commands that only read one (report, predict, aggregate). MLflow
+    would create a new, empty store where the URI points, so that a mistyped path read as "no runs yet": a
+    store that does not exist is an error naming `key` and the path, and nothing is created."""
+    from mlflow.tracking import MlflowClient
+
+    path = sqlite_path(uri)
+    fix = (f"set {key}=sqlite:///<folder you trained into>/mlflow.db, or paths.output_dir=<that folder> "
+           "(MTLV_OUTPUT_DIR)")
+    if path is not None and str(path) not in _READY_STORES:
+        if not path.exists():
+            raise TrackingError(f"{key}={uri}: there is no MLflow store at {path} (nothing was created); {fix}")
+        open_sqlite(uri, path, create=False)
+        if not _has_tables(path):
+            raise TrackingError(f"{key}={uri}: {path} is not an MLflow store (it has no MLflow tables); {fix}")
+    elif path is None and (local := _local_path(uri)) is not None:
+        if (local / "mlflow.db").is_file():
+            raise TrackingError(f"{key}={uri} is a folder; the MLflow store in it is {key}="
+                                f"{sqlite_uri(local.absolute() / 'mlflow.db')}")
+        if not local.is_dir() or not any(local.glob("*/meta.yaml")):  # an MLflow file store: experiment folders
+            raise TrackingError(f"{key}={uri}: there is no MLflow store at {local} (nothing was created); {fix}")
+    return MlflowClient(tracking_uri=with_busy_timeout(uri))
+
+
+def _has_tables(path: Path) -> bool:
+    import sqlite3
+
+    connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT_S)
+    try:
+        return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
+                                  ).fetchone() is not None
+    finally:
+        connection.close()
+
+
+def _local_path(uri: str) -> Path | None:
+    """The folder of a file-store URI (file: or a path), None for anything else (a server, a database, or a
+    bare word such as MLflow's `databricks`)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    is_path = parsed.scheme == "" and (os.sep in uri or uri.startswith(("~", ".")))
+    return Path(uri).expanduser() if is_path else None
+
+
 def _store_ready(path: Path) -> bool:
     """The store at `path` was created completely (its marker names this very file)."""
     try:
@@ -148,10 +277,7 @@ def _store_ready(path: Path) -> bool:
 
 def check_store(uri: str, timeout_s: float = 10.0) -> None:
     """Fail before training when the store cannot be reached, instead of after hours of work."""
-    path = sqlite_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif uri.startswith(("http://", "https://")):
+    if uri.startswith(("http://", "https://")):
         import urllib.request
 
         try:
@@ -165,6 +291,8 @@ def check_store(uri: str, timeout_s: float = 10.0) -> None:
             ) from err
     try:
         retry_locked(client(uri).search_experiments)(max_results=1)
+    except TrackingError:
+        raise
     except Exception as err:
         raise TrackingError(f"MLflow tracking store {uri} cannot be used: {err}") from err
 

@@ -116,7 +116,7 @@ def job_folders(output_dir: Path, pattern: str) -> list[Path]:
 def mlflow_runs(output_dir: Path, experiment: str = EXPERIMENT) -> list:
     from mtlv import tracking
 
-    client = tracking.client(f"sqlite:///{output_dir}/mlflow.db")
+    client = tracking.client(tracking.sqlite_uri(Path(output_dir) / "mlflow.db"))
     exp = client.get_experiment_by_name(experiment)
     return [] if exp is None else client.search_runs([exp.experiment_id], max_results=50000)
 
@@ -277,7 +277,9 @@ def drill_writers(base: Path, writers: int = 8, runs_each: int = 2, steps: int =
     store = base / "tracking-stress"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
-    uri = f"sqlite:///{store}/mlflow.db"
+    from mtlv.tracking import sqlite_uri
+
+    uri = sqlite_uri(store / "mlflow.db")
     go = store / "go"
     procs = [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "_writer", uri, str(i), str(runs_each),
                                str(steps), str(store)], cwd=ROOT, env=env_for(store), stdout=subprocess.PIPE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from mtlv.errors import ConfigError
+from mtlv.errors import ConfigError, DataError
 
 FEATURES = ("tfidf", "bow")
 CLASSIFIERS = ("logreg", "random_forest")
@@ -53,13 +53,42 @@ def positive_probs(model, X, num_labels: int) -> np.ndarray:
     return out
 
 
+def fit_features(vectorizer, bcfg: DictConfig, train_texts: list[str]):
+    """The training documents' features; a `baseline.min_df` that keeps no term is a DataError naming a value
+    that works (scikit-learn raises a ValueError about max_df, or "After pruning, no terms remain")."""
+    if int(bcfg.min_df) > len(train_texts):
+        raise DataError(f"baseline.min_df={bcfg.min_df}: a term must be in at least {bcfg.min_df} training "
+                        f"documents, and there are {len(train_texts)}; use baseline.min_df=2 (the default) or another "
+                        f"value up to {most_documents(bcfg, train_texts)}")
+    try:
+        return vectorizer.fit_transform(train_texts)
+    except ValueError as err:
+        if "no terms remain" not in str(err):
+            raise
+        raise DataError(f"baseline.min_df={bcfg.min_df}: no term is in {bcfg.min_df} of the {len(train_texts)} "
+                        f"training documents; the most common is in {most_documents(bcfg, train_texts)}, so use "
+                        "baseline.min_df=2 (the default) or a value up to that") from err
+
+
+def most_documents(bcfg: DictConfig, train_texts: list[str]) -> int:
+    """The number of training documents of the most common term (the largest min_df that keeps one)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    try:
+        counts = CountVectorizer(ngram_range=(1, int(bcfg.ngram_max)), lowercase=True, binary=True).fit_transform(
+            train_texts)
+    except ValueError:  # no word at all (e.g. only punctuation)
+        return 0
+    return int(counts.sum(axis=0).max())
+
+
 def fit_predict(bcfg: DictConfig, seed: int, train_texts: list[str], train_labels: np.ndarray,
                 eval_texts: list[list[str]]) -> list[np.ndarray]:
     """Fit features and classifier on the training documents only; return probabilities per eval set."""
     import warnings
 
     vectorizer = make_vectorizer(bcfg)
-    X = vectorizer.fit_transform(train_texts)
+    X = fit_features(vectorizer, bcfg, train_texts)
     model = make_classifier(bcfg, seed)
     with warnings.catch_warnings():
         # a label without a positive in train gets a constant predictor; the split module already warned

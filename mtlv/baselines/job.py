@@ -82,7 +82,7 @@ def run_baseline(cfg: DictConfig) -> dict:
     out, done = job.folder, job.result_json
     if cfg.resume and done.exists() and read_json(done).get("key") == key:
         log.info("already finished with the same config: %s (skipped; resume=false reruns)", out)
-        return read_json(done)
+        return job.result()
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     corpus = load_corpus(cfg)

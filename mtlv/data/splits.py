@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
-from mtlv.checks import validate_split_options
 from mtlv.data.corpus import Corpus
+from mtlv.errors import ConfigError
 from mtlv.io import atomic_path, stable_hash
 
 log = logging.getLogger(__name__)
@@ -28,6 +27,8 @@ class Split:
 
 
 def _stratified_holdout(labels: np.ndarray, pool: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit  # scikit-learn: not for the option checks
+
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
     keep, held = next(splitter.split(np.zeros(len(pool)), labels[pool]))
     return np.sort(pool[keep]), np.sort(pool[held])
@@ -35,6 +36,8 @@ def _stratified_holdout(labels: np.ndarray, pool: np.ndarray, size: float, seed:
 
 def compute_split(corpus: Corpus, folds: int | None, fold: int, test_size: float, val_size: float,
                   seed: int, use_given: bool = True) -> Split:
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
     n = len(corpus)
     everything = np.arange(n)
     if folds is not None:
@@ -46,6 +49,19 @@ def compute_split(corpus: Corpus, folds: int | None, fold: int, test_size: float
         train_pool, test = _stratified_holdout(corpus.labels, everything, test_size, seed)
     train, val = _stratified_holdout(corpus.labels, np.sort(train_pool), val_size, seed)
     return Split(train=train, val=val, test=np.sort(test))
+
+
+def validate_split_options(folds: int | None, fold: int, test_size: float, val_size: float) -> None:
+    if folds is not None:
+        if int(folds) < 2:
+            raise ConfigError(f"split.folds={folds}: cross-validation needs at least 2 folds "
+                              "(or split.folds=null for one train/test split)")
+        if not 0 <= int(fold) < int(folds):
+            raise ConfigError(f"split.fold={fold} is out of range for split.folds={folds}: use 0..{int(folds) - 1}")
+    for name, value in (("split.test_size", test_size), ("split.val_size", val_size)):
+        if not 0 < float(value) < 1:
+            raise ConfigError(f"{name}={value} must be a fraction between 0 and 1 (e.g. {name}="
+                              f"{0.2 if name == 'split.test_size' else 0.15})")
 
 
 def load_or_make_split(corpus: Corpus, cache_dir: str | Path, folds: int | None = None, fold: int = 0,

@@ -64,3 +64,10 @@ class GivenGroups(GroupingMethod):
             raise ConfigError("clustering=given needs clustering.groups, e.g. clustering.groups=[[0,1],[2,3,4]] "
                               "(label names or indices; every label exactly once)")
         return resolve_groups(self.spec, corpus.label_names, given=True)
+
+
+def method_from_config(clustering) -> GroupingMethod:
+    """The grouping method a clustering config (conf/clustering/*.yaml, its `_target_`) describes."""
+    from hydra.utils import instantiate
+
+    return instantiate(clustering, _convert_="all")

@@ -15,7 +15,7 @@ from mtlv.grouping.kmedoids import format_elbow
 from mtlv.grouping.plots import plot_elbow, plot_label_map, plot_matrix
 from mtlv.errors import ConfigError
 from mtlv.io import write_json, write_text
-from mtlv.run.layout import GroupingFiles
+from mtlv.grouping.files import GroupingFiles
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ def preview_grouping(cfg: DictConfig) -> None:
     from mtlv.checks import check_options
     from mtlv.grouping.partition import TaskGrouping
     from mtlv.io import read_json
-    from mtlv.run.cell import grouping_method, load_corpus, train_rows
-    from mtlv.run.layout import GroupingFiles
+    from mtlv.grouping.base import method_from_config
+    from mtlv.run.cell import load_corpus, train_rows
+    from mtlv.grouping.files import GroupingFiles
 
-    method = grouping_method(cfg)
+    method = method_from_config(cfg.clustering)
     if not method.learned:
         raise ConfigError("mtlv.cluster needs a learned grouping: clustering=kmedoids_desc, kmedoids_label, "
                           f"cooccurrence or affinity (got clustering={cfg.clustering.method})")

@@ -23,7 +23,7 @@ def resolve_folder(run: str, tracking_uri: str) -> Path:
     from mtlv import tracking
 
     try:
-        tags = tracking.client(tracking_uri).get_run(run).data.tags
+        tags = tracking.read_client(tracking_uri).get_run(run).data.tags
     except Exception as err:
         raise MTLVError(f"run={run!r} is neither a folder nor a run id in {tracking_uri} "
                         f"(set tracking_uri=... for another store): {err}") from err

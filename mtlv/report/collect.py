@@ -157,7 +157,7 @@ def collect(uri: str, experiments: list[str] | None = None, filter_string: str =
             cells: list[str] | None = None) -> Runs:
     """All finished results in the store (or in the named experiments, or of the given cell folders: a study's
     own), deduplicated per KEY."""
-    client = tracking.client(uri)
+    client = tracking.read_client(uri)
     exps = tracking.retry_locked(client.search_experiments)()
     ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
     every = search_all(client, ids, filter_string) if ids else []
@@ -197,7 +197,7 @@ def artifact(uri: str, row: pd.Series, name: str, dst: str | Path | None = None)
     dst = Path(dst or tempfile.mkdtemp(prefix="mtlv-report-"))
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(tracking.client(uri).download_artifacts(row["run_id"], name, str(dst)))
+        return Path(tracking.read_client(uri).download_artifacts(row["run_id"], name, str(dst)))
     except Exception as err:  # noqa: BLE001  (a moved or remote store: fall back to the run's folder)
         for folder in (row.get("job_dir"), row.get("cell_dir")):
             if folder and (Path(folder) / name).exists():

@@ -66,7 +66,7 @@ def children_of(client, parents: list[str], experiment_ids: list[str]) -> dict[s
 def result_curves(uri: str, runs: pd.DataFrame, criterion: str = "val_f1_macro") -> pd.DataFrame:
     """Per-epoch curves of the results the tables show (GMHL/GMTL at their chosen setting): columns
     arch, model, fold, seed, epoch, val, test."""
-    client = tracking.client(uri)
+    client = tracking.read_client(uri)
     shown = pd.concat([chosen(runs, arch, model, criterion)[0] for arch in ARCHS if arch in set(runs.arch)
                        for model in model_order(runs[runs.arch == arch].model)] or [runs.iloc[:0]])
     parents = list(shown.run_id[shown.role == "parent"])

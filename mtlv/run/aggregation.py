@@ -17,7 +17,7 @@ from mtlv.evaluation.predictions import Predictions, join
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
-from mtlv.run.layout import SWEEP_CELLS, CellLayout
+from mtlv.run.layout import SWEEP_CELLS, CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 def group_results(folder: Path, grouping: TaskGrouping) -> list[dict]:
     results, missing = [], []
     for i, names in enumerate(grouping.named_groups()):
-        done = CellLayout(folder).group_dir(i).result_json
-        if done.exists():
-            results.append(read_json(done))
+        job = CellLayout(folder).group_dir(i)
+        if job.result_json.exists():
+            results.append(job.result())
         else:
             missing.append(f"group {i} ({', '.join(names)})")
     if missing:
@@ -45,14 +45,19 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     if not cell.groups_yaml.exists():
         raise MTLVError(f"{folder} is not a sweep cell folder (no {cell.groups_yaml.name})")
     grouping = TaskGrouping.load(cell.groups_yaml)
+    if grouping.placement == "heads":
+        return one_model_result(folder)
+    if folder.name.startswith("group-") and CellLayout(folder.parent).groups_yaml.exists():
+        raise MTLVError(f"{folder} is one group job of the STL/GMTL cell {folder.parent}; a cell is aggregated as a "
+                        f"whole: python -m mtlv.aggregate {folder.parent}")
     results = group_results(folder, grouping)
     done = [[r.get("key"), r["end"]] for r in results]  # a group job retrained since has another end time
     saved, parent = cell.aggregate_json, cell.parent_run
     if reuse and saved.exists() and cell.metrics_json.exists():
-        summary = read_json(saved)  # reused only when logged to the cell's current parent run (if any)
+        summary = cell.aggregate()  # reused only when logged to the cell's current parent run (if any)
         run_id = read_json(parent)["run_id"] if parent.exists() else None
         if summary.get("jobs") == done and summary.get("run_id") == run_id:
-            record.print_cell(summary, read_json(cell.metrics_json), folder, parent, grouping.num_groups, rerun=True)
+            record.print_cell(summary, cell.metrics(), folder, parent, grouping.num_groups, rerun=True)
             return summary
     jobs = cell.group_dirs(grouping.num_groups)
     labels = list(grouping.label_names)
@@ -77,6 +82,22 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     return summary
 
 
+def one_model_result(folder: Path) -> dict:
+    """An MTL/GMHL cell (or its job folder): one model for all the labels, so nothing to aggregate; its
+    result, where it is, is printed instead."""
+    job = CellLayout(folder).model_job if CellLayout(folder).model_job.folder.is_dir() else JobLayout(folder)
+    what = f"{folder} is {'the job of ' if job.folder == folder else ''}an MTL/GMHL cell"
+    if not job.result_json.exists():
+        raise MissingResultsError(f"{what}: one model for all its labels, which needs no aggregation, and it has not "
+                                  f"finished ({job.folder} has no {job.result_json.name}); rerun the same training "
+                                  "command to finish it (it resumes)")
+    print(f"{what}: one model for all its labels, so there is nothing to aggregate. Its result is in {job.folder} "
+          f"({job.result_json.name}, {job.metrics_json.name}):", flush=True)
+    result = job.result()
+    record.print_job(result, job.metrics())
+    return result
+
+
 def find_cells(target: str, tracking_uri: str | None) -> list[Path]:
     path = Path(target)
     if CellLayout(path).groups_yaml.exists():
@@ -91,7 +112,7 @@ def find_cells(target: str, tracking_uri: str | None) -> list[Path]:
 
         tracking_uri = compose().tracking.uri
     try:
-        run = tracking.client(tracking_uri).get_run(target)
+        run = tracking.read_client(tracking_uri, "--tracking-uri").get_run(target)
     except Exception as err:
         raise MTLVError(f"{target!r} is not a folder, and not a run id in the MLflow store {tracking_uri} "
                         f"(use --tracking-uri for another store): {err}") from err

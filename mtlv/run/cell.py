@@ -15,13 +15,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mtlv.checks import check_corpus
-from mtlv.grouping.base import GroupingMethod
+from mtlv.grouping.base import GroupingMethod, method_from_config
 from mtlv.config import identity
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
 from mtlv.grouping.partition import TaskGrouping, all_in_one, from_spec, one_per_label
 from mtlv.io import read_json, stable_hash, write_json
-from mtlv.run.layout import CellLayout, GroupingFiles, JobLayout
+from mtlv.grouping.files import GroupingFiles
+from mtlv.run.layout import CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def cell_key(cfg: DictConfig) -> str:
 def run_name(cfg: DictConfig) -> str:
     parts = [cfg.arch.name, cfg.model.name]
     if cfg.arch.grouping == "clustering":
-        parts.append(grouping_method(cfg).label())
+        parts.append(method_from_config(cfg.clustering).label())
     if cfg.split.folds is not None:
         parts.append(f"fold{cfg.split.fold}")
     return "-".join(str(p) for p in parts)
@@ -142,9 +143,9 @@ def job_keys(cfg: DictConfig, group_indices) -> list[str]:
 
 def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
     """The saved result of the job of `cfg` in `out` when it finished with this config (resume), else None."""
-    done = JobLayout(out).result_json
-    if cfg.resume and done.exists():
-        result = read_json(done)
+    job = JobLayout(out)
+    if cfg.resume and job.result_json.exists():
+        result = job.result()
         # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
         if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
             return result
@@ -157,11 +158,6 @@ def cell_dir(cfg: DictConfig) -> Path:
 
 def job_dir(cfg: DictConfig) -> Path:
     return open_cell(cfg).job(cfg.group_index).folder
-
-
-def grouping_method(cfg: DictConfig) -> GroupingMethod:
-    """The clustering config's grouping method (conf/clustering/*.yaml `_target_`)."""
-    return instantiate(cfg.clustering, _convert_="all")
 
 
 def train_rows(cfg: DictConfig, corpus: Corpus):
@@ -177,7 +173,7 @@ def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGroupi
         return all_in_one(names, placement)
     if grouping == "single":
         return one_per_label(names, placement)
-    method = grouping_method(cfg)
+    method = method_from_config(cfg.clustering)
     # Data-driven task features see the training documents of the fold only, never val or test.
     rows = train_rows(cfg, corpus) if method.uses_documents else None
     if not method.learned:

@@ -105,7 +105,7 @@ def reevaluate(job: JobLayout, cfg: DictConfig, grouping: TaskGrouping) -> dict:
     _, heads = grouping.job_labels(cfg.group_index)
     val, test = (Predictions.load(job.predictions(part)) for part in ("val", "test"))
     report = evaluate(val, test, heads, cfg.eval.threshold)
-    saved = read_json(job.metrics_json)["test"]["f1_macro"]
+    saved = job.metrics()["test"]["f1_macro"]
     if not _same(report["test"]["f1_macro"], saved):
         raise DataError(f"{job.folder}: the test F1-macro recomputed from {job.predictions('test').name} is "
                         f"{report['test']['f1_macro']:.6f}, but {job.metrics_json.name} says {saved:.6f}: the job's "
@@ -123,7 +123,7 @@ def load_job(job: JobLayout, defaults: DictConfig, uri: str, experiment: str | N
                         "nothing was logged.")
     cfg = job_config(job, defaults, uri, experiment)
     grouping = TaskGrouping.load(job.groups_yaml)
-    return JobRun(job, cfg, read_json(job.result_json), reevaluate(job, cfg, grouping), grouping)
+    return JobRun(job, cfg, job.result(), reevaluate(job, cfg, grouping), grouping)
 
 
 def plan_cell(layout: CellLayout, defaults: DictConfig, uri: str, experiment: str | None) -> CellPlan:

@@ -275,7 +275,7 @@ def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     key = job_key(cfg)
     job.failed_json.unlink(missing_ok=True)  # this attempt's outcome replaces an earlier failure's
     if (result := finished_result(cfg, job, key)) is not None:
-        record.print_job(result, read_json(job.metrics_json), rerun=True)
+        record.print_job(result, job.metrics(), rerun=True)
         return result
     label_names = [corpus.label_names[j] for j in cols]
     mkey = model_key(cfg, label_names, heads)
@@ -354,7 +354,7 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     record.save_evaluation(job, val, test, report, plot_title=f"{cell.run_name}: test F1 per label")
     if cfg.eval.save_weights:
         copy_export(source, job, report["threshold"])
-    trained = read_json(source.result_json)
+    trained = source.result()
     what = f"group {cfg.group_index} " if cfg.group_index is not None else ""
     print(f"{what}({', '.join(label_names[:6])}{', ...' if len(label_names) > 6 else ''}): reused the model "
           f"trained in {origin} (same labels, data, split and training options); not retrained. "

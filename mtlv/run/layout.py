@@ -6,6 +6,7 @@
         group-00/ ...   one job per group of an STL/GMTL cell (JobLayout)
     <runs_dir>/<dataset>/models/<model key>.json    which job folder trained a model (ModelRegistry)
 
+The grouping files (GroupingFiles) are named in mtlv/grouping/files.py, beside the methods that write them.
 A job folder and an aggregated STL/GMTL cell hold the same result files (ResultFiles): the report,
 `mtlv.predict` and the tests read them by these names. Baselines use a job folder of their own.
 """
@@ -13,71 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-GROUPS_YAML = "groups.yaml"
+from mtlv.grouping.files import GROUPS_YAML, GroupingFiles
+from mtlv.io import read_json
+
 MODEL_DIR = "model"           # the job folder of a cell with one job (MTL, GMHL)
 SWEEP_CELLS = "cells.json"    # in a Hydra sweep folder: the STL/GMTL cells it aggregates
 MODELS_DIR = "models"         # in <runs_dir>/<dataset>: the model registry (reuse_models)
-
-
-class GroupingFiles:
-    """What a learned grouping writes beside its groups.yaml (a cell folder, or `mtlv.cluster`'s folder)."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-
-    @property
-    def groups_yaml(self) -> Path:
-        return self.folder / GROUPS_YAML
-
-    @property
-    def elbow_txt(self) -> Path:
-        return self.folder / "elbow.txt"
-
-    @property
-    def elbow_json(self) -> Path:
-        return self.folder / "elbow.json"
-
-    @property
-    def elbow_png(self) -> Path:
-        return self.folder / "elbow.png"
-
-    @property
-    def label_map_png(self) -> Path:
-        return self.folder / "label_map.png"
-
-    @property
-    def k_choice(self) -> Path:
-        return self.folder / "k_choice.json"
-
-    @property
-    def similarity_csv(self) -> Path:
-        return self.folder / "task_similarity.csv"
-
-    @property
-    def similarity_png(self) -> Path:
-        return self.folder / "task_similarity.png"
-
-    @property
-    def affinity_cost(self) -> Path:
-        return self.folder / "affinity_cost.json"
-
-    def written(self) -> list[Path]:
-        """Every file a learned grouping writes beside groups.yaml that is there (none of the cell's others)."""
-        files = (self.elbow_txt, self.elbow_json, self.elbow_png, self.label_map_png, self.k_choice,
-                 self.similarity_csv, self.similarity_png, self.affinity_cost)
-        return [p for p in files if p.exists()]
-
-    def artifacts(self) -> list[Path]:
-        """The grouping's files that were written (which ones depends on the method) and the folder's
-        plots, as MLflow artifacts of the cell's runs."""
-        found = sorted(self.folder.glob("elbow.*")) + sorted(self.folder.glob("*.png"))
-        return found + [p for p in (self.k_choice, self.similarity_csv, self.affinity_cost) if p.exists()]
-
-    def saved(self) -> list[Path]:
-        """The files `mtlv.cluster` names as saved."""
-        files = (self.groups_yaml, self.elbow_png, self.label_map_png, self.similarity_csv, self.similarity_png,
-                 self.affinity_cost)
-        return [p for p in files if p.exists()]
+# The metrics of a result.json / aggregate.json (each a dict of numbers; null in the file: NaN).
+RESULT_METRICS = ("test", "test_at_0.5", "val")
 
 
 class ResultFiles:
@@ -143,6 +87,14 @@ class ResultFiles:
         progress shows a failure when it happens, not when the whole sweep ends."""
         return self.folder / "failed.json"
 
+    def metrics(self) -> dict:
+        """metrics.json, its undefined values (null) as NaN."""
+        return read_json(self.metrics_json, numbers=True)
+
+    def result(self) -> dict:
+        """result.json, its undefined metrics (null) as NaN."""
+        return read_json(self.result_json, numbers=RESULT_METRICS)
+
     def evaluation_files(self) -> list[Path]:
         """The evaluation's files, in the order they are logged as MLflow artifacts."""
         return [self.metrics_json, self.classification_report, self.per_label_f1, self.predictions("val"),
@@ -199,6 +151,10 @@ class CellLayout(ResultFiles):
     def aggregate_json(self) -> Path:
         """The aggregated result's summary (an STL/GMTL cell), with the group results it was made from."""
         return self.folder / "aggregate.json"
+
+    def aggregate(self) -> dict:
+        """aggregate.json, its undefined metrics (null) as NaN."""
+        return read_json(self.aggregate_json, numbers=RESULT_METRICS)
 
     @property
     def model_job(self) -> JobLayout:

@@ -92,7 +92,6 @@ def finished_jobs(cfg: DictConfig, group_indices, cell: Cell | None = None) -> s
     each, on joblib a worker's config composition and data loading). Bad data or options: none, and the
     jobs report them themselves."""
     from mtlv.errors import user_error
-    from mtlv.io import read_json
 
     group_indices = list(group_indices)
     try:
@@ -106,7 +105,7 @@ def finished_jobs(cfg: DictConfig, group_indices, cell: Cell | None = None) -> s
     for index, key in zip(group_indices, keys):
         layout = cell.job(index)
         if (result := finished_result(cfg, layout, key)) is not None and layout.metrics_json.exists():
-            record.print_job(result, read_json(layout.metrics_json), rerun=True)
+            record.print_job(result, layout.metrics(), rerun=True)
             done.add(index)
     return done
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -177,6 +176,8 @@ def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: b
 
 def bench_e2e(args: argparse.Namespace, workdir: Path, out_dir: Path) -> dict:
     """`python -m mtlv.train arch=...` as a user runs it (MLflow on), each in a fresh output folder."""
+    from mtlv.run.layout import CellLayout, JobLayout
+
     archs = ["stl", "gmtl", "mtl"]
     data = ["dataset=demo"] if args.data == "demo" else [
         "dataset=openi", f"dataset.source.path={args.data}", "dataset.source.download=false"]
@@ -208,10 +209,10 @@ def bench_e2e(args: argparse.Namespace, workdir: Path, out_dir: Path) -> dict:
                        "token_cache_files": len(list((folder / "cache" / "tokens").glob("*.npz")))}
             agg = list((folder / "runs").glob("*/*/aggregate.json"))
             if agg:
-                a = json.loads(agg[0].read_text())
+                a = CellLayout(agg[0].parent).aggregate()
                 summary.update(num_jobs=a["num_jobs"], sum_job_s=a["sum_job_s"], test_f1_macro=a["test"]["f1_macro"])
             else:
-                res = json.loads(next((folder / "runs").glob("*/*/model/result.json")).read_text())
+                res = JobLayout(next((folder / "runs").glob("*/*/model/result.json")).parent).result()
                 summary.update(num_jobs=1, sum_job_s=res["elapsed_s"], test_f1_macro=res["test"]["f1_macro"])
             runs[arch].append(summary)
             print(f"  e2e {arch:>4}: {wall:6.1f} s wall, {summary['num_jobs']} job(s), "

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from reliability._support import FAST, ROOT, assert_short_error, demo_rows
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, ModelLoadError, MTLVError, report_and_exit, user_error
+from mtlv.run.layout import JobLayout
 
 
 # ----------------------------------------------------------------------------- SLURM submission
@@ -145,12 +148,53 @@ def test_label_without_positives_warns_and_its_f1_is_undefined(tmp_path, table, 
         result = run_job(cfg)
     assert "labels with no positive example: never (train), never (val)" in caplog.text
     assert "undefined (NaN)" in caplog.text
-    metrics = json.loads(next((tmp_path / "runs" / "csv").glob("*/model/metrics.json")).read_text())
-    test = metrics["test"]
+    folder = next((tmp_path / "runs" / "csv").glob("*/model"))
+    # strict JSON (jq, JavaScript): the undefined F1 is null in the file, NaN where MTLV reads it back
+    written = {path.name: strict_json(path) for path in folder.rglob("*.json")}
+    assert written["metrics.json"]["test"]["per_label"]["never"]["f1"] is None
+    test = JobLayout(folder).metrics()["test"]
     assert np.isnan(test["per_label"]["never"]["f1"]) and test["n_undefined"] == 1
     defined = [test["per_label"][n]["f1"] for n in ("a", "b")]
     assert test["f1_macro"] == pytest.approx(np.mean(defined))
     assert result["test"]["n_undefined"] == 1
+
+
+def strict_json(path):
+    def refuse(constant: str):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def test_json_files_are_strict_and_read_back_nan(tmp_path, capsys):
+    """NaN and infinities are written as null (Python's bare NaN breaks strict readers); the readers of metrics
+    turn them back into NaN, and a saved result with an undefined F1-macro prints its summary again."""
+    from mtlv.io import read_json, write_json
+    from mtlv.run import record
+
+    metrics = {part: {"f1_macro": float("nan"), "f1_micro": 0.5, "subset_accuracy": float("inf"), "n_undefined": 2,
+                      "per_label": {"x": {"f1": np.float64("nan")}}} for part in ("test", "test_at_0.5", "val")}
+    job = JobLayout(tmp_path)
+    write_json(job.metrics_json, {**metrics, "threshold": [0.5, 0.25]})
+    write_json(job.result_json, {"run_name": "r", "labels": ["x"], "group_index": None, "run_id": None,
+                                 "folder": str(tmp_path), "elapsed_s": 1.0, **record_headlines(metrics)})
+    assert "NaN" not in job.metrics_json.read_text() and "Infinity" not in job.metrics_json.read_text()
+    assert strict_json(job.metrics_json)["test"]["f1_macro"] is None
+    assert strict_json(job.metrics_json)["test"]["per_label"]["x"]["f1"] is None
+    assert strict_json(job.result_json)["val"]["subset_accuracy"] is None
+    back, result = job.metrics(), job.result()
+    assert np.isnan(back["val"]["per_label"]["x"]["f1"]) and back["threshold"] == [0.5, 0.25]
+    assert np.isnan(result["test"]["f1_macro"]) and result["test"]["f1_micro"] == 0.5
+    assert result["run_id"] is None and result["group_index"] is None  # nulls that are not numbers stay None
+    assert read_json(job.result_json)["test"]["f1_macro"] is None
+    record.print_job(result, back, rerun=True)
+    assert re.search(r"test @ val-chosen threshold +nan +0\.5000 +nan\n", capsys.readouterr().out)
+
+
+def record_headlines(metrics: dict) -> dict:
+    from mtlv.run.record import headline
+
+    return {part: headline(values) for part, values in metrics.items()}
 
 
 # ----------------------------------------------------------------------------- grouping options
@@ -307,6 +351,23 @@ def test_predict_entry_point_reports_errors_the_same_way(entry, tmp_path):
     (tmp_path / "job").mkdir()
     code, _, err = entry(f"run={tmp_path / 'job'}", f"input={tmp_path / 'missing.csv'}", module="mtlv.predict")
     assert_short_error(code, err, "missing.csv", "not found")
+
+
+def test_predict_writes_no_log_file_and_only_predictions_to_stdout(logged_run, entry, monkeypatch, tmp_path):
+    """`mtlv.predict` runs in the current folder (Hydra's run dir is `.`): Hydra's default logging left an empty
+    predict.log there. Its log lines go to stderr; stdout is the CSV alone."""
+    import io
+
+    result = logged_run[0]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the heart is enlarged\nno acute disease\n"))
+    code, out, err = entry(f"run={result['folder']}", "input=-", module="mtlv.predict")
+    assert code == 0, err
+    assert list(here.iterdir()) == [] and not list(tmp_path.rglob("*.log"))
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame["id"]) == [0, 1] and list(frame.columns[1:-1]) == [f"prob:{n}" for n in result["labels"]]
 
 
 # ----------------------------------------------------------------------------- every value, through the CLI
@@ -591,7 +652,8 @@ def test_option_table_names_only_keys_that_exist():
     from mtlv.checks import OPTIONS, PREDICT_OPTIONS
 
     configs = [compose(["clustering=kmedoids_label", "dataset=ohsumed"], config_name="baseline"),
-               compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"])]
+               compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"]),
+               compose(["hydra/launcher=parallel"], return_hydra=True)]
     for option in OPTIONS:
         assert any(OmegaConf.select(c, option.key, default="<absent>") != "<absent>" for c in configs), option.key
     predict = compose(["run=x", "input=y"], config_name="predict")
@@ -658,3 +720,171 @@ def test_a_job_error_in_a_clustered_sweep_is_listed_too(entry, tmp_path):
                          "hydra/launcher=parallel", "hydra.launcher.n_jobs=2")
     assert_short_error(code, err, "error: 2 of 2 jobs failed", f"{tmp_path}/a.csv not found",
                        f"{tmp_path}/b.csv not found")
+
+
+# ----------------------------------------------------------------------------- values other libraries refuse late
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_out_of_numpys_range_is_one_error_line(entry, tmp_path, seed):
+    """numpy, torch and Lightning take seeds 0..2**32-1; -1 was a numpy traceback after the data had loaded."""
+    code, _, err = entry(f"seed={seed}", *FAST)
+    assert_short_error(code, err, f"seed={seed}: must be from 0 to 4294967295", "seed=42")
+    assert not (tmp_path / "out" / "cache").exists() and not (tmp_path / "out" / "runs").exists()
+
+
+def test_seed_range_ends_are_accepted(tmp_path):
+    from mtlv.checks import check_values
+
+    for seed in (0, 2**32 - 1):
+        check_values(compose([f"seed={seed}"]))
+
+
+def _cores() -> int:
+    import joblib
+
+    return joblib.cpu_count()
+
+
+@pytest.mark.parametrize("n_jobs", [0, "below"])
+def test_parallel_launcher_n_jobs_joblib_cannot_use(entry, tmp_path, n_jobs):
+    """n_jobs=0 was joblib's ValueError after the sweep had loaded the data; below -cores joblib quietly runs one
+    worker. Both stop before any folder is made, naming what joblib accepts."""
+    value = -_cores() - 1 if n_jobs == "below" else n_jobs
+    code, _, err = entry("-m", "arch=gmtl", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={value}", *FAST,
+                         "logger=none")
+    assert_short_error(code, err, f"hydra.launcher.n_jobs={value}: must be 1 or more",
+                       f"from -1 (all {_cores()} cores here) down to -{_cores()}", "hydra.launcher.n_jobs=2")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.yaml"))
+
+
+def test_n_jobs_joblib_accepts_pass_the_check():
+    from mtlv.checks import check_values
+
+    for value in (1, 3, -1, -_cores()):
+        check_values(compose(["hydra/launcher=parallel", f"hydra.launcher.n_jobs={value}"], return_hydra=True))
+        check_values(compose([f"baseline.n_jobs={value}"], config_name="baseline"))
+    with pytest.raises(ConfigError, match="baseline.n_jobs=0: must be 1 or more"):
+        check_values(compose(["baseline.n_jobs=0"], config_name="baseline"))
+
+
+def _sparse_terms_table(table, n: int = 60):
+    """Every text unique but for the word `pair`, in the even rows only."""
+    rows = demo_rows(n)
+    for i, row in enumerate(rows):
+        row["text"] = f"{'pair ' if i % 2 == 0 else ''}w{i}x v{i}y"
+    return table(rows)
+
+
+def _training_rows(out) -> np.ndarray:
+    (split,) = list((out / "cache" / "splits").glob("*.npz"))
+    return np.load(split)["train"]
+
+
+def test_baseline_min_df_above_the_training_documents(entry, table, tmp_path):
+    """scikit-learn's "max_df corresponds to < documents than min_df" traceback: now one line naming the number of
+    training documents."""
+    path = _sparse_terms_table(table)
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", "baseline.min_df=1000", "logger=none",
+                         module="mtlv.baseline")
+    train = _training_rows(tmp_path / "out")
+    assert_short_error(code, err, "baseline.min_df=1000", f"there are {len(train)}", "baseline.min_df=2")
+
+
+def test_baseline_min_df_that_keeps_no_term(entry, table, tmp_path):
+    """scikit-learn's "After pruning, no terms remain": one line naming how many training documents the most
+    common term is in (here `pair`, counted from the saved split)."""
+    path = _sparse_terms_table(table)
+    code, _, err = entry("dataset=csv", f"dataset.path={path}", "baseline.min_df=30", "logger=none",
+                         module="mtlv.baseline")
+    train = _training_rows(tmp_path / "out")
+    pairs = int((train % 2 == 0).sum())
+    assert 30 < len(train) and pairs < 30  # min_df within the documents, above every term's count
+    assert_short_error(code, err, "baseline.min_df=30: no term is in 30", f"of the {len(train)} training documents",
+                       f"the most common is in {pairs}")
+    code, out, err = entry("dataset=csv", f"dataset.path={path}", f"baseline.min_df={pairs}", "logger=none",
+                           module="mtlv.baseline")
+    assert code == 0, err
+
+
+
+# ----------------------------------------------------------------------------- commands that read a store
+def _tree(folder) -> dict:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("target", ["missing-folder", "empty-folder", "uri-of-empty-folder", "folder-as-uri"])
+def test_report_on_a_store_that_does_not_exist_creates_nothing(entry, tmp_path, target):
+    """A typo in the path made a new, empty MLflow database there and an empty report (exit 0), which read as
+    "no runs yet": now one error line naming the path and the fix, and nothing is created."""
+    (tmp_path / "empty").mkdir()
+    before = _tree(tmp_path)
+    args = {"missing-folder": [f"paths.output_dir={tmp_path}/typo"],
+            "empty-folder": [f"paths.output_dir={tmp_path}/empty"],
+            "uri-of-empty-folder": [f"tracking_uri=sqlite:///{tmp_path}/empty/mlflow.db", f"out={tmp_path}/report"],
+            "folder-as-uri": [f"tracking_uri={tmp_path}/empty", f"out={tmp_path}/report"]}[target]
+    code, out, err = entry(*args, module="mtlv.report.__main__")
+    where = f"{tmp_path}/empty" if target == "folder-as-uri" else f"{tmp_path}/{'typo' if 'missing' in target else 'empty'}/mlflow.db"
+    assert_short_error(code, err, f"there is no MLflow store at {where} (nothing was created)", "tracking_uri=sqlite:///",
+                       "paths.output_dir=")
+    assert _tree(tmp_path) == before
+
+
+def test_report_on_a_store_without_runs_says_so_and_leaves_the_store_alone(entry, tmp_path):
+    from mtlv import tracking
+
+    uri = tracking.sqlite_uri(tmp_path / "store" / "mlflow.db")
+    tracking.check_store(uri)  # a new store, as a training command makes it (tables, no runs)
+    before = _tree(tmp_path / "store")
+    code, out, err = entry(f"tracking_uri={uri}", f"out={tmp_path}/report", module="mtlv.report.__main__")
+    assert code == 0, err
+    assert "No finished runs in this store yet" in (tmp_path / "report" / "report.md").read_text()
+    assert _tree(tmp_path / "store") == before
+
+
+def test_predict_and_aggregate_by_run_id_in_a_store_that_does_not_exist(entry, tmp_path):
+    store = tmp_path / "nowhere" / "mlflow.db"
+    code, _, err = entry("run=0123456789abcdef", "input=-", f"tracking_uri=sqlite:///{store}", module="mtlv.predict")
+    assert_short_error(code, err, "run='0123456789abcdef' is neither a folder nor a run id",
+                       f"there is no MLflow store at {store}")
+    from mtlv.aggregate import main as aggregate
+
+    with pytest.raises(SystemExit) as info:
+        aggregate(["0123456789abcdef", "--tracking-uri", f"sqlite:///{store}"])
+    assert info.value.code == 2 and f"there is no MLflow store at {store}" in entry.capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+
+
+# ----------------------------------------------------------------------------- mtlv.aggregate on what needs none
+def test_aggregate_on_a_finished_mtl_cell_says_it_needs_none_and_where_its_result_is(logged_run, capsys):
+    """It said "1 of 1 group jobs have not finished ... rerun the sweep" (exit 2) about a finished MTL job."""
+    from mtlv.aggregate import main as aggregate
+
+    result = logged_run[0]
+    job = Path(result["folder"])
+    for target in (job.parent, job):
+        capsys.readouterr()
+        assert aggregate([str(target)]) == 0
+        out = capsys.readouterr().out
+        assert "nothing to aggregate" in out and f"Its result is in {job} (result.json, metrics.json)" in out
+        assert f"{result['test']['f1_macro']:9.4f}" in out and "have not finished" not in out
+    assert not (job.parent / "aggregate.json").exists()
+
+
+def test_aggregate_on_an_unfinished_mtl_cell_or_a_group_job(tmp_path, capsys):
+    from mtlv.aggregate import main as aggregate
+    from mtlv.grouping.partition import TaskGrouping
+
+    heads = tmp_path / "mtl-cell"
+    TaskGrouping(("a", "b", "c"), ((0, 1, 2),), "heads").save(heads / "groups.yaml")
+    (heads / "model").mkdir()
+    with pytest.raises(SystemExit) as info:
+        aggregate([str(heads)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"{heads / 'model'} has no result.json" in err and "rerun the same training" in err
+    models = tmp_path / "gmtl-cell"
+    for folder in (models, models / "group-01"):
+        TaskGrouping(("a", "b", "c"), ((0, 2), (1,)), "models").save(folder / "groups.yaml")
+    with pytest.raises(SystemExit) as info:
+        aggregate([str(models / "group-01")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"one group job of the STL/GMTL cell {models}" in err
+    assert f"python -m mtlv.aggregate {models}" in err

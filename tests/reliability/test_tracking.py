@@ -130,3 +130,58 @@ def test_a_param_clash_keeps_the_result_and_is_one_warning(tmp_path, caplog):
     assert data.metrics == {"test/f1_macro": 0.5}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "clustering.k: logged '2', now '3'" in warnings[0], warnings
+
+
+# ----------------------------------------------------------------------------- store paths and URIs
+@pytest.mark.parametrize("name", ["plain", "out%41?x", "50% done", "a?b=c&d", "what#is", "ümlaut dir", "%2F"])
+def test_sqlite_uri_names_the_very_file(tmp_path, name):
+    """SQLAlchemy (which MLflow opens stores with) decodes %xx in a URL and ends its path at `?`."""
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / name / "mlflow.db"
+    uri = tracking.sqlite_uri(path)
+    assert make_url(tracking.with_busy_timeout(uri)).database == str(path)
+    assert tracking.sqlite_path(tracking.with_busy_timeout(uri)) == path
+    if name == "plain":
+        assert uri == f"sqlite:///{path}"  # the spelling MLflow documents, where nothing needs encoding
+    assert compose([f"paths.output_dir='{tmp_path / name}'"]).tracking.uri == uri  # the default store's URI
+
+
+def test_a_job_in_an_output_folder_named_with_percent_and_question_mark(tmp_path, monkeypatch, capsys):
+    """`out%41?x` was read as the store `outA` (the URI decoded %41; `?` began a query string), which SQLite could
+    not open; MLflow retried that for ~2 minutes. The store, its artifacts and everything else now land in the
+    folder itself, and nothing beside it."""
+    import sqlite3
+
+    from reliability._support import EntryPoint
+
+    out = tmp_path / "out%41?x"
+    code, stdout, err = EntryPoint(monkeypatch, capsys, out)(*FAST)
+    assert code == 0, err[-3000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["out%41?x"]
+    with sqlite3.connect(out / "mlflow.db") as db:  # read without MLflow
+        runs = db.execute("SELECT run_uuid, status, artifact_uri FROM runs").fetchall()
+    assert len(runs) == 1 and runs[0][1] == "FINISHED"
+    run_id, _, artifact_uri = runs[0]
+    assert (out / "mlartifacts" / run_id / "artifacts" / "metrics.json").is_file(), artifact_uri
+    assert run_id in stdout and tracking.sqlite_uri(out / "mlflow.db") in stdout  # the MLflow UI command
+    assert tracking.read_client(tracking.sqlite_uri(out / "mlflow.db")).get_run(run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_a_store_that_cannot_be_opened_fails_at_once_with_its_cause(entry, tmp_path, monkeypatch, where):
+    """SQLite says only "unable to open database file", and MLflow retried it for ~2 minutes before reporting it
+    without the reason: now no retry (MLflow's sleep would fail this test) and the reason is named."""
+    from mlflow.store.db import utils as mlflow_db
+
+    def no_retry(seconds):
+        raise AssertionError(f"MLflow retried the store after {seconds} s")
+
+    monkeypatch.setattr(mlflow_db.time, "sleep", no_retry)
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder\n")
+    store = tmp_path / ("a-folder" if where == "folder" else "a-file/mlflow.db")
+    code, _, err = entry(*FAST, f"tracking.uri=sqlite:///{store}")
+    cause = f"{store} is a folder, not a database file" if where == "folder" else f"{tmp_path}/a-file is a file, not a folder"
+    assert_short_error(code, err, f"sqlite:///{store}", cause)
+    assert not list((tmp_path / "out").glob("runs/**/checkpoints"))
