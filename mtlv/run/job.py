@@ -71,17 +71,6 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def default_threads(launcher, env, cores: int) -> int | None:
-    """torch_threads when unset: the CPUs SLURM gave the job, or the cores shared among the joblib
-    launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
-    if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
-        return int(env["SLURM_CPUS_PER_TASK"])
-    from mtlv.run.prepare import joblib_workers
-
-    workers = joblib_workers(launcher, cores)
-    return max(1, cores // workers) if workers else None
-
-
 def configure_torch(cfg: DictConfig) -> None:
     threads = cfg.get("torch_threads")
     if not threads:
@@ -89,7 +78,7 @@ def configure_torch(cfg: DictConfig) -> None:
 
         launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if threads := default_threads(launcher, os.environ, cores):
+        if threads := cost.default_threads(launcher, os.environ, cores):
             log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
                      threads, cores)
     if threads:

@@ -127,7 +127,7 @@ class StopJob:
 def stop_job() -> contextlib.AbstractContextManager:
     """StopJob for a plain job; nothing in one job of a sweep (the sweeper stops its jobs, StopOnSigterm) or
     under SLURM (where SIGTERM is the pre-emption notice, PreemptionCheckpoint's)."""
-    from mtlv.errors import _in_sweep_job as in_sweep_job
+    from mtlv.errors import in_sweep_job
 
     return contextlib.nullcontext() if under_slurm() or in_sweep_job() else StopJob()
 

@@ -4,7 +4,7 @@ import os
 import pytest
 from helpers import run_cli
 
-from mtlv.run.job import default_threads
+from mtlv.run.cost import default_threads
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT = "hydra_plugins.mtlv_sweeper.mtlv_slurm_launcher.MTLVSlurmLauncher"
