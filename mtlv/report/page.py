@@ -64,8 +64,8 @@ def dataset_tables(data: Runs, runs: pd.DataFrame, dataset: str, ref: Reference,
     if (tests := significance_table(runs, dataset)) is not None:
         tables.append(tests)
     else:
-        skipped.append(f"Table 8 (tests against STL and MTL): no STL or MTL results to compare with (this section "
-                       f"has {archs}).")
+        skipped.append("Table 8 (tests against STL and MTL): no setting has an STL or MTL result of its model to be "
+                       f"compared with (this section has {archs}).")
     order = list(counts.index) if counts is not None else None
     if (gains := label_gains_table(runs, data.labels, dataset, criterion, order)) is not None:
         tables.append(gains)

@@ -151,52 +151,74 @@ def _ci(item: dict) -> str:
     return f"95% interval {ci[0]:.3f} to {ci[1]:.3f}, Student t over its {item['test_n']} samples"
 
 
+def _nan(value) -> float:
+    return np.nan if value is None else value
+
+
 def _cost(item: dict, stl: dict | None) -> str:
-    models = fmt_count(item["trainings"] if item["trainings"] is not None else np.nan)
+    """'3 models per result (68.1M trainable parameters, 150 s of compute): 3 instead of STL's 19, 0.50× STL's
+    compute (300 s)'; unknown counts are shown as —, never guessed."""
+    models = fmt_count(_nan(item["trainings"]))
+    seconds = f"{item['compute_s']:.0f} s" if item["compute_s"] is not None else "— s"
     text = (f"{models} model{'s' if item['trainings'] != 1 else ''} per result "
-            f"({fmt_params(item['trainable_params'] or np.nan)} trainable parameters, "
-            f"{item['compute_s'] or float('nan'):.0f} s of compute)")
+            f"({fmt_params(_nan(item['trainable_params']))} trainable parameters, {seconds} of compute)")
     if stl is None:
         return text + f"; no STL result of {item['model']} to compare with"
     if item["arch"] == "stl":
         return text + ", which is STL itself"
-    ratio = item["compute_s"] / stl["compute_s"] if item["compute_s"] and stl["compute_s"] else float("nan")
-    return (text + f": {models} instead of STL's {fmt_count(stl['trainings'] or np.nan)}, "
-            f"{ratio:.2f}× STL's compute ({stl['compute_s']:.0f} s)")
+    if item["compute_s"] and stl["compute_s"]:
+        compute = f"{item['compute_s'] / stl['compute_s']:.2f}× STL's compute ({stl['compute_s']:.0f} s)"
+    else:
+        compute = "compute not comparable (unknown)"
+    return text + f": {models} instead of STL's {fmt_count(_nan(stl['trainings']))}, {compute}"
 
 
 def _points(value: float) -> str:
     return f"{value:g} point" + ("" if value == 1 else "s")
 
 
+def _n(count: int, word: str) -> str:
+    """'1 fold', '2 folds'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _cheapest(rec: Recommendation, tol: str) -> str:
+    """The sentence on the cheapest setting tied with the chosen one on validation (not the chosen one)."""
+    cheap = rec.cheapest
+    if cheap["within"] and cheap["indistinguishable"]:
+        why = (f"within {tol}, and the paired Wilcoxon test of validation F1-macro does not separate "
+               f"them (p = {cheap['wilcoxon_p']:.3g})")
+    elif cheap["within"]:
+        why = f"within {tol}" + (
+            f" (the paired Wilcoxon test of validation F1-macro does separate them, p = "
+            f"{cheap['wilcoxon_p']:.3g}, but by less than {tol})" if cheap["can_reach"]
+            else " (too few pairs for a Wilcoxon test to separate them)")
+    else:
+        why = (f"more than {tol}, but the paired Wilcoxon test of validation F1-macro does not "
+               f"separate them (p = {cheap['wilcoxon_p']:.3g})")
+    side = "below" if cheap["val_gap"] >= 0 else "above"
+    return (f"**Cheapest equivalent on validation: {cheap['name']}.** Its mean validation F1-macro, "
+            f"{cheap['val_f1_macro']:.3f}, is {abs(100 * cheap['val_gap']):.2f} points {side} the chosen "
+            f"setting's over their {cheap['pairs']} paired samples: {why}. Its test F1-macro is "
+            f"{cheap['test_f1_macro']:.3f} ({_ci(cheap)}). It trains {_cost(cheap, rec.stl)}.")
+
+
 def sentences(rec: Recommendation) -> list[str]:
     chosen, cheap, tol = rec.chosen, rec.cheapest, _points(100 * rec.tolerance)
-    out = [f"**Chosen on validation: {chosen['name']}.** Of the {rec.settings} encoder settings, it has the highest "
-           f"mean validation F1-macro, {chosen['val_f1_macro']:.3f}, over the {rec.samples} (fold, seed) "
-           f"sample{'s' if rec.samples != 1 else ''} they all share. Its test F1-macro is "
+    samples = _n(rec.samples, "(fold, seed) sample")
+    ranked = (f"Of the {rec.settings} encoder settings, it has the highest mean validation F1-macro, "
+              f"{chosen['val_f1_macro']:.3f}, over the {samples} they all share." if rec.settings > 1 else
+              f"It is the only encoder setting in this section: mean validation F1-macro "
+              f"{chosen['val_f1_macro']:.3f} over {samples}.")
+    out = [f"**Chosen on validation: {chosen['name']}.** {ranked} Its test F1-macro is "
            f"{chosen['test_f1_macro']:.3f} ({_ci(chosen)}). It trains "
            f"{_cost(chosen, rec.stl if rec.stl and rec.stl['model'] == chosen['model'] else None)}."]
-    if cheap is chosen:
+    if cheap is not chosen:
+        out.append(_cheapest(rec, tol))
+    elif rec.settings > 1:
         out.append(f"**No cheaper equivalent.** No setting with fewer trainings or less compute is within {tol} "
                    "of it on validation or indistinguishable from it by a paired Wilcoxon test of "
                    f"validation F1-macro (p ≥ {rec.alpha}).")
-    else:
-        if cheap["within"] and cheap["indistinguishable"]:
-            why = (f"within {tol}, and the paired Wilcoxon test of validation F1-macro does not separate "
-                   f"them (p = {cheap['wilcoxon_p']:.3g})")
-        elif cheap["within"]:
-            why = f"within {tol}" + (
-                f" (the paired Wilcoxon test of validation F1-macro does separate them, p = "
-                f"{cheap['wilcoxon_p']:.3g}, but by less than {tol})" if cheap["can_reach"]
-                else " (too few pairs for a Wilcoxon test to separate them)")
-        else:
-            why = (f"more than {tol}, but the paired Wilcoxon test of validation F1-macro does not "
-                   f"separate them (p = {cheap['wilcoxon_p']:.3g})")
-        side = "below" if cheap["val_gap"] >= 0 else "above"
-        out.append(f"**Cheapest equivalent on validation: {cheap['name']}.** Its mean validation F1-macro, "
-                   f"{cheap['val_f1_macro']:.3f}, is {abs(100 * cheap['val_gap']):.2f} points {side} the chosen "
-                   f"setting's over their {cheap['pairs']} paired samples: {why}. Its test F1-macro is "
-                   f"{cheap['test_f1_macro']:.3f} ({_ci(cheap)}). It trains {_cost(cheap, rec.stl)}.")
     if rec.baseline is not None:
         base, diff = rec.baseline, 100 * (rec.baseline["val_f1_macro"] - chosen["val_f1_macro"])
         text = (f"The best classical baseline on validation, {base['name']}, has validation F1-macro "
@@ -209,12 +231,13 @@ def sentences(rec: Recommendation) -> list[str]:
     if (small := rec.too_small) is not None:
         more_folds = (f"run the remaining {small['folds'] - small['folds_run']} of the {small['folds']} folds, "
                       if small["folds_run"] < small["folds"] else "")
+        repeat = "the split" if small["folds"] == 1 else f"the {small['folds']} folds"
         out.append(f"**⚠ This study is too small for any difference to reach p < {rec.alpha}.** The settings share "
-                   f"{small['samples']} (fold, seed) sample{'s' if small['samples'] != 1 else ''} "
-                   f"({small['folds_run']} fold(s) × {small['seeds']} seed(s)); with so few pairs a two-sided "
-                   f"Wilcoxon signed-rank test cannot give p below {small['min_p']:.3g}, so \"indistinguishable\" "
-                   f"here only means \"within {tol}\". At least {small['needed']} paired samples are "
-                   f"needed: {more_folds}repeat the {small['folds']} folds with {small['seeds_needed']} seeds "
+                   f"{_n(small['samples'], '(fold, seed) sample')} ({_n(small['folds_run'], 'fold')} × "
+                   f"{_n(small['seeds'], 'seed')}); with so few pairs a two-sided Wilcoxon signed-rank test cannot "
+                   f"give p below {small['min_p']:.3g}, so \"indistinguishable\" here only means \"within {tol}\". "
+                   f"At least {small['needed']} paired samples are needed: {more_folds}repeat {repeat} with "
+                   f"{small['seeds_needed']} seeds "
                    f"(e.g. seed={small['example_seeds']}) or use {small['needed']} folds "
                    f"(split.folds={small['needed']}), then rerun the report.")
     out.append("Nothing here is chosen on test: the setting is chosen on validation F1-macro, and test "

@@ -44,7 +44,8 @@ def comparisons(runs: pd.DataFrame, metric: str = "f1_macro") -> pd.DataFrame:
                 pairs = paired(group, base, metric)
                 test = wilcoxon(pairs.a, pairs.b)
                 rows.append({"model": model, "arch": arch, "setting": group.setting.iloc[0],
-                             "name": group.name.iloc[0], "against": anchor, "n": test["n"], "n_nonzero": test["n_nonzero"],
+                             "name": group.name.iloc[0], "against": anchor, "n": test["n"],
+                             "n_nonzero": test["n_nonzero"],
                              "mean": pairs.a.mean() if len(pairs) else np.nan,
                              "anchor_mean": pairs.b.mean() if len(pairs) else np.nan,
                              "mean_diff": (pairs.a - pairs.b).mean() if len(pairs) else np.nan,

@@ -96,7 +96,7 @@ def test_cheapest_tied_setting_and_its_cost_against_stl(full):
 def test_a_study_too_small_says_so_and_what_would_fix_it(small, tmp_path):
     _, md, rec = report(small, tmp_path / "report")
     assert ("**⚠ This study is too small for any difference to reach p < 0.05.** The settings share 2 (fold, seed) "
-            "samples (2 fold(s) × 1 seed(s)); with so few pairs a two-sided Wilcoxon signed-rank test cannot give p "
+            "samples (2 folds × 1 seed); with so few pairs a two-sided Wilcoxon signed-rank test cannot give p "
             "below 0.5, so \"indistinguishable\" here only means \"within 1 point\". At least 6 paired samples are "
             "needed: repeat the 2 folds with 3 seeds (e.g. seed=42,43,44) or use 6 folds (split.folds=6), then "
             "rerun the report.") in md
@@ -125,7 +125,7 @@ ARCH = "params.`arch.name`"
 @pytest.mark.parametrize("where, missing", [
     (f"{ARCH} != 'mtl'", "Tables 3 and 4 (GMTL vs MTL): they need both MTL and GMTL results"),
     (f"{ARCH} != 'mtl' and {ARCH} != 'stl' and {ARCH} != 'gmtl'",
-     "Table 8 (tests against STL and MTL): no STL or MTL results"),
+     "Table 8 (tests against STL and MTL): no setting has an STL or MTL result of its model"),
     (f"{ARCH} = 'baseline-tfidf-logreg'", "No recommendation: no encoder result in this section has a validation"),
 ], ids=["no-mtl", "gmhl-only", "baseline-only"])
 def test_a_store_lacking_architectures_reports_what_it_can(small, tmp_path, where, missing):
@@ -134,3 +134,37 @@ def test_a_store_lacking_architectures_reports_what_it_can(small, tmp_path, wher
     assert page.startswith("# MTLV report: csv\n") and "reference study's tables" not in page
     assert "csv: no published numbers to compare with" in page and "Rahimi" not in page
     assert (tmp_path / "report" / "report.html").stat().st_size > 1000
+
+
+def frame(val_b) -> "pd.DataFrame":
+    """GMTL (3 models, 150 s) and MTL (1 model, 60 s) on 4 folds x 2 seeds, rows shuffled; MTL's validation
+    F1-macro is GMTL's + `val_b` per sample."""
+    import pandas as pd
+
+    samples = [(f, s) for s in (1, 2) for f in range(4)]
+    base = 0.8 + 0.01 * np.arange(8)
+    rows = [{"arch": arch, "model": "m", "setting": setting, "fold": f, "seed": s, "folds": 4,
+             "val_f1_macro": base[i] + (val_b[i] if arch == "mtl" else 0.0), "f1_macro": 0.7,
+             "trainings": n, "trainable_params": np.nan, "compute_s": sec}
+            for arch, setting, n, sec in (("gmtl", "label-k3", 3.0, 150.0), ("mtl", "", 1.0, 60.0))
+            for i, (f, s) in enumerate(samples)]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0)
+
+
+def test_indistinguishable_but_more_than_one_point_is_a_tie_too():
+    from mtlv.report.recommend import recommend
+
+    diff = np.array([-0.05, 0.03, -0.04, 0.02, -0.06, 0.01, -0.03, 0.02])       # mean -1.25 points, mixed signs
+    p = stats.wilcoxon(diff).pvalue
+    assert p > 0.05
+    rec = recommend(frame(diff), "s", "d")
+    assert rec.chosen["name"] == "GMTL m (label, k=3)" and rec.cheapest["name"] == "MTL m"
+    assert (f"is 1.25 points below the chosen setting's over their 8 paired samples: more than 1 point, but the "
+            f"paired Wilcoxon test of validation F1-macro does not separate them (p = {p:.3g})") in rec.sentences[1]
+    assert "trainable parameters" in rec.sentences[1] and "(— trainable parameters, 60 s of compute)" in rec.sentences[1]
+    wider = recommend(frame(diff), "s", "d", tolerance=0.02)
+    assert f"within 2 points, and the paired Wilcoxon test of validation F1-macro does not separate them (p = {p:.3g})" \
+        in wider.sentences[1]
+    # consistently 1.25 points lower: separated by the test and outside the tolerance -> no cheaper equivalent
+    worse = recommend(frame(np.full(8, -0.0125) - 0.001 * np.arange(8)), "s", "d")
+    assert worse.cheapest is worse.chosen and worse.sentences[1].startswith("**No cheaper equivalent.**")
