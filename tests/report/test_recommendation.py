@@ -168,3 +168,13 @@ def test_indistinguishable_but_more_than_one_point_is_a_tie_too():
     # consistently 1.25 points lower: separated by the test and outside the tolerance -> no cheaper equivalent
     worse = recommend(frame(np.full(8, -0.0125) - 0.001 * np.arange(8)), "s", "d")
     assert worse.cheapest is worse.chosen and worse.sentences[1].startswith("**No cheaper equivalent.**")
+
+
+@pytest.mark.parametrize("value", ["2", "-0.01", "abc"])
+def test_a_bad_tolerance_is_one_error_before_any_work(tmp_path, value):
+    from mtlv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"tolerance={value}: give the validation F1-macro gap counted as a tie"):
+        build_report(compose([f"tracking_uri=sqlite:///{tmp_path}/none.db", f"out={tmp_path}/report",
+                              f"tolerance={value}"], config_name="report"))
+    assert not (tmp_path / "none.db").exists() and not (tmp_path / "report").exists()
