@@ -161,7 +161,8 @@ def gains_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path | None:
     if values.size <= 600:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6)
+                ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 * limit else "black")  # readable on the dark ends
     fig.colorbar(image, ax=ax, label="test F1 − STL (points)")
     ax.set_title(title)
     return _save(fig, path)
