@@ -15,15 +15,24 @@ from mtlv.report.html import to_html
 from mtlv.report.page import build_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# After the page has loaded: how many of its images the browser decoded (img.decode() resolves, with a
-# width), written into the DOM.
+# When the page has loaded: how many of its images the browser decoded to their last row (drawn on a canvas,
+# which decodes synchronously: the bottom-right pixel of a figure's opaque background is opaque; a truncated
+# or corrupt image is not, or has no width), written into the DOM for --dump-dom.
 PROBE = """<script>
-window.addEventListener("load", async () => {
+window.addEventListener("load", () => {
   const images = Array.from(document.images);
-  const ok = await Promise.all(images.map((i) => i.decode().then(() => i.naturalWidth > 0, () => false)));
+  const decoded = images.filter((i) => {
+    if (!i.complete || i.naturalWidth === 0) return false;
+    const canvas = document.createElement("canvas");
+    canvas.width = i.naturalWidth;
+    canvas.height = i.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(i, 0, 0);
+    return context.getImageData(i.naturalWidth - 2, i.naturalHeight - 2, 1, 1).data[3] === 255;
+  }).length;
   const out = document.createElement("p");
   out.id = "probe";
-  out.textContent = `decoded ${ok.filter(Boolean).length} of ${images.length}`;
+  out.textContent = `decoded ${decoded} of ${images.length}`;
   document.body.appendChild(out);
 });
 </script>"""
