@@ -37,6 +37,23 @@ def mlflow_runs(output_dir: Path, experiment: str = "demo"):
     return mlflow.search_runs(experiment_names=[experiment])
 
 
+def tiny_trainable_params(labels_per_model: list[int]) -> int:
+    """Trainable parameters of `model=tiny` models (one per entry: the labels it predicts, linear heads),
+    counted by hand from BERT's layout: embeddings (words, positions, token types, LayerNorm) and per layer
+    Q, K, V, attention output, LayerNorm, intermediate, output, LayerNorm; the pooler is frozen (cls
+    pooling) and does not count; a linear head has hidden x labels weights + labels biases."""
+    import json
+
+    from mtlv.models.encoder import packaged_minilm_path
+
+    vocab = json.loads((Path(packaged_minilm_path()) / "config.json").read_text())
+    hidden, layers, inter, positions = 32, 2, 64, 128                     # conf/model/tiny.yaml
+    embeddings = (vocab["vocab_size"] + positions + vocab["type_vocab_size"]) * hidden + 2 * hidden
+    layer = 4 * (hidden * hidden + hidden) + 2 * hidden + (hidden * inter + inter) + (inter * hidden + hidden) \
+        + 2 * hidden
+    return sum(embeddings + layers * layer + hidden * n + n for n in labels_per_model)
+
+
 # A small CSV a study has never seen (not the demo data): synthetic clinic notes, four labels whose words appear
 # in their notes, fever often with cough; its own column names and label delimiter, as a user would pass them.
 WORDS = {"fever": ["febrile", "pyrexia", "temperature"], "cough": ["coughing", "sputum", "wheeze"],

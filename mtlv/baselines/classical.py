@@ -82,9 +82,18 @@ def most_documents(bcfg: DictConfig, train_texts: list[str]) -> int:
     return int(counts.sum(axis=0).max())
 
 
+def coefficients(model) -> int | None:
+    """The fitted weights and intercepts of a one-vs-rest logistic regression (a label constant in the
+    training data gets a constant predictor: none); None for a forest, whose size is not a coefficient count."""
+    if not hasattr(model, "estimators_") or isinstance(model.estimators_, np.ndarray):  # a forest's trees
+        return None
+    return int(sum(e.coef_.size + e.intercept_.size for e in model.estimators_ if hasattr(e, "coef_")))
+
+
 def fit_predict(bcfg: DictConfig, seed: int, train_texts: list[str], train_labels: np.ndarray,
-                eval_texts: list[list[str]]) -> list[np.ndarray]:
-    """Fit features and classifier on the training documents only; return probabilities per eval set."""
+                eval_texts: list[list[str]]) -> tuple[list[np.ndarray], int | None]:
+    """Fit features and classifier on the training documents only; return probabilities per eval set and
+    the classifier's coefficient count (`coefficients`)."""
     import warnings
 
     vectorizer = make_vectorizer(bcfg)
@@ -94,4 +103,5 @@ def fit_predict(bcfg: DictConfig, seed: int, train_texts: list[str], train_label
         # a label without a positive in train gets a constant predictor; the split module already warned
         warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
         model.fit(X, np.asarray(train_labels))
-    return [positive_probs(model, vectorizer.transform(texts), train_labels.shape[1]) for texts in eval_texts]
+    probs = [positive_probs(model, vectorizer.transform(texts), train_labels.shape[1]) for texts in eval_texts]
+    return probs, coefficients(model)

@@ -48,7 +48,7 @@ def job_dir(cfg: DictConfig, key: str | None = None) -> Path:
 
 
 
-def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float) -> str | None:
+def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float, size: int | None) -> str | None:
     if cfg.get("logger") is None:
         return None
     uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
@@ -68,7 +68,7 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float) -> str | N
     job = JobLayout(out)
     artifacts = [job.config_yaml, job.label_counts, job.classification_report, job.predictions("val"),
                  job.predictions("test"), job.metrics_json]
-    record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, elapsed_s=elapsed),
+    record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, size, elapsed_s=elapsed),
                       artifacts=artifacts, end=True)
     return run_id
 
@@ -91,16 +91,16 @@ def run_baseline(cfg: DictConfig) -> dict:
     write_text(job.config_yaml, OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
 
     texts = lambda idx: [corpus.texts[i] for i in idx]  # noqa: E731
-    val_p, test_p = fit_predict(cfg.baseline, int(cfg.seed), texts(split.train), corpus.labels[split.train],
-                                [texts(split.val), texts(split.test)])
+    (val_p, test_p), size = fit_predict(cfg.baseline, int(cfg.seed), texts(split.train),
+                                        corpus.labels[split.train], [texts(split.val), texts(split.test)])
     preds = [Predictions([corpus.ids[i] for i in idx], p, corpus.labels[idx], list(corpus.label_names))
              for idx, p in ((split.val, val_p), (split.test, test_p))]
     report = evaluate(preds[0], preds[1], None, cfg.eval.threshold)
     elapsed = time.time() - start
     record.save_evaluation(job, preds[0], preds[1], report)
-    run_id = log_run(cfg, out, report, elapsed)
+    run_id = log_run(cfg, out, report, elapsed, size)
     result = {"key": key, "run_name": run_name(cfg), "run_id": run_id, "elapsed_s": elapsed, "folder": str(out),
-              "threshold": report["threshold"],
+              "threshold": report["threshold"], "trainable_params": size,
               "test": record.headline(report["test"])}
     write_json(done, result)
     record.print_baseline(run_name(cfg), f"{cfg.dataset.name}, {split.sizes()}", report, out, elapsed, run_id)

@@ -1,6 +1,9 @@
 """`python -m mtlv.report [tracking_uri=...] [out=...] [experiments=[openi]] [filter=...] [select_on=val|test]
-[reference=my_reference.csv] [reference_model=bert|null] [plots=false]`: render the tables of the reference
-study from an MLflow store, beside its published numbers, and print each section's table 1.
+[reference=my_reference.csv] [reference_model=bert|null] [plots=false] [tolerance=0.01] [html=false]`: the
+report of every study in an MLflow store, for any dataset: per section a recommendation (the setting chosen on
+validation, the cheapest one tied with it, what they cost), the tables and figures (beside the reference
+study's published numbers where it has them), report.md and report.html. Prints each section's table 1 and
+the recommendations.
 
 Options use Hydra's override syntax (conf/report.yaml), but no Hydra job starts, so nothing but the
 report folder is written."""
@@ -31,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     page = build_report(cfg)
     for main_table in sorted(page.parent.glob("*/table1_main.md")):  # the headline table of every section
         print(main_table.read_text(), flush=True)
-    print(f"report: {page}\ntables, CSV and LaTeX: {page.parent}", flush=True)
+    print((page.parent / "recommendation.md").read_text(), flush=True)
+    print(f"report: {page}" + (" (and report.html, self-contained)" if cfg.get("html", True) else "")
+          + f"\ntables, CSV and LaTeX: {page.parent}", flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mtlv import tracking
+from mtlv.run.record import PARAMS_METRIC
 
 log = logging.getLogger(__name__)
 KEY = ["dataset", "study", "arch", "model", "setting", "fold", "seed"]  # one result per key
@@ -28,7 +29,8 @@ TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
 COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "k_requested", "algorithm",
            "weighting", "setting", "folds", "fold", "seed", "f1_macro", "f1_micro", "subset_accuracy", "n_undefined",
-           "val_f1_macro", "elapsed_s", "compute_s", "start_time", "role", "cell", "cell_dir", "job_dir", "train_cfg"]
+           "val_f1_macro", "elapsed_s", "compute_s", "trainings", "trainable_params", "start_time", "role", "cell",
+           "cell_dir", "job_dir", "train_cfg"]
 
 
 @dataclass
@@ -95,6 +97,19 @@ def model_of(params: dict) -> str:
     return f"{name}-mlp{hidden}" if hidden else name
 
 
+def trainings_of(run) -> float:
+    """Models trained for one result: an STL/GMTL cell's group models (its `num_groups` param, or its group.<i>
+    params in stores older than it), one for MTL/GMHL, one per label for a one-vs-rest logistic regression
+    baseline (its labels: those with a test F1 plus those without, test/n_undefined), one for a forest."""
+    params, metrics = run.data.params, run.data.metrics
+    if run.data.tags.get("mtlv.role") == "parent":
+        groups = _num(params.get("num_groups"), int) or sum(k.startswith("group.") for k in params)
+        return float(groups) if groups else np.nan
+    if params.get("baseline.classifier") == "logreg":
+        return float(sum(k.startswith("test/f1/") for k in metrics) + metrics.get("test/n_undefined", 0))
+    return 1.0
+
+
 def run_row(run) -> dict:
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     arch = tags.get("arch", params.get("arch.name", "?"))
@@ -112,7 +127,8 @@ def run_row(run) -> dict:
         "subset_accuracy": metrics.get("test/subset_accuracy", np.nan),
         "n_undefined": metrics.get("test/n_undefined", np.nan),
         "val_f1_macro": metrics.get("val_best/f1_macro", np.nan),
-        "elapsed_s": elapsed, "compute_s": metrics.get("time/sum_job_s", elapsed),
+        "elapsed_s": elapsed, "compute_s": metrics.get("time/sum_job_s", elapsed), "trainings": trainings_of(run),
+        "trainable_params": metrics.get(PARAMS_METRIC, np.nan),
         "start_time": run.info.start_time, "role": tags.get("mtlv.role"), "cell": tags.get("cell", ""),
         "cell_dir": tags.get("mtlv.cell_dir", ""), "job_dir": tags.get("mtlv.job_dir", ""),
         "study": study_of(params), "train_cfg": ", ".join(f"{k}={params[k]}" for k in TRAIN_KEYS if k in params),

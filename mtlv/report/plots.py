@@ -118,3 +118,51 @@ def epoch_curves(means: pd.DataFrame, model: str, path: Path, title: str) -> Pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False, ncol=2)
     return _save(fig, path)
+
+
+def cost_plot(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
+    """Test F1-macro against compute per result (log x) per setting (table 7's numbers), the Pareto frontier
+    drawn as a step line and its settings labelled."""
+    rows = raw[np.isfinite(raw.compute_s.astype(float)) & np.isfinite(raw.f1_macro.astype(float))]
+    if rows.empty:
+        return None
+    fig = _new_figure((7.5, 4.8))
+    ax = fig.add_subplot()
+    for arch, group in rows.groupby(rows.arch.where(~rows.baseline, "baseline"), sort=False):
+        ax.scatter(group.compute_s, group.f1_macro, s=28, color=ARCH_COLOURS.get(arch, "tab:grey"),
+                   label=arch.upper() if arch in ARCH_COLOURS else "classical", alpha=0.85, zorder=3)
+    front = rows[rows.pareto].sort_values("compute_s")
+    ax.step(front.compute_s, front.f1_macro, where="post", color="black", linewidth=1, alpha=0.7,
+            label="Pareto frontier", zorder=2)
+    for _, row in front.iterrows():
+        ax.annotate(row["name"], (row.compute_s, row.f1_macro), textcoords="offset points", xytext=(4, 4),
+                    fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("compute per result: the jobs' seconds added up (log scale)")
+    ax.set_ylabel("test F1-macro (mean over samples)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return _save(fig, path)
+
+
+def gains_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path | None:
+    """Labels (rows) x architectures (columns): mean test F1 difference to STL in points, red = loss,
+    blue = gain, the value written in each cell when the grid is small enough to read."""
+    values = matrix.to_numpy(dtype=float) * 100
+    if not np.isfinite(values).any():
+        return None
+    limit = max(float(np.nanmax(np.abs(values))), 0.5)
+    fig = _new_figure((1.3 * matrix.shape[1] + 3.5, 0.3 * matrix.shape[0] + 1.6))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), list(matrix.columns), rotation=25, ha="right", fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), list(matrix.index), fontsize=7)
+    if values.size <= 600:
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 * limit else "black")  # readable on the dark ends
+    fig.colorbar(image, ax=ax, label="test F1 − STL (points)")
+    ax.set_title(title)
+    return _save(fig, path)

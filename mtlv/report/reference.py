@@ -116,6 +116,10 @@ class Reference:
         hit = self.entry(table, dataset, arch, model, metric, setting)
         return None if hit is None else hit[0]
 
+    def datasets(self) -> set[str]:
+        """The datasets the reference has published numbers for."""
+        return set(self.frame.dataset[self.frame.dataset != ""])
+
     def sources(self) -> list[str]:
         return sorted(s for s in self.frame.source.unique() if s)
 

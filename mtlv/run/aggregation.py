@@ -67,12 +67,16 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     report = evaluate(val, test, [list(g) for g in grouping.groups], job_cfg["eval"]["threshold"])
     timing = {"elapsed_s": max(r["end"] for r in results) - min(r["start"] for r in results),
               "sum_job_s": sum(r["elapsed_s"] for r in results), "num_jobs": len(results)}
+    # The cell's size: its group models' parameters added up; unknown when any job lacks its count.
+    sizes = [r.get("trainable_params") for r in results]
+    params = int(sum(sizes)) if all(s is not None for s in sizes) else None
     record.save_evaluation(cell, val, test, report, plot_title=f"{results[0]['run_name']}: test F1 per label")
     summary = {"run_name": results[0]["run_name"], "threshold": report["threshold"], **timing,
+               **({"trainable_params": params} if params is not None else {}),
                **{k: record.headline(report[k]) for k in ("test", "val", "test_at_0.5")}, "jobs": done}
     if parent.exists():
         info = read_json(parent)
-        metrics = record.result_metrics(report, elapsed_s=timing["elapsed_s"], sum_job_s=timing["sum_job_s"])
+        metrics = record.result_metrics(report, params, elapsed_s=timing["elapsed_s"], sum_job_s=timing["sum_job_s"])
         record.log_result(info["tracking_uri"], info["run_id"], params={"eval.chosen_threshold": report["threshold"]},
                           metrics=metrics, artifacts=cell.evaluation_files(), label_names=labels, files=cell,
                           end=True)

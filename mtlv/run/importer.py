@@ -158,7 +158,7 @@ def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
     run_id = tracking.create_run(uri, experiment, name, job_tags(cfg, cell, job), start_time=_ms(result["start"]))
     split = result.get("split") or record.split_from_counts(job.label_counts)
     record.log_job(cfg, uri, run_id, layout, job, item.grouping, item.report, result["elapsed_s"], split,
-                   result.get("env") or {})
+                   result.get("env") or {}, trainable_params=result.get("trainable_params"))
     tracking.end_run(uri, run_id, end_time=_ms(result["end"]))
     write_json(job.mlflow_run, {"run_id": run_id, "tracking_uri": uri})
     write_json(job.result_json, {**result, "run_id": run_id})

@@ -245,6 +245,12 @@ def export(module, model_cfg: DictConfig, job: JobLayout, label_names: list[str]
                   "threshold": threshold, "encoder": str(model_cfg.name_or_path)})
 
 
+def trainable_params(module: torch.nn.Module) -> int:
+    """The parameters the optimizer updates (a frozen pooler or encoder does not count): the model's size
+    as the report's cost table compares it across architectures."""
+    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
+
+
 def run_job(cfg: DictConfig) -> dict:
     quiet_libraries()
     check_options(cfg)
@@ -292,9 +298,10 @@ def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     if cfg.eval.save_weights:
         export(module, cfg.model, job, label_names, heads, report["threshold"])
 
-    result = job_result(cfg, cell, job, key, mkey, label_names, report, elapsed, start, split)
+    result = {**job_result(cfg, cell, job, key, mkey, label_names, report, elapsed, start, split),
+              "trainable_params": trainable_params(module)}
     if logger is not None:
-        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split)
+        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split, result["trainable_params"])
         result["run_id"] = logger.run_id
     write_json(job.result_json, result)
     register(cfg, mkey, job)  # after result.json: the registry only names finished jobs
@@ -348,13 +355,17 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     print(f"{what}({', '.join(label_names[:6])}{', ...' if len(label_names) > 6 else ''}): reused the model "
           f"trained in {origin} (same labels, data, split and training options); not retrained. "
           "reuse_models=false retrains it.", flush=True)
-    # elapsed_s is the model's training cost (the source job's), so summed job times stay comparable.
+    # elapsed_s and trainable_params are the model's training cost (the source job's), so summed job times
+    # and parameter counts stay comparable between cells that trained and cells that reused.
     result = {**job_result(cfg, cell, job, key, mkey, label_names, report, trained["elapsed_s"], start, split),
               "reused_from": origin}
+    if trained.get("trainable_params") is not None:  # a source trained before it was recorded: none
+        result["trainable_params"] = trained["trainable_params"]
     logger, uri = make_logger(cfg, job, record.job_run_name(cell.run_name, cfg.group_index, label_names),
                               {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
     if logger is not None:
-        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split)
+        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split,
+                result.get("trainable_params"))
         tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})
         tracking.end_run(uri, logger.run_id)
         result["run_id"] = logger.run_id
@@ -386,6 +397,6 @@ def copy_export(source: JobLayout, job: JobLayout, threshold) -> None:
 
 
 def log_job(cfg: DictConfig, uri: str, run_id: str, cell: Cell, job: JobLayout, grouping: TaskGrouping,
-            report: dict, elapsed: float, split: Split) -> None:
+            report: dict, elapsed: float, split: Split, params: int | None) -> None:
     record.log_job(cfg, uri, run_id, cell.layout, job, grouping, report, elapsed, record.split_info(split),
-                   record.environment_params())
+                   record.environment_params(), trainable_params=params)

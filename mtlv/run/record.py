@@ -18,6 +18,9 @@ from mtlv.run.layout import CellLayout, JobLayout, ResultFiles
 
 # The metrics a result.json / aggregate.json keeps of each evaluated split.
 HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")
+# Trainable parameters of a result's model(s): a job's module, the sum over an STL/GMTL cell's group models,
+# a classical baseline's coefficients. Absent where unknown (runs recorded before it was), never guessed.
+PARAMS_METRIC = "model/trainable_params"
 NOT_RETRAINED = "already finished with the same config: not retrained, this is its saved result (resume=false retrains)"
 
 
@@ -56,11 +59,12 @@ def group_params(grouping) -> dict:
     return {f"group.{i}": ", ".join(g) for i, g in enumerate(grouping.named_groups())}
 
 
-def result_metrics(report: dict, **times: float) -> dict:
+def result_metrics(report: dict, trainable_params: int | None = None, **times: float) -> dict:
     """The MLflow metrics of an evaluated result: test at the chosen threshold and at 0.5, validation at
-    the chosen threshold, and `times` as time/<name>."""
+    the chosen threshold, `times` as time/<name>, and the trainable parameters where known."""
     return {**flat_metrics(report["test"], "test"), **flat_metrics(report["test_at_0.5"], "test_at_0.5"),
-            **flat_metrics(report["val"], "val_best"), **{f"time/{k}": v for k, v in times.items()}}
+            **flat_metrics(report["val"], "val_best"), **{f"time/{k}": v for k, v in times.items()},
+            **({PARAMS_METRIC: trainable_params} if trainable_params is not None else {})}
 
 
 def log_result(uri: str, run_id: str, params: dict | None = None, metrics: dict | None = None,
@@ -97,10 +101,10 @@ def provenance(split) -> dict:
 
 
 def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, grouping, report: dict, elapsed: float,
-            split: dict, env: dict) -> None:
+            split: dict, env: dict, trainable_params: int | None = None) -> None:
     """A training job's params, metrics and artifacts into its MLflow run: right after training, or later
     from its folder (`mtlv.track`). `cfg`: the job's resolved config; `split`: `split_info`; `env`:
-    `environment_params()` of the machine that trained it."""
+    `environment_params()` of the machine that trained it; `trainable_params`: its result.json's."""
     from mtlv.run.cell import grouping_params
 
     # reuse_models is volatile: a job resumed with the other value logs to the same run (no param conflict)
@@ -115,8 +119,8 @@ def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, groupi
                  job.predictions("val"), job.predictions("test"), job.metrics_json, job.per_label_f1, job.label_keys]
     artifacts += [Path(split["file"])] if split["file"] else []
     artifacts += cell.grouping_files.artifacts()
-    log_result(uri, run_id, params=params, metrics=result_metrics(report, elapsed_s=elapsed), artifacts=artifacts,
-               label_names=grouping.label_names, files=job)
+    log_result(uri, run_id, params=params, metrics=result_metrics(report, trainable_params, elapsed_s=elapsed),
+               artifacts=artifacts, label_names=grouping.label_names, files=job)
 
 
 def print_summary(title: str, report: dict, folder: str | Path, timing: str, run_id: str | None = None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report import rec_store
 from report.known_store import BASELINE, GMTL_DESC_DIFF, GMTL_LABEL_DIFF, LABELS, MTL, SAMPLES
 
 from mtlv import tracking
@@ -99,6 +100,12 @@ def store(tmp_path_factory, empty_db):
     # another study in the same store: a 2-fold smoke run of MTL
     add_run(uri, exp, "mtl-tiny-fold0", {"arch": "mtl", **job}, params("mtl", "tiny", 0, 42, folds=2), metrics(0.3))
     return uri
+
+
+@pytest.fixture(scope="session")
+def rec_full(tmp_path_factory, empty_db) -> str:
+    """rec_store.py's store with 3 folds x 2 seeds: 6 paired samples, the fewest that can give p < 0.05."""
+    return rec_store.build(tmp_path_factory.mktemp("rec-full") / "store", empty_db, **rec_store.FULL)
 
 
 @pytest.fixture()

@@ -48,6 +48,22 @@ def test_same_split_as_training_jobs(baseline):
         assert ids == [corpus.ids[i] for i in getattr(split, part)]
 
 
+def expected_coefficients(cfg) -> int:
+    """(vocabulary + 1 intercept) per label the one-vs-rest regression fits: labels with both classes in the
+    training documents (a constant label gets a constant predictor, no coefficients)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = load_corpus(cfg)
+    split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
+    b = cfg.baseline
+    vocab = TfidfVectorizer(ngram_range=(1, b.ngram_max), min_df=b.min_df, max_features=b.max_features).fit(
+        [corpus.texts[i] for i in split.train]).vocabulary_
+    positives = corpus.labels[split.train].sum(axis=0)
+    fitted = int(((positives > 0) & (positives < len(split.train))).sum())
+    assert fitted == corpus.labels.shape[1]                   # the demo data: every label has both classes
+    return (len(vocab) + 1) * fitted
+
+
 def test_logged_like_any_run_and_skipped_when_rerun(baseline):
     from mtlv.baselines.job import run_baseline
 
@@ -60,6 +76,7 @@ def test_logged_like_any_run_and_skipped_when_rerun(baseline):
     assert {"test/f1_micro", "test/subset_accuracy", "val_best/f1_macro", "time/elapsed_s"} <= set(run.data.metrics)
     assert any(k.startswith("test/f1/") for k in run.data.metrics)
     assert run.data.params["split.fold"] == "1" and run.data.params["baseline.classifier"] == "logreg"
+    assert run.data.metrics["model/trainable_params"] == result["trainable_params"] == expected_coefficients(cfg)
     again = run_baseline(cfg)
     assert again["run_id"] == result["run_id"]
     rows = collect(uri).runs

@@ -45,11 +45,13 @@ def test_tracked_grid_reports_like_the_grid_trained_with_the_logger(grids):
 
     here, out, tracked_uri, trained_uri = grids
     assert "4 run(s) created" in out and "3 runs created (parent + 2 jobs)" in out, out
-    columns = ["dataset", "arch", "setting", "fold", "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro"]
+    columns = ["dataset", "arch", "setting", "fold", "f1_macro", "f1_micro", "subset_accuracy", "val_f1_macro",
+               "trainings", "trainable_params"]
     tracked, trained = (collect(uri).runs[columns].sort_values("arch").reset_index(drop=True)
                         for uri in (tracked_uri, trained_uri))
     assert list(trained.arch) == ["gmtl", "mtl"] and list(trained.setting) == ["given", ""]
     assert trained.f1_macro.gt(0).all()  # real scores, not an empty comparison
+    assert trained.trainings.tolist() == [2, 1] and trained.trainable_params.gt(0).all()   # the cost is carried
     pd.testing.assert_frame_equal(tracked, trained, check_exact=True)
 
     def structure(uri):

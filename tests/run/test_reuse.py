@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TINY, mlflow_runs, run_cli
+from helpers import TINY, mlflow_runs, run_cli, tiny_trainable_params
 
 from mtlv.config import compose
 from mtlv.grouping.partition import from_spec, one_per_label
@@ -59,6 +59,10 @@ def test_stl_trains_only_labels_that_were_not_gmtl_singletons(gmtl_then_stl):
     assert list(child["tags.mtlv.reused_from"]) == [f"demo/{gmtl.name}/group-04"]
     assert list(child["status"]) == ["FINISHED"]
     assert json.loads((stl_cell / "aggregate.json").read_text())["num_jobs"] == 8
+    # the reused job's size is its source model's; the cell's is the sum over its 8 one-label models
+    assert results(stl_cell)[6]["trainable_params"] == results(gmtl)[4]["trainable_params"] > 0
+    assert json.loads((stl_cell / "aggregate.json").read_text())["trainable_params"] == sum(
+        r["trainable_params"] for r in results(stl_cell)) == tiny_trainable_params([1] * 8)
 
 
 def test_reused_job_equals_a_fresh_training(gmtl_then_stl, tmp_path):

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, mlflow_runs, run_cli
+from helpers import TINY, mlflow_runs, run_cli, tiny_trainable_params
 
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions, join
@@ -38,6 +38,12 @@ def test_one_child_run_per_group_and_an_aggregated_parent(sweeps, arch, groups):
     assert sorted(children["tags.group_index"].astype(int)) == list(range(groups))
     assert parent["params.num_groups"] == str(groups)
     assert parent["metrics.time/sum_job_s"] >= parent["metrics.time/elapsed_s"] * 0.5
+    # the cell's size: its group models' trainable parameters added up (each job logs its own)
+    sizes = [int(children[children["tags.group_index"] == str(i)]["metrics.model/trainable_params"].iloc[0])
+             for i in range(groups)]
+    cell_groups = TaskGrouping.load(next((out / "runs" / "demo").glob(f"{arch}-*")) / "groups.yaml").groups
+    assert sizes == [tiny_trainable_params([len(g)]) for g in cell_groups]
+    assert parent["metrics.model/trainable_params"] == tiny_trainable_params([len(g) for g in cell_groups])
 
     cell = next((out / "runs" / "demo").glob(f"{arch}-*"))
     grouping = TaskGrouping.load(cell / "groups.yaml")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, mlflow_runs, run_cli
+from helpers import TINY, mlflow_runs, run_cli, tiny_trainable_params
 
 from mtlv.config import compose
 from mtlv.evaluation.evaluate import evaluate
@@ -48,6 +48,9 @@ def test_gmhl_lands_in_mlflow_with_params_metrics_artifacts(gmhl_run):
                 "test_at_0.5/f1_macro", "time/elapsed_s"):
         assert np.isfinite(run[f"metrics.{key}"]), key
     assert run.run_id in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
+    # one model with 3 heads over the 8 labels: its trainable parameters, in result.json and as a metric
+    result = json.loads(next((out / "runs" / "demo").glob("gmhl-*/model/result.json")).read_text())
+    assert result["trainable_params"] == tiny_trainable_params([8]) == run["metrics.model/trainable_params"]
 
     from mlflow.tracking import MlflowClient
 
