@@ -147,15 +147,30 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
             lines.append(f"estimate: {duration(job_s)} of job time{wall}"
                          + (f" (+ {missing} jobs not estimated: baselines, seconds each)" if missing else ""))
             lines += [f"  speed of {s}" for s in sources]
+        elif all(j.arch == "baseline" for j in plan.to_train()):
+            lines.append("estimate: only classical baselines to fit (seconds each)")
         else:
             lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)
 
 
-def study_folder(cfg: DictConfig, plan: Plan) -> Path:
+# Options that change how jobs run, not what they compute (as for job keys, mtlv/config.py): the same study.
+HOW_KEYS = ("hydra", "callbacks.fault", "callbacks.progress_bar", "trainer.enable_progress_bar", "resume",
+            "reuse_models", "torch_threads", "pin_gpu_per_job")
+
+
+def study_folder(cfg: DictConfig, user: list[str], plan: Plan) -> Path:
+    """The study's folder, named by what the command asked for (the study and the options that change what
+    runs), so that rerunning the same command, after a failure or with a newer MTLV, finds it again."""
+    from mtlv.io import stable_hash
+
     names = "-".join(dict.fromkeys(s.dataset for s in plan.sweeps)) or "none"
-    return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{plan.key()[:8]}"
+    study = OmegaConf.to_container(cfg.study, resolve=True)
+    for key in ("dry_run", "probe", "report", "verbose"):  # how it runs, not what
+        study.pop(key, None)
+    asked = sorted(o for o in user if not key_of(o).startswith(HOW_KEYS))
+    return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{stable_hash([study, asked])[:8]}"
 
 
 def save_plan(folder: Path, plan: Plan, text: str) -> None:
@@ -198,7 +213,7 @@ def run_study(args: list[str]) -> int:
     parallel = workers(cfg)
     times, sources = estimates(plan, cfg.paths.runs_dir, bool(cfg.study.get("probe", True)), print) \
         if plan.to_train() else ({}, [])
-    folder = study_folder(cfg, plan)
+    folder = study_folder(cfg, user, plan)
     text = plan_text(cfg, plan, times, sources, parallel, folder)
     save_plan(folder, plan, text)
     print(text, flush=True)
@@ -219,7 +234,8 @@ def run_study(args: list[str]) -> int:
     page = report(cfg, plan, folder) if cfg.study.get("report", True) else None
     if page is not None:
         print_recommendation(page)
-        print(f"report: {page}\n        {page.with_suffix('.html')}", flush=True)
+        html = page.with_suffix(".html")
+        print(f"report: {page}" + (f"\n        {html}" if html.exists() else ""), flush=True)
     if outcome.failed:
         raise JobsFailedError(f"{failed} of {total} jobs failed (finished jobs are kept; rerun the same command to "
                               "run only the unfinished ones):\n  " + "\n  ".join(outcome.failed))
@@ -227,6 +243,7 @@ def run_study(args: list[str]) -> int:
 
 
 def print_recommendation(page: Path) -> None:
-    """The report's recommendation sections on the console (the rest is in the report)."""
-    for path in sorted(page.parent.glob("*/recommendation.md")):
-        print("\n" + path.read_text(encoding="utf-8").strip(), flush=True)
+    """The report's recommendation on the console (the rest is in the report)."""
+    path = page.parent / "recommendation.md"
+    if path.exists():
+        print("\n" + path.read_text(encoding="utf-8").strip() + "\n", flush=True)

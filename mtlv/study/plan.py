@@ -76,10 +76,6 @@ class Plan:
     def to_train(self) -> list[Job]:
         return [j for j in self.jobs if j.trains]
 
-    def key(self) -> str:
-        """The study's identity: its cells (content-addressed), so a rerun finds its folder again."""
-        return stable_hash(sorted(str(c) for c in self.cells))
-
 
 def parse(overrides: tuple[str, ...] | list[str]):
     return OverridesParser.create().parse_overrides(list(overrides))
