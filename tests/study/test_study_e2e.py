@@ -50,10 +50,24 @@ def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_pa
     results = trained_results(out / "runs")
     trained = [r["model_key"] for r in results if "reused_from" not in r]
     assert len(trained) == len(set(trained)) == int(plan.group(2)) - 1  # the distinct models less the baseline
-    page = (folder / "report" / "report.md").read_text()
-    assert "## csv" in page and "Recommendation" in page
-    assert (folder / "report" / "report.html").exists()
-    assert "Recommendation" in second.stdout  # the recommendation is printed at the end too
+    report = folder / "report"
+    page = (report / "report.md").read_text()
+    assert "## csv" in page and "Chosen on validation:" in page and (report / "report.html").exists()
+    assert "# MTLV recommendation" in second.stdout and "Chosen on validation:" in second.stdout  # printed too
+    # the recommendation against the study's own results, recomputed here from runs.csv (validation only)
+    import pandas as pd
+
+    runs = pd.read_csv(report / "runs.csv")
+    encoders = runs[~runs.arch.str.startswith("baseline")].fillna({"setting": ""})
+    assert set(encoders.arch) == {"stl", "mtl", "gmhl", "gmtl"}
+    best_val = encoders.groupby(["arch", "setting"]).val_f1_macro.mean().max()
+    [section] = json.loads((report / "recommendation.json").read_text())["sections"]
+    chosen, cheapest = section["chosen"], section["cheapest"]
+    assert chosen["val_f1_macro"] == pytest.approx(best_val)
+    mine = encoders[(encoders.arch == chosen["arch"]) & (encoders.setting == chosen["setting"])]
+    assert chosen["test_f1_macro"] == pytest.approx(mine.f1_macro.mean())  # reported, not chosen on
+    assert cheapest["trainings"] <= chosen["trainings"] and best_val - cheapest["val_f1_macro"] <= 0.01 + 1e-9
+    assert "too small for any difference to reach p < 0.05" in page  # one split: one sample
 
 
 @pytest.mark.slow
