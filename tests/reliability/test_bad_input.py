@@ -31,7 +31,11 @@ def test_gpu_sweep_submitted_to_slurm_from_a_machine_without_gpu(entry, monkeypa
     fake.mkdir()
     (fake / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid partition "
                                  "name specified' >&2\nexit 1\n")
-    (fake / "sbatch").chmod(0o755)
+    # submitit's executor looks for srun on PATH before it submits anything (it runs the job under srun
+    # on the node); here it must only be found, never run.
+    (fake / "srun").write_text("#!/bin/sh\necho 'srun must not run on the submitting machine' >&2\nexit 99\n")
+    for tool in ("sbatch", "srun"):
+        (fake / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     code, _, err = entry("-m", "hydra/launcher=slurm", "hydra.launcher.partition=nosuch", "trainer=gpu", *FAST,
                          "logger=none")
