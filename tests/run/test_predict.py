@@ -32,8 +32,8 @@ def jobs(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     out = tmp_path_factory.mktemp("predict")
     folders = {}
     for name, args in CASES.items():
-        run_cli("mtlv.train", [*TINY, *args, f"trainer.max_epochs={EPOCHS}", *BEST_AT_FIRST_EPOCH], out,
-                env=TESTS_ON_PATH)
+        run_cli("mtlv.train", [*TINY, *args, f"trainer.max_epochs={EPOCHS}", "torch_threads=1", *BEST_AT_FIRST_EPOCH],
+                out, env=TESTS_ON_PATH, timeout=1800)  # only a hang: minutes on a shared machine
         (folder,) = (out / "runs" / "demo").glob(f"{name}-*/model")
         folders[name] = (out, folder)
     return folders
