@@ -31,9 +31,6 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-pytestmark = pytest.mark.slow  # 38 options, each a job's objects (~2 min on 2 idle cores); CI runs them
-
-
 @pytest.fixture(scope="module")
 def data_files(tmp_path_factory) -> dict[str, Path]:
     """A CSV of your own, an Open-I CSV and an OHSUMED folder (training/test) with enough documents to split."""
