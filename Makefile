@@ -9,7 +9,7 @@ SCALE   ?= smoke
 STUDY   ?= quick
 OVERRIDES ?=
 
-.PHONY: help install train test test-full test-slurm mlflow-ui clean bench study reproduce-tables tables fault-drill gpu-check
+.PHONY: help install train test test-ci test-reproduction test-full test-slurm mlflow-ui clean bench study reproduce-tables tables fault-drill gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,14 +23,24 @@ install:  ## create .venv and install MTLV with its test tools (torch first, so 
 train:  ## the main job: MTL with the packaged MiniLM on the demo data (offline, a few minutes on CPU)
 	$(BIN)/python -m mtlv.train $(OVERRIDES)
 
-test:  ## the default test suite (what CI runs)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q
+# pytest exits 5 when it collected no test: for a suite that has tests, a broken selection, not a pass.
+PYTEST = HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+NO_TESTS = rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5); check the -m marker expression and tests/" >&2; fi; exit $$rc
 
-test-full:  ## every test, the slow end-to-end ones included
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+test:  ## the default test suite: every test not marked slow (fast; no network)
+	$(PYTEST) -m "not slow" -q; $(NO_TESTS)
+
+test-ci:  ## what CI runs (.ci/run): every test but the smoke reproduction, slow and SLURM tests included
+	$(PYTEST) -m "not reproduction" -q --durations=30 --timeout=1800; $(NO_TESTS)
+
+test-reproduction:  ## the smoke reproduction of the study's grid end to end (~30 min; not in CI)
+	$(PYTEST) -m reproduction -q; $(NO_TESTS)
+
+test-full:  ## every test, the slow end-to-end ones and the smoke reproduction included
+	$(PYTEST) -q; $(NO_TESTS)
 
 test-slurm:  ## the SLURM tests on a throw-away local cluster (needs slurm-wlm and munge; skipped without them)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slurm -q
+	$(PYTEST) -m slurm -q; $(NO_TESTS)
 
 mlflow-ui:  ## open the MLflow UI on MTLV's default store (localhost only)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath $(OUTPUT))/mlflow.db" --host 127.0.0.1 --port 5000

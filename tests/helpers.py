@@ -15,12 +15,13 @@ TINY = ["model=tiny", "dataset.limit=200", "trainer.max_epochs=1", "callbacks.pr
 
 
 def run_cli(module: str, args: list[str], output_dir: Path, timeout: int = 600, check: bool = True,
-            stdin: str | None = None, umask: int = -1):
-    """Run an MTLV entry point exactly as a user would, in its own process (`umask`: its umask; -1: ours)."""
+            stdin: str | None = None, umask: int = -1, env: dict[str, str] | None = None):
+    """Run an MTLV entry point exactly as a user would, in its own process (`umask`: its umask, -1: ours;
+    `env`: more variables)."""
     import subprocess
     import sys
 
-    env = dict(os.environ, MTLV_OUTPUT_DIR=str(output_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, MTLV_OUTPUT_DIR=str(output_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout, input=stdin, umask=umask)
     if check and proc.returncode != 0:
@@ -80,3 +81,10 @@ def write_notes(path: Path, n: int = 120, seed: int = 0) -> Path:
 # how a study reads it: its own column names and delimiter, as a user would pass them
 CSV_OPTIONS = ["dataset=csv", "dataset.source.text_columns=[note]", "dataset.source.label_column=codes",
                "dataset.source.label_delimiter=|"]
+
+
+# For a job that must keep an early checkpoint as its best (tests/early_best.py): the CLI overrides, and
+# the environment that makes the callback importable in the job's process.
+BEST_AT_FIRST_EPOCH = ["+callbacks.best_at_first_epoch._target_=early_best.BestAtFirstEpoch",
+                       "callbacks.model_checkpoint.monitor=early_best/score"]
+TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}

@@ -1,4 +1,5 @@
-"""Every option of every config group composes into a config MTLV can instantiate."""
+"""Every option of every config group composes (tests/test_config_options.py builds each into what a job
+builds from it), every `_target_` resolves, and the commands share their defaults."""
 from pathlib import Path
 
 import pytest

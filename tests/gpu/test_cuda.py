@@ -30,10 +30,21 @@ def test_bf16_fused_adamw_clipping_on_cuda(fit):
 
 
 def test_short_mtl_job_on_gpu(tmp_path):
-    result = run_job(compose([*BASE, "trainer.max_epochs=2", f"paths.output_dir={tmp_path}"]))
+    """The job trains on the GPU: the allocator's peak during the job alone holds at least the word
+    embeddings (vocabulary x hidden size, fp32), their gradient and AdamW's two moments."""
+    from mtlv.models.encoder import load_tokenizer
+
+    cfg = compose([*BASE, "trainer.max_epochs=2", f"paths.output_dir={tmp_path}"])
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    result = run_job(cfg)
+    peak = torch.cuda.max_memory_allocated() - before
     test = Predictions.load(Path(result["folder"]) / "predictions_test.csv")
     assert test.probs.shape == (40, 8) and len(set(test.ids)) == 40
-    assert torch.cuda.max_memory_allocated() > 0
+    embeddings = len(load_tokenizer(ENCODER)) * cfg.model.module.random_init.hidden_size * 4  # bytes, fp32
+    assert peak >= 4 * embeddings, (peak, embeddings)
 
 
 def test_inprocess_cell_equals_sweep_on_gpu(tmp_path, monkeypatch):

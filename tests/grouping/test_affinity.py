@@ -141,7 +141,7 @@ def test_cluster_cli_refuses_unusable_device_before_any_work(tmp_path):
     missing = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
     proc = run_cli("mtlv.cluster", ["dataset=demo", "dataset.limit=60", "model=tiny", "clustering=affinity",
                                     f"clustering.device={missing}", f"paths.cache_dir={tmp_path}/cache"],
-                   tmp_path, check=False, timeout=120)
+                   tmp_path, check=False, timeout=600)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and f"clustering.device='{missing}'" in lines[0] and "clustering.device=" in lines[0]

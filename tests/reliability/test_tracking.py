@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from reliability._support import FAST, assert_short_error
@@ -19,12 +18,18 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-def test_unreachable_server_fails_fast_with_what_to_do(closed_port):
+@pytest.mark.timeout(120)  # only a hang: MLflow's own client would retry an unreachable server for minutes
+def test_unreachable_server_fails_fast_with_what_to_do(closed_port, monkeypatch):
+    """Fast = one probe of the server, then the error; MLflow's retrying client is never asked."""
+    import urllib.request
+
     uri = f"http://127.0.0.1:{closed_port}"
-    start = time.time()
+    probes, real_urlopen = [], urllib.request.urlopen
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, *a, **k: probes.append(url) or real_urlopen(url, *a, **k))
+    monkeypatch.setattr(tracking, "client", lambda *a, **k: pytest.fail("the MLflow client was asked"))
     with pytest.raises(TrackingError) as info:
         tracking.resolve_uri(uri, None)
-    assert time.time() - start < 15
+    assert probes == [f"{uri}/health"]
     message = str(info.value)
     for needle in (uri, "unreachable", "tracking.fallback_uri=sqlite:///", "logger=none"):
         assert needle in message

@@ -18,6 +18,7 @@ ARCHS = {"baseline-tfidf-logreg", "baseline-bow-logreg", "stl", "mtl", "gmhl", "
 
 
 @pytest.mark.slow
+@pytest.mark.reproduction  # ~30 min: the one test CI leaves out (`make test-reproduction`)
 @pytest.mark.timeout(5400)
 def test_smoke_scale_end_to_end(tmp_path):
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path), MTLV_DATA_DIR=str(DATA_DIR), HF_HUB_OFFLINE="1")

@@ -25,7 +25,7 @@ GMTL = ["arch=gmtl", "clustering.k=3"]
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=2"]
 # A job waits after batch 3 of its first epoch (of 6) until it is told to stop; see mtlv.run.faults.
-PAUSE = "+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:300,marker:'{marker}'}}"
+PAUSE = "+callbacks.fault={{_target_:mtlv.run.faults.KillAt,epoch:0,batch:3,action:pause,wait_s:1800,marker:'{marker}'}}"
 
 
 def cell(out: Path, arch: str) -> Path:
@@ -86,8 +86,8 @@ def start_cli(args: list[str], out: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def paused_jobs(markers: list[Path], proc: subprocess.Popen, timeout: float = 240) -> list[str]:
-    """SLURM job ids (array_task) of the jobs that wrote these markers and now wait."""
+def paused_jobs(markers: list[Path], proc: subprocess.Popen, timeout: float = 900) -> list[str]:
+    """SLURM job ids (array_task) of the jobs that wrote these markers and now wait (`timeout`: a hang)."""
     deadline = time.time() + timeout
     while not all(m.exists() for m in markers):
         if proc.poll() is not None or time.time() > deadline:
@@ -102,7 +102,7 @@ def paused_jobs(markers: list[Path], proc: subprocess.Popen, timeout: float = 24
     return ids
 
 
-def finish(proc: subprocess.Popen, timeout: float = 420) -> tuple[int, str]:
+def finish(proc: subprocess.Popen, timeout: float = 1200) -> tuple[int, str]:
     try:
         output = proc.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
