@@ -29,7 +29,7 @@ def test_smoke_scale_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     print(f"smoke scale: {elapsed:.0f} s")
     datasets = ["demo"] + (["openi"] if (DATA_DIR / "openi" / "indiana_reports.csv").exists() else [])
-    report = tmp_path / "report"
+    [report] = list((tmp_path / "studies").glob("thesis_smoke-*/report"))  # the study's own report
     page = (report / "report.md").read_text()
     for dataset in datasets:
         assert f"## {dataset}\n" in page
