@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import logging
 import tarfile
-import tempfile
 import urllib.error
 from pathlib import Path
 
@@ -275,13 +274,15 @@ def test_read_only_archive_folder_extracts_to_cache(tmp_path, monkeypatch):
     ro.mkdir()
     tgz = _write_tgz(ro / "NLMCXR_reports.tgz", _write_xml_dir(tmp_path / "src" / "ecgen-radiology"))
     monkeypatch.setenv("MTLV_CACHE_DIR", str(tmp_path / "cache"))
-    real_mkdtemp = tempfile.mkdtemp
+    from mtlv.data.sources import archive
 
-    def read_only(prefix=None, dir=None, **kw):  # chmod does not stop root, so simulate it
-        if Path(dir) == ro:
-            raise PermissionError(13, "Permission denied", str(dir))
-        return real_mkdtemp(prefix=prefix, dir=dir, **kw)
-    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    real_new_dir = archive.new_dir
+
+    def read_only(parent, *args, **kw):  # chmod does not stop root, so simulate it
+        if Path(parent) == ro:
+            raise PermissionError(13, "Permission denied", str(parent))
+        return real_new_dir(parent, *args, **kw)
+    monkeypatch.setattr(archive, "new_dir", read_only)
     assert load_openi(str(tgz), download=False).texts == EXPECTED_TEXTS
     assert [p.name for p in ro.iterdir()] == ["NLMCXR_reports.tgz"]
     (cached,) = (tmp_path / "cache" / "extracted").iterdir()
