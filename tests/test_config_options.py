@@ -203,7 +203,9 @@ def check_logger(option, cfg, built):
 
 def check_callbacks(option, cfg, built):
     names = {type(c).__name__ for c in built["trainer"].callbacks}
-    assert {"ModelCheckpoint", "TQDMProgressBar", "PreemptionCheckpoint"} <= names
+    assert {"ModelCheckpoint", "PreemptionCheckpoint"} <= names
+    # the bar in a terminal, lines in a log file (which one: tests/run/test_progress.py)
+    assert len(names & {"TQDMProgressBar", "LineProgressBar"}) == 1
     assert ("EarlyStopping" in names) == (option == "early_stopping")
     assert built["checkpoint"].dirpath.endswith("checkpoints")
 
