@@ -204,11 +204,11 @@ def client(uri: str):
         cause = f"{existing} is a file, not a folder" if not existing.is_dir() else f"{path.parent}: {err.strerror}"
         raise TrackingError(f"MLflow store {uri} cannot be made: {cause}. Point the tracking URI at a SQLite file in a "
                             "writable folder, or run without tracking (logger=none)") from err
+    new = not path.exists()  # before open_sqlite, which makes the file
     open_sqlite(uri, path, create=True)
     with FileLock(f"{path}.init.lock", timeout=600):
         created = not _store_ready(path)  # else another process completed it while we waited
         if created:
-            new = not path.exists()
             mlflow_client = retry_locked(MlflowClient)(tracking_uri=with_busy_timeout(uri))
             from mtlv.io import honour_umask, write_text
 
