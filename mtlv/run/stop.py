@@ -83,7 +83,11 @@ class StopJob:
 
     def __enter__(self) -> "StopJob":
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
+            # A job started in the background (`cmd &`, nohup) has SIGINT ignored: the terminal's Ctrl-C is not
+            # for it, and it stays so (as Python itself leaves an ignored SIGINT alone).
+            ours = [s for s in (signal.SIGTERM, signal.SIGINT)
+                    if not (s == signal.SIGINT and signal.getsignal(s) is signal.SIG_IGN)]
+            self._previous = {s: signal.signal(s, self._stop) for s in ours}
         StopJob.active = self
         return self
 

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:  # planning meets each cell's data: say a warning once
         handler.addFilter(OnceFilter())
+    from mtlv.run.job import quiet_libraries
+
+    quiet_libraries()  # no weight-loading bar in the plan when label names are embedded
     try:
         return run_study(args)
     except KeyboardInterrupt:  # Ctrl-C while planning or reporting (while a sweep runs, run_plan handles it)

@@ -13,7 +13,7 @@ from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.progress import duration
-from mtlv.study.spec import Sweep, datasets, is_study_override, key_of, sweeps_for, top_of
+from mtlv.study.spec import Sweep, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -152,6 +152,9 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
         else:
             lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
     lines += [f"note: {n}" for n in plan.notes]
+    if out := left_out(study):
+        lines.append(f"note: study.archs={value_text(list(study.archs))} leaves out {', '.join(out)} of this study's grids "
+                     "(study.archs=null runs every architecture)")
     return "\n".join(lines)
 
 

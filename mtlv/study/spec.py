@@ -118,6 +118,15 @@ def selected(study: DictConfig, family: str) -> bool:
     return study.get("archs") is None or family in list(study.archs)
 
 
+def left_out(study: DictConfig) -> list[str]:
+    """The architectures (and `baseline`) of the grids to run that `study.archs` leaves out, for the plan to say."""
+    run_grids = study.get("run_grids")
+    named = [a for grid_name, grid in (OmegaConf.to_container(study.grids) or {}).items()
+             if run_grids is None or grid_name in set(run_grids) for a in archs_of(dict(grid))]
+    named += [BASELINE] if study.get("baselines") else []
+    return [a for a in dict.fromkeys(named) if not selected(study, a)]
+
+
 def datasets(study: DictConfig, user: list[str]) -> list[tuple[str, str | None, bool]]:
     """(dataset, experiment or None, optional) per dataset of the study. A command that names its own dataset
     (`dataset=csv dataset.path=...`) studies that one, with the study's experiment for it if it has one."""

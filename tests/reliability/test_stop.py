@@ -164,11 +164,29 @@ def test_a_signal_outside_training_stops_a_plain_job_at_once(signum, tmp_path, c
 
     kept = tmp_path / "last.ckpt"
     kept.write_bytes(b"x")
-    with pytest.raises(SystemExit) as stopped, StopJob() as stop:
-        stop.watch(kept)
-        os.kill(os.getpid(), signum)
-        time.sleep(30)  # the signal interrupts this
-    assert stopped.value.code == 128 + signum
-    assert capsys.readouterr().err == (f"stopped: {signal.Signals(signum).name} ended the job; its last checkpoint, "
-                                       f"{kept}, is kept, and rerunning the same command resumes from it\n")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # a foreground job's, even if pytest runs in the background
+    try:
+        with pytest.raises(SystemExit) as stopped, StopJob() as stop:
+            stop.watch(kept)
+            os.kill(os.getpid(), signum)
+            time.sleep(30)  # the signal interrupts this
+        assert stopped.value.code == 128 + signum
+        assert capsys.readouterr().err == (f"stopped: {signal.Signals(signum).name} ended the job; its last checkpoint, "
+                                           f"{kept}, is kept, and rerunning the same command resumes from it\n")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+    finally:
+        signal.signal(signal.SIGINT, outside)
+
+
+def test_a_job_started_in_the_background_leaves_an_ignored_sigint_ignored():
+    """`cmd &` and nohup start a job with SIGINT ignored, so that the terminal's Ctrl-C does not reach it."""
+    from mtlv.run.stop import StopJob
+
+    outside = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopJob():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outside)

@@ -6,7 +6,7 @@ import pytest
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError
-from mtlv.study.spec import grid_overrides, merge, sweeps_for, value_text
+from mtlv.study.spec import grid_overrides, left_out, merge, sweeps_for, value_text
 
 
 def study(name: str, *extra: str):
@@ -18,18 +18,21 @@ def test_quick_study_sweeps_with_the_commands_own_values():
             "baseline.min_df=1", "hydra/launcher=parallel"]
     sweeps = sweeps_for(study("quick"), "csv", None, None, user)
     assert [(s.grid, s.module) for s in sweeps] == [("baselines", "mtlv.baseline"), ("anchors", "mtlv.train"),
-                                                    ("grouped", "mtlv.train")]
-    base, anchors, grouped = (list(s.overrides) for s in sweeps)
+                                                    ("gmhl", "mtlv.train"), ("gmtl", "mtlv.train")]
+    base, anchors, gmhl, gmtl = (list(s.overrides) for s in sweeps)
     # the command's trainer.max_epochs replaces the study's budget value, everywhere
-    assert "trainer.max_epochs=1" not in anchors + grouped and "trainer.max_epochs=2" in anchors
-    assert "model.max_length=64" in anchors and "seed=42" in grouped
+    assert "trainer.max_epochs=1" not in anchors + gmhl and "trainer.max_epochs=2" in anchors
+    assert "model.max_length=64" in anchors and "seed=42" in gmtl
     # clustering options only where the grid clusters; baseline options only for the baselines
-    assert "clustering.k=4" in grouped and "clustering.k=3,auto" not in grouped
+    assert "clustering.k=4" in gmhl and "clustering.k=3,auto" not in gmhl and "clustering.k=4" in gmtl
     assert not [o for o in anchors + base if o.startswith("clustering")]
-    assert "baseline.min_df=1" in base and "baseline.min_df=1" not in grouped
-    assert "hydra/launcher=parallel" in base and "hydra/launcher=parallel" in grouped
-    assert "arch=mtl,stl" in anchors and "arch=gmhl,gmtl" in grouped
-    assert "clustering=kmedoids_label,cooccurrence" in grouped
+    assert "baseline.min_df=1" in base and "baseline.min_df=1" not in gmhl
+    assert "hydra/launcher=parallel" in base and "hydra/launcher=parallel" in gmtl
+    # quick leaves STL (a model per label) out of its anchors: the plan says so; study.archs=null adds it
+    assert "arch=mtl" in anchors and "arch=gmhl" in gmhl and "arch=gmtl" in gmtl
+    assert left_out(study("quick")) == ["stl"] and left_out(study("quick", "study.archs=null")) == []
+    assert "arch=mtl,stl" in sweeps_for(study("quick", "study.archs=null"), "csv", None, None, user)[1].overrides
+    assert "clustering=kmedoids_label,cooccurrence" in gmtl
 
 
 def test_filters_and_folds():

@@ -23,7 +23,7 @@ def trained_results(runs: Path) -> list[dict]:
 @pytest.mark.timeout(1800)
 def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_path):
     out = tmp_path / "out"
-    args = ["study=quick", *CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny"]
+    args = ["study=quick", "study.archs=null", *CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny"]
     first = run_cli("mtlv.study", [*args, FAULT], out, timeout=1500, check=False)
     assert first.returncode == 2, first.stdout[-3000:] + first.stderr[-3000:]
     failed = re.findall(r"\] FAILED (.+?): InjectedFault", first.stdout)
