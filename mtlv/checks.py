@@ -370,10 +370,11 @@ def _too_small(train: int, val: int, test: int) -> tuple[list[str], str]:
                    f"validation, {test} test); every part needs at least {minimums} documents")
 
 
-def check_config(cfg: DictConfig, num_labels: int) -> None:
-    """Options that depend on the encoder or the number of labels (after check_options)."""
+def check_config(cfg: DictConfig, num_labels: int, say_ignored: bool = True) -> None:
+    """Options that depend on the encoder or the number of labels (after check_options). `say_ignored`: warn
+    of clustering options the architecture does not use (a study's plan counts them as folded cells)."""
     check_max_length(cfg)
-    check_grouping_options(cfg, num_labels)
+    check_grouping_options(cfg, num_labels, say_ignored)
 
 
 def check_max_length(cfg: DictConfig) -> None:
@@ -387,7 +388,7 @@ def check_max_length(cfg: DictConfig) -> None:
                           f"set model.max_length={min(max(wanted, 8), allowed)}")
 
 
-def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
+def check_grouping_options(cfg: DictConfig, num_labels: int, say_ignored: bool = True) -> None:
     from mtlv.grouping.base import CHOICES, NoGrouping, method_from_config
 
     arch, clustering = cfg.arch, cfg.clustering
@@ -399,7 +400,7 @@ def check_grouping_options(cfg: DictConfig, num_labels: int) -> None:
     else:
         ignored = [f"clustering.{key}={clustering[key]}" for key in ("k", "groups") if clustering.get(key)]
         # in a sweep's job the sweeper has said it once for all its cells (mtlv_sweeper: cells folded)
-        if (not isinstance(method, NoGrouping) or ignored) and not in_sweep_job():
+        if (not isinstance(method, NoGrouping) or ignored) and say_ignored and not in_sweep_job():
             what = ", ".join(ignored) or f"clustering={clustering.method}"
             fixed = "one group of all labels" if arch.grouping == "all" else "one group per label"
             log.warning("%s is ignored: arch=%s always uses %s", what, arch.name, fixed)

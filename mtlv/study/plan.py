@@ -204,7 +204,7 @@ def prepare(cfg: DictConfig) -> list[Job]:
 
     check_options(cfg)
     corpus = load_corpus(cfg)
-    check_config(cfg, corpus.num_labels)
+    check_config(cfg, corpus.num_labels, say_ignored=False)  # the plan says how many cells fold
     cell = open_cell(cfg)
     grouping = cell_grouping(cfg, corpus, cell)
     indices = [None] if cfg.arch.placement == "heads" else list(range(grouping.num_groups))

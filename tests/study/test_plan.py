@@ -72,3 +72,22 @@ def test_cells_differing_only_in_unused_options_are_one_job():
     # and the job is the one `arch=mtl` alone names: its key, and so its finished result, is unchanged
     assert identity(cells[0]) == identity(cfg("arch=mtl")) == identity(cells[1])
     assert identity(cells[2]) != identity(cells[3])
+
+
+def test_the_plan_counts_folded_cells_instead_of_warning_for_each(notes_csv, tmp_path, caplog):
+    """An MTL cell of a grid that clusters carries clustering options it does not use: the plan counts it as
+    folded; a plain job is still told its option is ignored."""
+    import logging
+
+    from mtlv.checks import check_config
+    from mtlv.study.plan import prepare
+
+    cfg = compose(["arch=mtl", "clustering=cooccurrence", "clustering.k=3", *CSV_OPTIONS,
+                   f"dataset.path={notes_csv}", "model=tiny", f"paths.output_dir={tmp_path}"])
+    with caplog.at_level(logging.WARNING, logger="mtlv"):
+        [job] = prepare(cfg)
+    assert job.arch == "mtl" and not job.finished
+    assert "is ignored" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="mtlv"):
+        check_config(cfg, 4)
+    assert "clustering.k=3 is ignored: arch=mtl always uses one group of all labels" in caplog.text

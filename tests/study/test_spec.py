@@ -17,21 +17,24 @@ def test_quick_study_sweeps_with_the_commands_own_values():
     user = ["dataset=csv", "dataset.path=/data/x.csv", "model=tiny", "trainer.max_epochs=2", "clustering.k=4",
             "baseline.min_df=1", "hydra/launcher=parallel"]
     sweeps = sweeps_for(study("quick"), "csv", None, None, user)
-    assert [(s.grid, s.module) for s in sweeps] == [("baselines", "mtlv.baseline"), ("anchors", "mtlv.train"),
-                                                    ("gmhl", "mtlv.train"), ("gmtl", "mtlv.train")]
-    base, anchors, gmhl, gmtl = (list(s.overrides) for s in sweeps)
+    assert [(s.grid, s.module) for s in sweeps] == [("baselines", "mtlv.baseline"), ("one_model", "mtlv.train"),
+                                                    ("gmtl", "mtlv.train")]
+    base, gmhl, gmtl = (list(s.overrides) for s in sweeps)
+    anchors = gmhl
     # the command's trainer.max_epochs replaces the study's budget value, everywhere
     assert "trainer.max_epochs=1" not in anchors + gmhl and "trainer.max_epochs=2" in anchors
     assert "model.max_length=64" in anchors and "seed=42" in gmtl
     # clustering options only where the grid clusters; baseline options only for the baselines
     assert "clustering.k=4" in gmhl and "clustering.k=3,auto" not in gmhl and "clustering.k=4" in gmtl
-    assert not [o for o in anchors + base if o.startswith("clustering")]
+    assert not [o for o in base if o.startswith("clustering")]
     assert "baseline.min_df=1" in base and "baseline.min_df=1" not in gmhl
     assert "hydra/launcher=parallel" in base and "hydra/launcher=parallel" in gmtl
     # quick leaves STL (a model per label) out of its anchors: the plan says so; study.archs=null adds it
-    assert "arch=mtl" in anchors and "arch=gmhl" in gmhl and "arch=gmtl" in gmtl
+    assert "arch=mtl,gmhl" in gmhl and "arch=gmtl" in gmtl
     assert left_out(study("quick")) == ["stl"] and left_out(study("quick", "study.archs=null")) == []
-    assert "arch=mtl,stl" in sweeps_for(study("quick", "study.archs=null"), "csv", None, None, user)[1].overrides
+    everything = sweeps_for(study("quick", "study.archs=null"), "csv", None, None, user)
+    assert everything[-1].grid == "stl" and "arch=stl" in everything[-1].overrides
+    assert not [o for o in everything[-1].overrides if o.startswith("clustering")]
     assert "clustering=kmedoids_label,cooccurrence" in gmtl
 
 
