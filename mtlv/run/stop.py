@@ -36,11 +36,20 @@ class SweepStopped(KeyboardInterrupt):
 
 
 class StopOnSigterm:
-    """While a sweep launches its jobs: SIGTERM raises SweepStopped; `stopped_by` names what ended it."""
+    """While a sweep launches its jobs: SIGTERM raises SweepStopped; `stopped_by` names what ended it.
+
+    An exception raised from a signal handler is lost when the signal lands while Python runs a weakref
+    callback or a `__del__` ("Exception ignored in ..."), which is common just as one job ends and the next
+    starts in this process (the basic launcher): the sweep then ran every job left. So until the sweep has
+    stopped, the signal is raised again every `insist_s` seconds."""
+
+    insist_s = 1.0
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous = None
+        self._stopped = threading.Event()
+        self._insisting: threading.Thread | None = None
 
     def __enter__(self) -> "StopOnSigterm":
         # Signal handlers can only be set from the main thread (a sweep run from a test's thread: leave it).
@@ -49,11 +58,21 @@ class StopOnSigterm:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stopped.set()
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
 
     def _stop(self, signum, frame) -> None:
         self.signum = signum
+        if self._insisting is None and not self._stopped.is_set():
+            main = threading.main_thread().ident
+
+            def insist() -> None:
+                while not self._stopped.wait(self.insist_s):
+                    signal.pthread_kill(main, signum)
+
+            self._insisting = threading.Thread(target=insist, name="mtlv-sweep-stop", daemon=True)
+            self._insisting.start()
         raise SweepStopped(signal.Signals(signum).name)
 
     def stopped_by(self, err: BaseException) -> signal.Signals | None:

@@ -51,6 +51,7 @@ class Progress:
         self.last_line = self.start
         self.state = {j.folder: ("done" if j.finished else "todo") for j in self.plan.jobs}
         self.failed_at: dict[Path, float] = {}
+        self.halted = False                 # a signal stopped a sweep: what is left waits for the rerun
         self.actual: dict[Path, float] = {}   # job folder -> seconds it took in this run (trained here)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,6 +62,10 @@ class Progress:
     def counts(self) -> tuple[int, int, int]:
         states = list(self.state.values())
         return states.count("done"), states.count("failed"), len(states)
+
+    def not_run(self) -> int:
+        """Jobs a stop left to the next run (those of the stopped sweep and of the sweeps after it)."""
+        return sum(1 for s in self.state.values() if s in ("stopped", "todo")) if self.halted else 0
 
     def eta(self) -> float | None:
         """Seconds left: the estimates of the jobs still to train, scaled by how the jobs trained in this run
@@ -75,9 +80,11 @@ class Progress:
     def status(self) -> str:
         done, failed, total = self.counts()
         eta = self.eta()
-        parts = [f"{done}/{total} jobs done" + (f", {failed} failed" if failed else ""),
+        stopped = self.not_run()
+        parts = [f"{done}/{total} jobs done" + (f", {failed} failed" if failed else "")
+                 + (f", {stopped} left for the rerun" if stopped else ""),
                  f"elapsed {duration(self.clock() - self.start)}"]
-        if eta is not None and "todo" in self.state.values():
+        if eta is not None and "todo" in self.state.values() and not self.halted:
             parts.append(f"ETA ~{duration(eta)}")
         return " · ".join(parts)
 
@@ -124,13 +131,15 @@ class Progress:
         score = f"test F1-macro {f1:.3f}" if isinstance(f1, (int, float)) else "done"
         return f"done {job.title}: {score} ({how})"
 
-    def sweep_ended(self, index: int) -> None:
-        """Jobs of a sweep that ended without a result failed (e.g. before their folder was made)."""
+    def sweep_ended(self, index: int, stopped: bool = False) -> None:
+        """Jobs of a sweep that ended without a result failed (e.g. before their folder was made); those of a
+        sweep that a signal stopped were not run, and the next run of the study runs them."""
         with self._polling:
             self._poll()
             for job in self.plan.jobs_of(index):
                 if self.state[job.folder] == "todo":
-                    self.state[job.folder] = "failed"
+                    self.state[job.folder] = "stopped" if stopped else "failed"
+            self.halted = self.halted or stopped
 
     # the watcher thread -------------------------------------------------------------------------------
     def __enter__(self) -> "Progress":

@@ -122,8 +122,10 @@ def run_plan(plan: Plan, progress: Progress, logs: Path, verbose: bool = False, 
                 code = _wait_after_interrupt(forward.proc)
                 outcome.stopped = signal.SIGINT
             forward.proc = None
-            progress.sweep_ended(index)
-            if forward.signum is not None or code in (130, 143, -signal.SIGINT, -signal.SIGTERM):
+            stopped = (outcome.stopped is not None or forward.signum is not None
+                       or code in (130, 143, -signal.SIGINT, -signal.SIGTERM))
+            progress.sweep_ended(index, stopped)
+            if stopped:
                 outcome.stopped = outcome.stopped or forward.signum or signal.SIGTERM
                 progress.say(f"sweep {sweep.name} stopped after {duration(time.time() - start)}")
                 break

@@ -190,3 +190,28 @@ def test_a_job_started_in_the_background_leaves_an_ignored_sigint_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, outside)
+
+
+def test_a_sweep_sigterm_that_python_swallowed_is_raised_again(monkeypatch):
+    """A signal handler's exception is only printed ("Exception ignored in ...") when the signal lands in a
+    `__del__` or a weakref callback, as it often did between two jobs of a basic-launcher sweep: the sweep
+    then ran every job left. The sweep's handler raises the signal again until the sweep has stopped."""
+    from mtlv.run import stop
+
+    class SignalledWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs here, at the next bytecode check, and its raise is swallowed
+                pass
+
+    monkeypatch.setattr(stop.StopOnSigterm, "insist_s", 0.2)
+    outside = signal.getsignal(signal.SIGTERM)
+    start = time.monotonic()
+    with pytest.raises(stop.SweepStopped), stop.StopOnSigterm() as stopping:
+        SignalledWhileCollected()  # collected at once: __del__ runs
+        swallowed = time.monotonic()
+        while time.monotonic() - start < 10:
+            time.sleep(0.01)
+    assert stopping.signum == signal.SIGTERM and time.monotonic() - swallowed < 5
+    assert signal.getsignal(signal.SIGTERM) is outside
+    time.sleep(0.5)  # nothing raises once the sweep has stopped

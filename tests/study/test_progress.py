@@ -64,6 +64,26 @@ def test_eta_scales_the_estimates_and_shares_them_among_workers(tmp_path):
     assert progress.eta() == pytest.approx((20 + 30) * 0.5 / 2)
 
 
+def test_a_stopped_sweep_leaves_its_jobs_to_the_rerun_not_failed(tmp_path):
+    folders = [tmp_path / f"j{i}" for i in range(4)]
+    for f in folders:
+        f.mkdir()
+    jobs = [Job(0, folders[0], tmp_path, "j0", "stl", "k0", False), Job(0, folders[1], tmp_path, "j1", "stl", "k1", False),
+            Job(1, folders[2], tmp_path, "j2", "stl", "k2", False), Job(1, folders[3], tmp_path, "j3", "stl", "k3", False)]
+    sweeps = [Sweep("d", "a", "mtlv.train", ()), Sweep("d", "b", "mtlv.train", ())]
+    clock = Clock(1000.0)
+    progress = Progress(Plan(sweeps, jobs), {f: 10.0 for f in folders}, out=io.StringIO(), clock=clock)
+    (folders[0] / "result.json").write_text(json.dumps({"elapsed_s": 9.0, "end": 1001.0, "test": {"f1_macro": 0.5}}))
+    clock.now = 1010.0
+    progress.sweep_ended(0, stopped=True)   # SIGTERM: j1 never ran, the second sweep never started
+    assert progress.counts() == (1, 0, 4) and progress.not_run() == 3
+    assert progress.status() == "1/4 jobs done, 3 left for the rerun · elapsed 10 s"   # no ETA: nothing runs now
+    # a sweep that ends on its own without its jobs' results: those failed
+    other = Progress(Plan(sweeps, jobs), {}, out=io.StringIO(), clock=Clock(1000.0))
+    other.sweep_ended(0)
+    assert other.counts() == (1, 1, 4) and other.not_run() == 0
+
+
 def test_duration_text():
     assert [duration(s) for s in (0, 59.4, 61, 3599, 3600 * 2 + 180)] == ["0 s", "59 s", "1m01s", "59m59s", "2h03m"]
 

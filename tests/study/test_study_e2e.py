@@ -103,7 +103,8 @@ defaults:
   - _study
   - _self_
 name: anchors
-budget: [trainer.max_epochs=2, trainer.enable_progress_bar=false, callbacks.progress_bar=null]
+# 10 epochs: a job takes a few seconds, long enough for SIGTERM to reach the sweep before it has run them all
+budget: [trainer.max_epochs=10, trainer.enable_progress_bar=false, callbacks.progress_bar=null]
 grids:
   anchors: {arch: [mtl, stl]}
 """
@@ -118,6 +119,7 @@ def test_sigterm_stops_the_study_and_the_rerun_finishes_it(notes_csv, tmp_path):
     import signal
     import subprocess
     import sys
+    import threading
 
     from helpers import ROOT
 
@@ -128,6 +130,9 @@ def test_sigterm_stops_the_study_and_the_rerun_finishes_it(notes_csv, tmp_path):
     env = dict(os.environ, MTLV_OUTPUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "mtlv.study", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    errors: list[str] = []  # stderr drains on its own so that a full pipe never blocks the study
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    drain.start()
     seen = []
     try:
         for line in proc.stdout:  # event-based: stop once the first job is done
@@ -135,17 +140,23 @@ def test_sigterm_stops_the_study_and_the_rerun_finishes_it(notes_csv, tmp_path):
             if "] done " in line:
                 break
         proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=600)
+        rest = proc.stdout.read()  # through the same buffer: lines already read ahead are not lost
+        proc.wait(timeout=600)
+        drain.join(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err = "".join(errors)
     out = "".join(seen) + rest
     assert proc.returncode == 143, out[-2000:] + err[-2000:]
     assert "stopped: SIGTERM ended the study" in err and "Traceback" not in err
     done_1 = re.findall(r"\] done (.+?): test F1-macro", out)
-    assert 1 <= len(done_1) < 5
+    assert 1 <= len(done_1) < 5, out + err[-3000:]
+    assert f"finished: {len(done_1)}/5 jobs done, {5 - len(done_1)} left for the rerun" in out   # stopped, not failed
+    assert "failed" not in out
     second = run_cli("mtlv.study", args, tmp_path / "out", timeout=900)
-    assert re.search(rf"5 jobs \(trainings\), 5 distinct models; {len(done_1)} finished before", second.stdout)
+    assert re.search(rf"5 jobs \(trainings\), 5 distinct models; {len(done_1)} finished before", second.stdout), \
+        out + "\n----- rerun -----\n" + second.stdout
     done_2 = re.findall(r"\] done (.+?): test F1-macro", second.stdout)
     assert sorted(done_1 + done_2) == sorted(["mtl-tiny"] + [f"stl-tiny group {i} ({n})" for i, n in
                                                              enumerate(["cough", "fever", "nausea", "rash"])])
