@@ -45,9 +45,9 @@ def model_order(models) -> list[str]:
 
 
 def setting_label(setting: str) -> str:
-    """'description-k4' -> 'description, k=4'."""
+    """'description-k4' -> 'description, k=4'; 'label-kauto' -> 'label, k=auto'."""
     feature, _, k = str(setting).rpartition("-k")
-    return f"{feature}, k={k}" if feature and k.isdigit() else (setting or "")
+    return f"{feature}, k={k}" if feature and (k.isdigit() or k == "auto") else (setting or "")
 
 
 def chosen(runs: pd.DataFrame, arch: str, model: str, criterion: str) -> tuple[pd.DataFrame, str]:

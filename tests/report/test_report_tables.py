@@ -176,3 +176,10 @@ def test_make_tables_prints_published_numbers_and_differences(store, tmp_path, c
     assert "F1-macro (ref)" in out and "Δ F1-macro" in out and "0.857 ± 0.017" in out      # MTL-BERT, Table 4.3
     assert f"{MTL.mean() - 0.8572:+.3f}" in out and "chose each decision threshold on the test set" in out
     assert "| tiny | " in out and "Ref. model" in out           # the 2-fold tiny study: compared with BERT's rows
+
+
+def test_setting_labels_read_the_same_for_a_fixed_and_an_automatic_k():
+    from mtlv.report.study_tables import setting_label
+
+    assert [setting_label(s) for s in ("description-k4", "cooccurrence-kauto", "given", "", "my-kind-of-grouping")] == \
+        ["description, k=4", "cooccurrence, k=auto", "given", "", "my-kind-of-grouping"]

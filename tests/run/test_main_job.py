@@ -7,6 +7,7 @@ import pytest
 from helpers import mlflow_runs, run_cli
 
 
+@pytest.mark.slow  # the README's main job on MiniLM, ~1.5 min of the default suite's ~11: CI runs it (make test-ci)
 def test_main_job_learns_and_lands_in_mlflow(tmp_path):
     proc = run_cli("mtlv.train", [], tmp_path, timeout=900)
     out = proc.stdout

@@ -91,3 +91,23 @@ def test_the_plan_counts_folded_cells_instead_of_warning_for_each(notes_csv, tmp
     with caplog.at_level(logging.WARNING, logger="mtlv"):
         check_config(cfg, 4)
     assert "clustering.k=3 is ignored: arch=mtl always uses one group of all labels" in caplog.text
+
+
+def test_the_plan_points_a_cpu_study_on_the_basic_launcher_to_the_parallel_one(notes_csv, tmp_path, monkeypatch, capsys):
+    from mtlv.study import command
+
+    (tmp_path / "conf" / "study").mkdir(parents=True)
+    (tmp_path / "conf" / "study" / "mine.yaml").write_text(MINE)
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setattr(command, "_cores", lambda: 4)
+    monkeypatch.setattr(command, "_cuda", lambda: False)
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=mine", *CSV_OPTIONS, f"dataset.path={notes_csv}",
+            "model=tiny", "study.dry_run=true"]
+    assert run_study(args) == 0
+    assert ("note: the basic launcher trains one job at a time; on this machine's 4 CPU cores, hydra/launcher=parallel "
+            "hydra.launcher.n_jobs=4 trains 4 at once") in capsys.readouterr().out
+    assert run_study([*args, "hydra/launcher=parallel"]) == 0
+    assert "basic launcher" not in capsys.readouterr().out
+    monkeypatch.setattr(command, "_cuda", lambda: True)  # on a GPU one job at a time is the sensible default
+    assert run_study(args) == 0
+    assert "basic launcher" not in capsys.readouterr().out
