@@ -9,6 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts are not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"mtlv_script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # A small, fast configuration shared by end-to-end tests: tiny random BERT, 200 demo documents.
 TINY = ["model=tiny", "dataset.limit=200", "trainer.max_epochs=1", "callbacks.progress_bar=null",
         "trainer.enable_progress_bar=false", "eval.save_weights=true"]

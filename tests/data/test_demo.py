@@ -1,12 +1,12 @@
 """The packaged SYNTHETIC demo dataset: shape, label statistics, reproducibility, learnability."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_script
 
 from mtlv.data.sources.demo import DEMO_DESCRIPTIONS, DEMO_FILE, DEMO_LABELS, load_demo
 from mtlv.errors import ConfigError
@@ -23,10 +23,7 @@ KEYWORDS = {"Cardiomegaly": "cardiomegaly", "Effusion": "effusion", "opacity": "
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_demo_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT.stem)
 
 
 @pytest.fixture(scope="module")

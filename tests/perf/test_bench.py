@@ -3,7 +3,6 @@ No speed is asserted: the numbers it reports are checked against each other (rat
 measured times it also reports, ratios = the contenders' rates divided), and are positive and finite."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "scripts" / "bench.py"
@@ -39,10 +39,7 @@ def check_summary(summary: dict, values: list[float]) -> None:
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("mtlv_bench_script", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH.stem)
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 interpreter start-up), small tables, the fault drill script as a module."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from reliability._support import ROOT, EntryPoint
+from helpers import load_script
+from reliability._support import EntryPoint
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +45,7 @@ def table(tmp_path):
 @pytest.fixture(scope="session")
 def drill():
     """scripts/fault_drill.py as a module."""
-    spec = importlib.util.spec_from_file_location("fault_drill", ROOT / "scripts" / "fault_drill.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("fault_drill")
 
 
 @pytest.fixture(scope="session")

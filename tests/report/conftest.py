@@ -2,7 +2,6 @@
 that real runs carry (job runs for MTL/GMHL/baselines, parent + group job runs for STL/GMTL)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import time
@@ -116,13 +115,3 @@ def reference_csv(tmp_path):
                     "openi,2,gmtl,bert,description-k3,f1_macro,0.750,test source B\n"
                     "openi,4,mtl,bert,Cardiomegaly,f1,0.900,test source C\n")
     return path
-
-
-@pytest.fixture(scope="module")
-def script():
-    """scripts/reproduce_tables.py as a module (it is a script, not part of the package)."""
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("reproduce_tables", root / "scripts" / "reproduce_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -2,11 +2,11 @@
 of the reference grid per dataset, the command's overrides where they apply, every cell a valid config."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 from hydra.utils import instantiate
 
 from mtlv.config import compose
@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def script():
     """scripts/reproduce_tables.py as a module (a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("reproduce_tables", ROOT / "scripts" / "reproduce_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("reproduce_tables")
 
 
 def sweeps(*args: str):
