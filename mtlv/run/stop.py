@@ -39,41 +39,46 @@ class StopOnSigterm:
     """While a sweep launches its jobs: SIGTERM raises SweepStopped; `stopped_by` names what ended it.
 
     An exception raised from a signal handler is lost when the signal lands while Python runs a weakref
-    callback or a `__del__` ("Exception ignored in ..."), which is common just as one job ends and the next
-    starts in this process (the basic launcher): the sweep then ran every job left. So until the sweep has
-    stopped, the signal is raised again every `insist_s` seconds."""
-
-    insist_s = 1.0
+    callback or a `__del__`: Python hands it to `sys.unraisablehook` ("Exception ignored in ...") and goes on.
+    That is common just as one job ends and the next starts in this process (the basic launcher), and the
+    sweep then ran every job left. So a SweepStopped that reaches the hook is delivered again, from outside
+    the callback; only then: once it has been raised for good, the launcher's own clean-up (joblib ending its
+    workers) must not be interrupted."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous = None
+        self._hook = None
         self._stopped = threading.Event()
-        self._insisting: threading.Thread | None = None
 
     def __enter__(self) -> "StopOnSigterm":
         # Signal handlers can only be set from the main thread (a sweep run from a test's thread: leave it).
         if not under_slurm() and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._stop)
+            self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc) -> None:
         self._stopped.set()
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
+            sys.unraisablehook = self._hook
 
     def _stop(self, signum, frame) -> None:
         self.signum = signum
-        if self._insisting is None and not self._stopped.is_set():
-            main = threading.main_thread().ident
-
-            def insist() -> None:
-                while not self._stopped.wait(self.insist_s):
-                    signal.pthread_kill(main, signum)
-
-            self._insisting = threading.Thread(target=insist, name="mtlv-sweep-stop", daemon=True)
-            self._insisting.start()
         raise SweepStopped(signal.Signals(signum).name)
+
+    def _unraisable(self, info) -> None:
+        if not isinstance(info.exc_value, SweepStopped):
+            self._hook(info)
+            return
+        main, signum = threading.main_thread().ident, self.signum
+
+        def again() -> None:
+            if not self._stopped.is_set():
+                signal.pthread_kill(main, signum)
+
+        threading.Timer(0.05, again).start()
 
     def stopped_by(self, err: BaseException) -> signal.Signals | None:
         """The signal that ended the sweep with `err`, or None when something else did. A job that runs in
