@@ -31,54 +31,72 @@ from pathlib import Path
 from mtlv.run.checkpoint import Preempted, under_slurm
 
 
-class SweepStopped(KeyboardInterrupt):
-    """SIGTERM reached the sweeper: a KeyboardInterrupt, so that a launcher aborts its jobs as on Ctrl-C."""
-
-
-class StopOnSigterm:
-    """While a sweep launches its jobs: SIGTERM raises SweepStopped; `stopped_by` names what ended it.
+class Redeliver:
+    """While in force: a stop that Python swallowed is delivered again.
 
     An exception raised from a signal handler is lost when the signal lands while Python runs a weakref
     callback or a `__del__`: Python hands it to `sys.unraisablehook` ("Exception ignored in ...") and goes on.
-    That is common just as one job ends and the next starts in this process (the basic launcher), and the
-    sweep then ran every job left. So a SweepStopped that reaches the hook is delivered again, from outside
-    the callback; only then: once it has been raised for good, the launcher's own clean-up (joblib ending its
-    workers) must not be interrupted."""
+    That is common just as one job ends and the next starts in a sweep's process (the basic launcher), which
+    then ran every job left. So an exception of `kind` that reaches the hook is delivered again as its signal,
+    from outside the callback, and only then: a stop raised for good must not be interrupted in its clean-up
+    (joblib ending its workers)."""
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous = None
+    def __init__(self, kind: type[BaseException]) -> None:
+        self.kind = kind
+        self.signum: int | None = None     # the signal to deliver again (the handler sets it)
         self._hook = None
-        self._stopped = threading.Event()
+        self._over = threading.Event()
 
-    def __enter__(self) -> "StopOnSigterm":
-        # Signal handlers can only be set from the main thread (a sweep run from a test's thread: leave it).
-        if not under_slurm() and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._stop)
-            self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+    def __enter__(self) -> "Redeliver":
+        self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stopped.set()
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            sys.unraisablehook = self._hook
-
-    def _stop(self, signum, frame) -> None:
-        self.signum = signum
-        raise SweepStopped(signal.Signals(signum).name)
+        self._over.set()
+        if self._hook is not None:  # entered (only the main thread sets signal handlers)
+            sys.unraisablehook, self._hook = self._hook, None
 
     def _unraisable(self, info) -> None:
-        if not isinstance(info.exc_value, SweepStopped):
+        if not isinstance(info.exc_value, self.kind) or self.signum is None:
             self._hook(info)
             return
         main, signum = threading.main_thread().ident, self.signum
 
         def again() -> None:
-            if not self._stopped.is_set():
+            if not self._over.is_set():
                 signal.pthread_kill(main, signum)
 
         threading.Timer(0.05, again).start()
+
+
+class SweepStopped(KeyboardInterrupt):
+    """SIGTERM reached the sweeper: a KeyboardInterrupt, so that a launcher aborts its jobs as on Ctrl-C."""
+
+
+class StopOnSigterm:
+    """While a sweep launches its jobs: SIGTERM raises SweepStopped (delivered again if Python swallowed it,
+    `Redeliver`); `stopped_by` names what ended it."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous = None
+        self._again = Redeliver(SweepStopped)
+
+    def __enter__(self) -> "StopOnSigterm":
+        # Signal handlers can only be set from the main thread (a sweep run from a test's thread: leave it).
+        if not under_slurm() and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._stop)
+            self._again.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._again.__exit__()
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _stop(self, signum, frame) -> None:
+        self.signum = self._again.signum = signum
+        raise SweepStopped(signal.Signals(signum).name)
 
     def stopped_by(self, err: BaseException) -> signal.Signals | None:
         """The signal that ended the sweep with `err`, or None when something else did. A job that runs in
@@ -104,6 +122,7 @@ class StopJob:
         self.signum: int | None = None
         self.checkpoint: Path | None = None
         self._previous: dict[int, object] = {}
+        self._again = Redeliver(JobStopped)
 
     def __enter__(self) -> "StopJob":
         if threading.current_thread() is threading.main_thread():
@@ -112,11 +131,12 @@ class StopJob:
             ours = [s for s in (signal.SIGTERM, signal.SIGINT)
                     if not (s == signal.SIGINT and signal.getsignal(s) is signal.SIG_IGN)]
             self._previous = {s: signal.signal(s, self._stop) for s in ours}
+            self._again.__enter__()
         StopJob.active = self
         return self
 
     def _stop(self, signum, frame) -> None:
-        self.signum = signum
+        self.signum = self._again.signum = signum
         raise JobStopped(signal.Signals(signum).name)
 
     def watch(self, checkpoint: Path) -> None:
@@ -125,6 +145,7 @@ class StopJob:
 
     def __exit__(self, kind, err, tb) -> None:
         StopJob.active = None
+        self._again.__exit__()
         for signum, handler in self._previous.items():  # Lightning leaves SIGINT ignored after a Ctrl-C
             signal.signal(signum, handler)
         if isinstance(err, Preempted):

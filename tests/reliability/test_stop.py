@@ -192,10 +192,11 @@ def test_a_job_started_in_the_background_leaves_an_ignored_sigint_ignored():
         signal.signal(signal.SIGINT, outside)
 
 
-def test_a_sweep_sigterm_that_python_swallowed_is_raised_again():
+@pytest.mark.parametrize("where", ["sweep", "job"])
+def test_a_sigterm_that_python_swallowed_is_delivered_again(where, capsys):
     """A signal handler's exception is only printed ("Exception ignored in ...") when the signal lands in a
     `__del__` or a weakref callback, as it often did between two jobs of a basic-launcher sweep: the sweep
-    then ran every job left. A swallowed stop is delivered again."""
+    then ran every job left. A swallowed stop is delivered again, for a sweep and for a plain job."""
     from mtlv.run import stop
 
     class SignalledWhileCollected:
@@ -206,10 +207,13 @@ def test_a_sweep_sigterm_that_python_swallowed_is_raised_again():
 
     outside, hook = signal.getsignal(signal.SIGTERM), sys.unraisablehook
     start = time.monotonic()
-    with pytest.raises(stop.SweepStopped), stop.StopOnSigterm() as stopping:
+    expected = stop.SweepStopped if where == "sweep" else SystemExit
+    with pytest.raises(expected) as stopped, (stop.StopOnSigterm() if where == "sweep" else stop.StopJob()) as stopping:
         SignalledWhileCollected()  # collected at once: __del__ runs
-        while time.monotonic() - start < 10:  # the sweep's work: it is stopped again here, not run to its end
+        while time.monotonic() - start < 10:  # the work: it is stopped again here, not run to its end
             time.sleep(0.01)
     assert stopping.signum == signal.SIGTERM
+    if where == "job":
+        assert stopped.value.code == 143 and "stopped: SIGTERM ended the job" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is outside and sys.unraisablehook is hook
-    time.sleep(0.5)  # nothing raises once the sweep has stopped
+    time.sleep(0.5)  # nothing raises once it has stopped
