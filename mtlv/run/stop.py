@@ -74,11 +74,20 @@ class SweepStopped(KeyboardInterrupt):
 
 
 class StopOnSigterm:
-    """While a sweep launches its jobs: SIGTERM raises SweepStopped (delivered again if Python swallowed it,
-    `Redeliver`); `stopped_by` names what ended it."""
+    """While a sweep launches its jobs: SIGTERM stops the sweep; `stopped_by` names what ended it.
+
+    Between jobs, and while the sweeper only waits for its workers (joblib), the handler raises SweepStopped
+    at once (delivered again if Python swallowed it, `Redeliver`). While a job runs in this process (the
+    basic launcher, `sweep_job`), raising anywhere is unsafe: inside torch's checkpoint writer the exception
+    became a RuntimeError and the job was recorded as failed while the sweep went on. So there the handler
+    only notes the signal: Lightning, which sees it too, stops its loop at the next batch (SIGTERMException),
+    and the job otherwise ends normally and the sweep stops after it, its result kept."""
+
+    active: "StopOnSigterm | None" = None   # the sweep this process runs (signal handlers are per process)
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.in_job = False
         self._previous = None
         self._again = Redeliver(SweepStopped)
 
@@ -87,16 +96,24 @@ class StopOnSigterm:
         if not under_slurm() and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._stop)
             self._again.__enter__()
+            StopOnSigterm.active = self
         return self
 
     def __exit__(self, *exc) -> None:
         self._again.__exit__()
         if self._previous is not None:
+            StopOnSigterm.active = None
             signal.signal(signal.SIGTERM, self._previous)
 
     def _stop(self, signum, frame) -> None:
         self.signum = self._again.signum = signum
-        raise SweepStopped(signal.Signals(signum).name)
+        if not self.in_job:
+            raise SweepStopped(signal.Signals(signum).name)
+
+    def check(self) -> None:
+        """A safe point (a job starts or has ended): stop here if the signal came."""
+        if self.signum is not None:
+            raise SweepStopped(signal.Signals(self.signum).name)
 
     def stopped_by(self, err: BaseException) -> signal.Signals | None:
         """The signal that ended the sweep with `err`, or None when something else did. A job that runs in
@@ -152,6 +169,10 @@ class StopJob:
             signum = err.signum
         elif isinstance(err, (KeyboardInterrupt, SystemExit)):  # Lightning turns Ctrl-C into exit(1)
             signum = self.signum or (signal.SIGINT if isinstance(err, KeyboardInterrupt) else None)
+        elif err is not None and self.signum is not None:
+            # the stop, raised inside a library that turned it into its own error (torch's file writer gives
+            # a RuntimeError): still the stop, not a failure
+            signum = self.signum
         else:
             return
         if signum is None:
@@ -173,12 +194,30 @@ class StopJob:
         return "training had not begun, so nothing is lost; rerunning the same command runs it"
 
 
+@contextlib.contextmanager
+def sweep_job(sweep: StopOnSigterm):
+    """One job of a sweep, run in the sweeper's own process: a SIGTERM is only noted while it runs, and acted
+    on before it starts and once it has ended (StopOnSigterm)."""
+    sweep.check()
+    sweep.in_job = True
+    try:
+        yield
+    finally:
+        sweep.in_job = False
+    sweep.check()
+
+
 def stop_job() -> contextlib.AbstractContextManager:
-    """StopJob for a plain job; nothing in one job of a sweep (the sweeper stops its jobs, StopOnSigterm) or
-    under SLURM (where SIGTERM is the pre-emption notice, PreemptionCheckpoint's)."""
+    """StopJob for a plain job; in one job of a sweep, `sweep_job` where the sweep runs in this process (the
+    basic launcher), else nothing (the sweeper ends its workers); nothing under SLURM (where SIGTERM is the
+    pre-emption notice, PreemptionCheckpoint's)."""
     from mtlv.errors import in_sweep_job
 
-    return contextlib.nullcontext() if under_slurm() or in_sweep_job() else StopJob()
+    if under_slurm():
+        return contextlib.nullcontext()
+    if in_sweep_job():
+        return sweep_job(StopOnSigterm.active) if StopOnSigterm.active is not None else contextlib.nullcontext()
+    return StopJob()
 
 
 def die_with_sweeper() -> None:

@@ -217,3 +217,30 @@ def test_a_sigterm_that_python_swallowed_is_delivered_again(where, capsys):
         assert stopped.value.code == 143 and "stopped: SIGTERM ended the job" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is outside and sys.unraisablehook is hook
     time.sleep(0.5)  # nothing raises once it has stopped
+
+
+def test_a_sigterm_during_a_job_in_the_sweepers_process_stops_the_sweep_after_that_job():
+    """Basic launcher: raising inside a running job is unsafe (inside torch's checkpoint writer it became a
+    RuntimeError, and the job was recorded as failed while the sweep went on). The job is left to end (Lightning
+    stops its own loop at the next batch), then the sweep stops, before the next job."""
+    from mtlv.run import stop
+
+    ran = []
+    with pytest.raises(stop.SweepStopped), stop.StopOnSigterm() as sweep:
+        with stop.sweep_job(sweep):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # a raise from the handler would interrupt this
+            ran.append("job 1 ended")
+        with stop.sweep_job(sweep):
+            ran.append("job 2 ran")
+    assert ran == ["job 1 ended"] and sweep.signum == signal.SIGTERM
+    assert stop.StopOnSigterm.active is None
+
+
+def test_a_stop_that_a_library_turned_into_its_own_error_is_still_the_stop(capsys):
+    from mtlv.run.stop import StopJob
+
+    with pytest.raises(SystemExit) as stopped, StopJob() as job:
+        job.signum = signal.SIGTERM  # received; the raise surfaced as torch's file writer's RuntimeError
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4022848 vs 4022740")
+    assert stopped.value.code == 143 and "stopped: SIGTERM ended the job" in capsys.readouterr().err
