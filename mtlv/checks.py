@@ -274,9 +274,11 @@ def submitted_to_cluster(cfg: DictConfig) -> bool:
     """A sweep whose jobs the launcher submits to a cluster (hydra/launcher=slurm: submitit): they run on
     its nodes, and each job checks the node's GPUs there (run_job). The login node that submits them
     usually has none, so the sweeper must not refuse `trainer=gpu` for it."""
-    target = str(_value(cfg, "hydra.launcher._target_") or "")
-    return str(_value(cfg, "hydra.mode")).endswith("MULTIRUN") and (
-        "submitit" in target.lower() or "slurm" in target.lower()) and "LocalLauncher" not in target
+    from mtlv.launch import is_cluster
+
+    launcher = _value(cfg, "hydra.launcher")
+    return str(_value(cfg, "hydra.mode")).endswith("MULTIRUN") and is_cluster(
+        launcher if isinstance(launcher, DictConfig) else None)
 
 
 def check_accelerator(cfg: DictConfig) -> None:

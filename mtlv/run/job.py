@@ -21,7 +21,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mtlv import tracking
+from mtlv import launch, tracking
 from mtlv.checks import check_config, check_options
 from mtlv.data.corpus import Corpus
 from mtlv.data.datamodule import MultiLabelDataModule
@@ -77,8 +77,8 @@ def configure_torch(cfg: DictConfig) -> None:
         from hydra.core.hydra_config import HydraConfig
 
         launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if threads := cost.default_threads(launcher, os.environ, cores):
+        cores = launch.cores()
+        if threads := launch.default_threads(launcher, os.environ, cores):
             log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
                      threads, cores)
     if threads:
