@@ -8,6 +8,9 @@ their tags. A change to any of them leaves users' finished outputs behind (they 
 refactoring must keep them byte for byte. No training: configs are composed, the real functions compute
 the names, and MLflow is replaced by a recorder of what would be logged.
 
+The functions below (train_facts, baseline_facts, study_facts, launcher_facts) call today's code; a
+refactoring that moves what computes a name changes them, and keys.json stays as it is.
+
 A deliberate change of a name (with a migration or a note in the changelog) rewrites the file:
     MTLV_REGEN_GOLDEN=1 python -m pytest -q tests/test_golden_keys.py -p no:cacheprovider [-k case]
 and the diff of tests/golden/keys.json is then reviewed like code.
