@@ -202,7 +202,8 @@ def train_facts(cfg, recorder: Recorder, monkeypatch) -> dict:
     from mtlv.run import job as job_module
     from mtlv.data.splits import load_or_make_split
     from mtlv.run import record
-    from mtlv.run.cell import job_config, job_keys, load_corpus, open_cell
+    from mtlv.run.cell import job_config, job_keys, open_cell
+    from mtlv.data.load import load_corpus
     from mtlv.run.cost import speed_key
     from mtlv.run.job import job_tags, make_logger
     from mtlv.run.prepare import heads_grouping, prepare_cell
@@ -272,7 +273,7 @@ def baseline_facts(cfg, recorder: Recorder) -> dict:
     from mtlv.baselines.job import arch_name, identity, job_dir, log_run, run_name
     from mtlv.data.splits import load_or_make_split
     from mtlv.io import stable_hash
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
 
     corpus = load_corpus(cfg)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)

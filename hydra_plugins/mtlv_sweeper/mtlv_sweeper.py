@@ -42,7 +42,7 @@ class GroupSweeper(BasicSweeper):
         from mtlv.run.aggregation import aggregate_cell
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
-        from mtlv.run.layout import SWEEP_CELLS
+        from mtlv.layout import SWEEP_CELLS
         from mtlv.run.prepare import (finished_jobs, grouping_workers, precompute_groupings, prepare_cell,
                                       prepare_tracking)
         from mtlv.run.reuse import job_model_keys, launch_waves

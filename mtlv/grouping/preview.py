@@ -18,7 +18,7 @@ def preview_grouping(cfg: DictConfig) -> None:
     from mtlv.grouping.partition import TaskGrouping
     from mtlv.io import read_json
     from mtlv.grouping.base import choices_text, method_from_config
-    from mtlv.run.cell import load_corpus, train_rows
+    from mtlv.data.load import load_corpus, train_rows
     from mtlv.grouping.files import GroupingFiles
 
     method = method_from_config(cfg.clustering)

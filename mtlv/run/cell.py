@@ -5,73 +5,23 @@ reads the same grouping."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from filelock import FileLock
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mtlv.checks import check_corpus
 from mtlv.grouping.base import GroupingMethod, method_from_config
 from mtlv.config import identity
 from mtlv.data.corpus import Corpus
+from mtlv.data.load import data_fingerprint, train_rows
 from mtlv.errors import ConfigError
 from mtlv.grouping.partition import TaskGrouping, all_in_one, from_spec, one_per_label
 from mtlv.io import read_json, stable_hash, write_json
 from mtlv.grouping.files import GroupingFiles
-from mtlv.run.layout import CellLayout, JobLayout
+from mtlv.layout import CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
-
-
-# Loaded corpora of this process and their content fingerprints, keyed by the dataset options and
-# the data files' size and mtime: an edited file is read again, an untouched one is not.
-_LOADED: dict[str, tuple[Corpus, str]] = {}
-
-
-def _file_stats(cfg: DictConfig) -> list:
-    stats = []
-    for value in (cfg.dataset.get("path"), (cfg.dataset.get("source") or {}).get("descriptions_path")):
-        path = Path(os.path.expanduser(str(value))) if value else None
-        if path is not None and path.exists():
-            stat = path.stat()
-            stats.append([str(path), stat.st_size, stat.st_mtime_ns])
-    return stats
-
-
-def _loaded(cfg: DictConfig) -> tuple[Corpus, str]:
-    key = stable_hash([OmegaConf.to_container(cfg.dataset, resolve=True), cfg.seed, _file_stats(cfg)])
-    if key not in _LOADED:
-        corpus = _read_corpus(cfg)
-        _LOADED.clear()  # one dataset per process at a time; no pile-up in a long sweep
-        _LOADED[key] = (corpus, corpus.fingerprint())
-    return _LOADED[key]
-
-
-def load_corpus(cfg: DictConfig) -> Corpus:
-    return _loaded(cfg)[0]
-
-
-def data_fingerprint(cfg: DictConfig) -> str:
-    """Hash of the loaded corpus (texts, ids, labels, descriptions' names): part of every job and cell
-    identity, so a data file edited in place retrains while an untouched one resumes."""
-    return _loaded(cfg)[1]
-
-
-def _read_corpus(cfg: DictConfig) -> Corpus:
-    corpus = instantiate(cfg.dataset.source, _convert_="all")
-    limit = cfg.dataset.get("limit")
-    if limit is not None:
-        if int(limit) < 10:
-            raise ConfigError(f"dataset.limit={limit}: keep at least 10 documents (or null for all)")
-        if int(limit) < len(corpus):
-            keep = np.sort(np.random.default_rng(int(cfg.seed)).permutation(len(corpus))[: int(limit)])
-            corpus = corpus.subset(keep)
-    check_corpus(cfg, corpus)
-    return corpus
 
 
 def cell_identity(cfg: DictConfig) -> dict:
@@ -158,13 +108,6 @@ def cell_dir(cfg: DictConfig) -> Path:
 
 def job_dir(cfg: DictConfig) -> Path:
     return open_cell(cfg).job(cfg.group_index).folder
-
-
-def train_rows(cfg: DictConfig, corpus: Corpus):
-    """The fold's training documents (the split is deterministic and cached, so every job agrees)."""
-    from mtlv.data.splits import load_or_make_split
-
-    return load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split).train
 
 
 def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGrouping:

@@ -25,7 +25,7 @@ from mtlv.evaluation.predictions import Predictions
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
-from mtlv.run.layout import GROUPS_YAML, MODEL_DIR, CellLayout, JobLayout
+from mtlv.layout import GROUPS_YAML, MODEL_DIR, CellLayout, JobLayout
 
 
 @dataclass

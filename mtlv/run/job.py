@@ -33,11 +33,12 @@ from mtlv.io import read_json, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
 from mtlv.run import cost, record
-from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, open_cell
+from mtlv.data.load import load_corpus
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 from mtlv.run.lock import job_lock
 from mtlv.run.progress import progress_switch
 from mtlv.run.reuse import model_key, register, trained_source

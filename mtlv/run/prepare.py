@@ -7,12 +7,13 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import launch, tracking
-from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, load_corpus, open_cell
+from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, open_cell
+from mtlv.data.load import load_corpus
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import stable_hash, write_json
-from mtlv.run.layout import CellLayout
+from mtlv.layout import CellLayout
 from mtlv.run import record
 
 log = logging.getLogger(__name__)

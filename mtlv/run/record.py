@@ -14,7 +14,7 @@ from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, write_json, write_text
-from mtlv.run.layout import CellLayout, JobLayout, ResultFiles
+from mtlv.layout import CellLayout, JobLayout, ResultFiles
 
 # The metrics a result.json / aggregate.json keeps of each evaluated split.
 HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")

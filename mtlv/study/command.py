@@ -65,7 +65,7 @@ def dataset_sweeps(cfg: DictConfig, user: list[str], notes: list[str]) -> list[S
             notes.append(f"{data_cfg.dataset.name}: {path} not found; skipped (set MTLV_DATA_DIR to include it)")
             continue
         if not optional:  # a dataset the study needs: bad or missing data is one error line now, not skipped cells
-            from mtlv.run.cell import load_corpus
+            from mtlv.data.load import load_corpus
 
             load_corpus(data_cfg)
         folds = data_cfg.split.folds
@@ -118,7 +118,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
     for index, sweep_cfg in sorted(plan.configs.items()):
         if sweep_cfg.get("task_name") == "baseline":
             continue
-        from mtlv.run.cell import load_corpus
+        from mtlv.data.load import load_corpus
 
         corpus = load_corpus(sweep_cfg)
         protocol = (f"{sweep_cfg.split.folds} folds" if sweep_cfg.split.folds else

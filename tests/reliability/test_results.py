@@ -205,7 +205,7 @@ def _copies(corpus, split) -> int:
 
 
 def test_duplicate_texts_are_counted_and_can_be_dropped(table, tmp_path, caplog):
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
     from mtlv.data.splits import load_or_make_split
 
     rows = odd_rows(60)
