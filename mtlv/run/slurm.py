@@ -47,13 +47,17 @@ _PER_JOB = (("Cpu", _CPU), ("Mem", _MEM), ("Wall", _TIME), ("Node", _NODES), ("G
 
 
 def never_starts(reason: str, nodes: set[str] | None = None, cpus: int | None = None,
-                 cpu_limit: int | None = None) -> str | None:
+                 cpu_limit: int | None = None, node_cpus: int | None = None) -> str | None:
     """Why a job pending for `reason` can never start, naming what to lower; None if the wait may end.
 
     `nodes`: the cluster's node names (sinfo), for ReqNodeNotAvail: waiting for a node that exists is waiting for
     it to come back; for one that does not, forever. `cpus`, `cpu_limit`: the job's CPUs and its association's
-    group CPU limit, for AssocGrpCpuLimit: above the limit the job cannot start even once the others end."""
+    group CPU limit, for AssocGrpCpuLimit: above the limit the job cannot start even once the others end.
+    `node_cpus`: the most CPUs a node of the job's partition has, to name CPUs as the resource of PartitionConfig."""
     code = reason.split(",", 1)[0].strip()
+    if code == "PartitionConfig" and cpus is not None and node_cpus is not None and cpus > node_cpus:
+        return (f"PartitionConfig: it asks for {cpus} CPUs and the nodes of its partition have {node_cpus}; lower "
+                f"{_CPU} to {node_cpus} or fewer")
     if code in NEVER_STARTS:
         what, options = NEVER_STARTS[code]
         return f"{code}: it {what}; lower {options}"
@@ -87,6 +91,7 @@ class QueueWatcher(SlurmInfoWatcher):
         self._sacct = True
         self.reasons: dict[str, str] = {}       # pending job -> why it waits
         self._cpus: dict[str, int] = {}
+        self._partition: dict[str, str] = {}
         self._said: dict[str, str] = {}
 
     def update(self) -> None:
@@ -120,17 +125,19 @@ class QueueWatcher(SlurmInfoWatcher):
     def _from_squeue(self) -> dict[str, dict[str, str]]:
         """The registered jobs' states from squeue (a job no longer listed has ended); records why pending ones
         wait and their CPUs."""
-        proc = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T|%C|%r"], capture_output=True, text=True)
+        proc = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T|%C|%P|%r"], capture_output=True,
+                              text=True)
         if proc.returncode != 0:  # controller unreachable: keep the last known states
             return {}
         queued: dict[str, str] = {}
         for line in proc.stdout.splitlines():
-            fields = line.strip().split("|", 3)
+            fields = line.strip().split("|", 4)
             if len(fields) < 2:
                 continue
             queued[fields[0]] = fields[1]
-            if len(fields) == 4 and fields[1] == "PENDING":
-                self.reasons[fields[0]] = fields[3].strip()
+            if len(fields) == 5 and fields[1] == "PENDING":
+                self.reasons[fields[0]] = fields[4].strip()
+                self._partition[fields[0]] = fields[3].strip()
                 if fields[2].strip().isdigit():
                     self._cpus[fields[0]] = int(fields[2])
             else:
@@ -169,7 +176,8 @@ class QueueWatcher(SlurmInfoWatcher):
                 nodes = _cluster_nodes()
             if reason.startswith("AssocGrpCpuLimit") and cpu_limit is None:
                 cpu_limit = _group_cpu_limit()
-            why = never_starts(reason, nodes, self._cpus.get(job), cpu_limit)
+            node_cpus = _partition_cpus(self._partition.get(job)) if reason.startswith("PartitionConfig") else None
+            why = never_starts(reason, nodes, self._cpus.get(job), cpu_limit, node_cpus)
             if why is not None:
                 raise UnschedulableError(
                     f"hydra/launcher=slurm: SLURM can never start job {job} ({why}); the sweep's jobs are "
@@ -194,6 +202,15 @@ def _write_status(text: str) -> None:
 def _cluster_nodes() -> set[str] | None:
     proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True)
     return {n.strip() for n in proc.stdout.split()} if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def _partition_cpus(partition: str | None) -> int | None:
+    """The most CPUs one node of `partition` has (sinfo); None if unknown."""
+    if not partition:
+        return None
+    proc = subprocess.run(["sinfo", "-h", "-p", partition.rstrip("*"), "-o", "%c"], capture_output=True, text=True)
+    counts = [int(c.rstrip("+")) for c in proc.stdout.split() if c.rstrip("+").isdigit()] if proc.returncode == 0 else []
+    return max(counts) if counts else None
 
 
 def _group_cpu_limit() -> int | None:

@@ -57,6 +57,7 @@ def test_with_accounting_sacct_decides(monkeypatch):
 # ----------------------------------------------------------------------------- jobs SLURM can never start
 @pytest.mark.parametrize("reason, nodes, cpus, limit, needle", [
     ("PartitionConfig", None, 4, None, "lower hydra.launcher.cpus_per_task, hydra.launcher.mem_gb"),
+    ("PartitionConfig", None, 2, None, "lower hydra.launcher.cpus_per_task, hydra.launcher.mem_gb"),
     ("PartitionTimeLimit", None, 1, None, "lower hydra.launcher.timeout_min"),
     ("PartitionNodeLimit", None, 1, None, "lower hydra.launcher.nodes"),
     ("QOSMaxCpuPerJobLimit", None, 8, None, "lower hydra.launcher.cpus_per_task"),
@@ -82,9 +83,10 @@ def test_a_job_that_can_never_start_ends_the_wait_and_a_waiting_one_is_shown(mon
     written where a study's status line reads it (MTLV_QUEUE_STATUS)."""
     status = tmp_path / "queue.txt"
     monkeypatch.setenv("MTLV_QUEUE_STATUS", str(status))
-    queue = [subprocess.CompletedProcess([], 0, "52_0|PENDING|4|Priority\n52_1|PENDING|4|Priority\n", ""),
-             subprocess.CompletedProcess([], 0, "52_0|RUNNING|4|None\n52_1|PENDING|4|PartitionConfig\n", "")]
-    fake_slurm(monkeypatch, {"sacct": [NO_ACCOUNTING], "squeue": queue})
+    queue = [subprocess.CompletedProcess([], 0, "52_0|PENDING|4|debug|Priority\n52_1|PENDING|4|debug|Priority\n", ""),
+             subprocess.CompletedProcess([], 0, "52_0|RUNNING|4|debug|None\n52_1|PENDING|4|debug|PartitionConfig\n", "")]
+    calls = fake_slurm(monkeypatch, {"sacct": [NO_ACCOUNTING], "squeue": queue,
+                                     "sinfo": [subprocess.CompletedProcess([], 0, "2\n", "")]})
     watcher = QueueWatcher()
     for job in ("52_0", "52_1"):
         watcher.register_job(job)
@@ -95,14 +97,16 @@ def test_a_job_that_can_never_start_ends_the_wait_and_a_waiting_one_is_shown(mon
     with pytest.raises(UnschedulableError) as info:
         watcher.update()
     message = str(info.value)
-    assert "SLURM can never start job 52_1 (PartitionConfig" in message
-    assert "lower hydra.launcher.cpus_per_task" in message and "\n" not in message
+    assert "SLURM can never start job 52_1 (PartitionConfig: it asks for 4 CPUs and the nodes of its partition have 2" \
+        in message
+    assert "lower hydra.launcher.cpus_per_task to 2 or fewer" in message and "\n" not in message
+    assert calls[-1] == ["sinfo", "-h", "-p", "debug", "-o", "%c"]
     assert watcher.get_state("52_0", mode="cache") == "RUNNING"
 
 
 def test_with_accounting_a_pending_job_is_asked_about_in_squeue(monkeypatch):
     sacct = subprocess.CompletedProcess([], 0, "JobID|State|NodeList\n9_0|PENDING|None assigned\n", "")
-    squeue = subprocess.CompletedProcess([], 0, "9_0|PENDING|2|QOSMaxWallDurationPerJobLimit\n", "")
+    squeue = subprocess.CompletedProcess([], 0, "9_0|PENDING|2|gpu|QOSMaxWallDurationPerJobLimit\n", "")
     calls = fake_slurm(monkeypatch, {"sacct": [sacct], "squeue": [squeue]})
     watcher = QueueWatcher()
     watcher.register_job("9_0")
