@@ -14,7 +14,8 @@ from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.progress import duration
-from mtlv.study.spec import Sweep, check_study, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
+from mtlv.study.spec import (Sweep, check_study, datasets, is_study_override, key_of, left_out, sweeps_for, top_of,
+                             value_text)
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")

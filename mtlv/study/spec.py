@@ -156,8 +156,8 @@ def check_study_options(study: DictConfig) -> None:
     if (archs := _names(study, "archs")) is not None:
         _unknown("archs", archs, [*ARCHS, BASELINE], "an architecture (or baseline)")
     if (only := _names(study, "only_datasets")) is not None:
-        named = [str(d["name"]) for d in OmegaConf.to_container(study.datasets) if isinstance(d, dict) and "name" in d] \
-            if study.get("datasets") else []
+        entries = OmegaConf.to_container(study.datasets) if study.get("datasets") else []
+        named = [str(d["name"]) for d in entries if isinstance(d, dict) and "name" in d]
         if not named:
             raise ConfigError(f"study.only_datasets={value_text(only)}: study {study.name} names no datasets (it "
                               "studies the command's dataset=...); leave study.only_datasets out")
