@@ -342,7 +342,7 @@ def test_a_bug_is_not_disguised_as_a_user_error(capsys):
 
 def test_checks_run_before_any_data_is_tokenized(entry, tmp_path):
     code, _, err = entry("model=tiny", "model.max_length=4", *FAST[1:])
-    assert_short_error(code, err, "model.max_length=4", "set model.max_length=8")
+    assert_short_error(code, err, "model.max_length=4", "add model.max_length=8")
     assert not (tmp_path / "out" / "cache" / "tokens").exists()
     assert not list((tmp_path / "out").glob("runs/**/label_counts.csv"))  # no job folder was prepared either
 
