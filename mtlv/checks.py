@@ -230,7 +230,17 @@ def check_options(cfg: DictConfig) -> None:
     check_groups_spec(cfg)
     check_accelerator(cfg)
     check_affinity_device(cfg)
+    check_output_folders(cfg)
+
+
+def check_output_folders(cfg: DictConfig) -> None:
+    """paths.output_dir, and the cache and job folders (below it unless set apart), can be written: a read-only
+    folder is one line here, not an OSError from the first split or token file."""
     check_writable(cfg.paths.output_dir)
+    for key in ("paths.cache_dir", "paths.runs_dir"):
+        folder = _value(cfg, key)
+        if folder is not _MISSING and folder is not None:
+            check_writable(folder, key, f"set {key}=/a/writable/folder")
 
 
 def check_groups_spec(cfg: DictConfig) -> None:

@@ -137,12 +137,10 @@ def check_study(cfg: DictConfig) -> None:
     """Before anything is planned: the study's own options (check_study_options), and that the folders the plan
     and the jobs write (caches, job folders, the study's folder) can be written, so that a read-only
     paths.output_dir is one error line, not an OSError from the first cache file."""
-    from mtlv.checks import check_writable
+    from mtlv.checks import check_output_folders
 
     check_study_options(cfg.study)
-    check_writable(cfg.paths.output_dir)
-    for key in ("paths.cache_dir", "paths.runs_dir"):  # under paths.output_dir unless set apart
-        check_writable(OmegaConf.select(cfg, key), key, f"set {key}=/a/writable/folder")
+    check_output_folders(cfg)
 
 
 def check_study_options(study: DictConfig) -> None:

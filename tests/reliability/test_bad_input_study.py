@@ -189,3 +189,20 @@ def test_a_launcher_value_hydra_types_is_one_error_line(entry, tmp_path, study_a
     code, out, err = entry(*args, "hydra/launcher=parallel", "hydra.launcher.n_jobs=abc", module=module)
     assert_short_error(code, err, "hydra.launcher.n_jobs='abc': must be a whole number", "hydra.launcher.n_jobs=2")
     assert "full_key" not in err and _written(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("module, option", [("mtlv.train", "paths.cache_dir"), ("mtlv.baseline", "paths.runs_dir"),
+                                            ("mtlv.report.__main__", "out")])
+def test_an_unwritable_cache_job_or_report_folder_is_one_line(entry, table, tmp_path, module, option):
+    """paths.output_dir was checked, but not the cache and job folders set apart from it, nor the report's `out`:
+    an OSError traceback from the first split file, job folder or table."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    if module == "mtlv.report.__main__":
+        code, _, err = entry("dataset=csv", f"dataset.path={table(_binary_rows())}", module="mtlv.baseline")
+        assert code == 0, err
+        args = [f"paths.output_dir={tmp_path / 'out'}", "plots=false"]
+    else:
+        args = ["dataset=csv", f"dataset.path={table(_binary_rows())}", "logger=none", *FAST[:1]]
+    code, _, err = entry(*args, f"{option}={blocker}/x", module=module)
+    assert_short_error(code, err, f"{option}={blocker}/x: cannot write there", f"set {option}=/a/writable/folder")
