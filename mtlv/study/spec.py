@@ -192,6 +192,9 @@ def datasets(study: DictConfig, user: list[str]) -> list[tuple[str, str | None, 
         named[str(entry["name"])] = entry.get("experiment")
     optional = set(study.get("optional") or [])
     given = [o.split("=", 1)[1] for o in user if key_of(o) == "dataset"]
+    if given and named and study.get("only_datasets") is not None:  # the command's dataset would silently win
+        raise ConfigError(f"study.only_datasets={value_text(list(study.only_datasets))} and dataset={given[-1]}: the "
+                          "command's dataset replaces the study's datasets; give one of the two")
     if given or not named:
         return [(given[-1] if given else "", named.get(given[-1]) if given else None, False)]
     if (only := study.get("only_datasets")) is not None:  # each a dataset of the study: check_study

@@ -55,6 +55,9 @@ def test_only_datasets_names_the_studys_datasets(entry, tmp_path):
     code, _, err = entry("study=thesis", "study.only_datasets=[openi,ohsumd]", "study.dry_run=true", module=STUDY)
     assert_short_error(code, err, "study.only_datasets=[openi,ohsumd]: ohsumd is not a dataset of study thesis",
                        "use openi, ohsumed")
+    code, _, err = entry("study=thesis", "study.only_datasets=[openi]", "dataset=csv", "dataset.path=x.csv",
+                         "study.dry_run=true", module=STUDY)
+    assert_short_error(code, err, "study.only_datasets=[openi] and dataset=csv: the command's dataset replaces")
 
 
 def test_folds_below_two_are_an_error_line_wherever_the_corpus_is_checked():
