@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mtlv.data.splits import validate_split_options
-from mtlv.errors import ConfigError, DataError, entry_point, in_sweep_job
+from mtlv.errors import ConfigError, DataError, entry_point, in_sweep_job, report_and_exit
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,17 @@ def check_options(cfg: DictConfig) -> None:
     check_groups_spec(cfg)
     check_accelerator(cfg)
     check_affinity_device(cfg)
+    check_output_folders(cfg)
+
+
+def check_output_folders(cfg: DictConfig) -> None:
+    """paths.output_dir, and the cache and job folders (below it unless set apart), can be written: a read-only
+    folder is one line here, not an OSError from the first split or token file."""
     check_writable(cfg.paths.output_dir)
+    for key in ("paths.cache_dir", "paths.runs_dir"):
+        folder = _value(cfg, key)
+        if folder is not _MISSING and folder is not None:
+            check_writable(folder, key, f"set {key}=/a/writable/folder")
 
 
 def check_groups_spec(cfg: DictConfig) -> None:
@@ -313,6 +323,49 @@ def check_writable(folder: str | Path, key: str = "paths.output_dir",
         raise ConfigError(f"{key}={folder}: cannot write there ({err.strerror or err}); {fix}") from err
 
 
+# Options whose node Hydra itself types while it composes (the joblib launcher's structured config): a value of
+# the wrong type ends composition with Hydra's own multi-line message, before the checks above can run.
+TYPED_BY_HYDRA = ("hydra.launcher.",)
+
+
+def check_command_line(args: list[str]) -> None:
+    """Check the command's values of options Hydra types (TYPED_BY_HYDRA) as OPTIONS would, before Hydra
+    composes: `hydra.launcher.n_jobs=abc` is then one `error:` line naming what it accepts."""
+    options = {o.key: o for o in OPTIONS if o.key.startswith(TYPED_BY_HYDRA)}
+    mine = [a for a in args if a.split("=", 1)[0].lstrip("+~") in options and "=" in a]
+    if not mine:
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(mine)
+    except HydraException:  # the override's own syntax: Hydra says what is wrong with it
+        return
+    for override in parsed:
+        if override.is_sweep_override() or override.is_delete():
+            continue
+        option, value = options[override.key_or_group], override.value()
+        if (problem := option.problem(value)) is not None:
+            raise ConfigError(option.message(value, problem))
+
+
+def command_line_checked(main: Callable) -> Callable:
+    """Wraps a @hydra.main entry point: check_command_line on sys.argv first (one `error:` line, exit 2)."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            check_command_line(sys.argv[1:])
+        except ConfigError as err:
+            report_and_exit(err)
+        return main(*args, **kwargs)
+
+    return run
+
+
 class PreflightCallback(Callback):
     """Hydra callback (conf/hydra/default.yaml): check the options before Hydra creates the run
     folder under paths.output_dir, so a bad value or an unwritable folder is one `error:` line.
@@ -339,9 +392,13 @@ def check_corpus(cfg: DictConfig, corpus) -> None:
     if len(corpus) < MIN_DOCUMENTS:
         raise DataError(f"{where} has {len(corpus)} document(s); training needs at least {MIN_DOCUMENTS} "
                         "(for train, validation and test parts)")
+    check_labels_vary(where, corpus)
     split = cfg.get("split")
     if split is None:
         return
+    # the ranges first: the part sizes below divide by split.folds (a study loads its data before the jobs'
+    # own option checks run)
+    validate_split_options(split.folds, split.fold, split.test_size, split.val_size)
     given = split.use_given and split.folds is None and corpus.given_split is not None
     if given:
         n_test = int((corpus.given_split == "test").sum())
@@ -364,6 +421,22 @@ def check_corpus(cfg: DictConfig, corpus) -> None:
                "raise split.val_size" if "validation" in parts else "raise split.test_size")
         raise ConfigError(f"split.test_size={split.test_size}, split.val_size={split.val_size}: {len(corpus)} "
                           f"documents give {small}; {fix}")
+
+
+def check_labels_vary(where: str, corpus) -> None:
+    """A dataset whose every label is the same on every document (on all of them, or on none) has nothing to
+    learn or measure: its F1 would be 1.0 or undefined by construction. One label is a valid dataset (a binary
+    task, m=1) as long as some documents have it and some do not; a constant label among others that vary is
+    trained, and the reports flag it."""
+    positives = corpus.labels.sum(axis=0)
+    constant = [(name, int(count)) for name, count in zip(corpus.label_names, positives)
+                if count in (0, len(corpus))]
+    if len(constant) < corpus.num_labels:
+        return
+    named = ", ".join(f"'{name}' on {'all' if count else 'none'} of them" for name, count in constant)
+    raise DataError(f"{where}: every label is the same on all {len(corpus)} documents ({named}): nothing to learn; "
+                    "a label needs documents with it and documents without it (for a binary task, give the "
+                    "documents without the label too, with an empty label cell)")
 
 
 def _parts(pool: int, val_size: float) -> tuple[int, int]:
@@ -403,8 +476,14 @@ def check_max_length(cfg: DictConfig) -> None:
     allowed = model_max_length(cfg.model.name_or_path, cfg.model.module.random_init,
                                bool(cfg.model.get("trust_remote_code", False)))
     if not 8 <= wanted <= allowed:
-        raise ConfigError(f"model.max_length={wanted}: {cfg.model.name_or_path} accepts 8..{allowed} tokens; "
-                          f"set model.max_length={min(max(wanted, 8), allowed)}")
+        # named by the model option (model=tiny), not the tokenizer's path: tiny is a random BERT with MiniLM's
+        # tokenizer, and "packaged:minilm accepts 8..128" read as if MiniLM itself took only 128 tokens. Not
+        # clamped: a shorter input than asked (e.g. experiment=ohsumed_paper's 256) changes what is measured.
+        source = (f"its random_init.max_position_embeddings={allowed}" if cfg.model.module.get("random_init")
+                  else f"the position embeddings of {cfg.model.name_or_path}")
+        raise ConfigError(f"model.max_length={wanted}: model={cfg.model.name} takes 8 to {allowed} tokens "
+                          f"({source}); add model.max_length={min(max(wanted, 8), allowed)} to the command, or "
+                          "choose a model that takes longer inputs")
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int, say_ignored: bool = True) -> None:

@@ -6,10 +6,12 @@ import hydra
 from omegaconf import DictConfig
 
 import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
+from mtlv.checks import command_line_checked
 from mtlv.config import CONF_DIR
 from mtlv.errors import entry_point
 
 
+@command_line_checked  # options Hydra types itself, before it composes
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @entry_point
 def main(cfg: DictConfig) -> float | None:

@@ -44,6 +44,10 @@ def make_classifier(bcfg: DictConfig, seed: int):
 def positive_probs(model, X, num_labels: int) -> np.ndarray:
     """(n, m) probability of the positive class, also for labels constant in the training data."""
     raw = model.predict_proba(X)
+    if num_labels == 1:  # one label was fitted as a binary problem: (n, classes), in the order of model.classes_
+        classes = list(model.classes_)
+        positive = raw[:, classes.index(1)] if 1 in classes else np.zeros(raw.shape[0])
+        return np.asarray(positive, dtype=np.float64)[:, None]
     if not isinstance(raw, list):  # one-vs-rest: already (n, m)
         return np.asarray(raw, dtype=np.float64)
     cols = []
@@ -104,6 +108,9 @@ def fit_predict(bcfg: DictConfig, seed: int, train_texts: list[str], train_label
     with warnings.catch_warnings():
         # a label without a positive in train gets a constant predictor; the split module already warned
         warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
-        model.fit(X, np.asarray(train_labels))
+        labels = np.asarray(train_labels)
+        # one label (a binary dataset): scikit-learn takes a class vector; an (n, 1) matrix would be read as a
+        # binary target with a warning, and one-vs-rest would then return both classes' probabilities
+        model.fit(X, labels[:, 0] if labels.shape[1] == 1 else labels)
     probs = [positive_probs(model, vectorizer.transform(texts), train_labels.shape[1]) for texts in eval_texts]
     return probs, coefficients(model)

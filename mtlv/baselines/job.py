@@ -83,16 +83,17 @@ def run_baseline(cfg: DictConfig) -> dict:
     if cfg.resume and done.exists() and read_json(done).get("key") == key:
         log.info("already finished with the same config: %s (skipped; resume=false reruns)", out)
         return job.result()
-    out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     corpus = load_corpus(cfg)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    write_text(job.label_counts, label_count_table(corpus, split).to_csv())
-    write_text(job.config_yaml, OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
-
     texts = lambda idx: [corpus.texts[i] for i in idx]  # noqa: E731
+    # fitted before the job's folder exists: an option the data refuses (baseline.min_df that keeps no term)
+    # leaves no folder behind that looks like a started job
     (val_p, test_p), size = fit_predict(cfg.baseline, int(cfg.seed), texts(split.train),
                                         corpus.labels[split.train], [texts(split.val), texts(split.test)])
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(job.label_counts, label_count_table(corpus, split).to_csv())
+    write_text(job.config_yaml, OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
     preds = [Predictions([corpus.ids[i] for i in idx], p, corpus.labels[idx], list(corpus.label_names))
              for idx, p in ((split.val, val_p), (split.test, test_p))]
     report = evaluate(preds[0], preds[1], None, cfg.eval.threshold)

@@ -27,22 +27,48 @@ class Split:
 
 
 def _stratified_holdout(labels: np.ndarray, pool: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit  # scikit-learn: not for the option checks
-
-    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
-    keep, held = next(splitter.split(np.zeros(len(pool)), labels[pool]))
+    keep, held = next(_holdout_splitter(labels[pool], size, seed).split(np.zeros(len(pool)), _target(labels[pool])))
     return np.sort(pool[keep]), np.sort(pool[held])
+
+
+def _target(labels: np.ndarray) -> np.ndarray:
+    """What the stratifier reads: the label matrix, or for a single label its column (scikit-learn's
+    stratifiers take a class vector; iterstrat refuses one column as "binary")."""
+    return labels if labels.shape[1] > 1 else labels[:, 0]
+
+
+def _holdout_splitter(labels: np.ndarray, size: float, seed: int):
+    """Several labels: iterstrat's multilabel stratification. One label (a binary dataset, m=1): scikit-learn's
+    StratifiedShuffleSplit; it refuses a class with one document, which cannot be stratified anyway, so that
+    label is split at random."""
+    # scikit-learn and iterstrat are imported here, not at module level: the option checks import this module
+    if labels.shape[1] > 1:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+        return MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    rare = np.bincount(labels[:, 0], minlength=2).min()
+    return (StratifiedShuffleSplit if rare >= 2 else ShuffleSplit)(n_splits=1, test_size=size, random_state=seed)
+
+
+def _kfold(labels: np.ndarray, folds: int, seed: int):
+    if labels.shape[1] > 1:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        return MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
 
 
 def compute_split(corpus: Corpus, folds: int | None, fold: int, test_size: float, val_size: float,
                   seed: int, use_given: bool = True) -> Split:
-    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
     n = len(corpus)
     everything = np.arange(n)
     if folds is not None:
-        kfold = MultilabelStratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
-        train_pool, test = list(kfold.split(np.zeros(n), corpus.labels))[int(fold)]
+        kfold = _kfold(corpus.labels, int(folds), seed)
+        train_pool, test = list(kfold.split(np.zeros(n), _target(corpus.labels)))[int(fold)]
     elif use_given and corpus.given_split is not None:
         train_pool, test = everything[corpus.given_split == "train"], everything[corpus.given_split == "test"]
     else:

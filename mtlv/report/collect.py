@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mtlv import tracking
+from mtlv.errors import ConfigError
 from mtlv.run.record import PARAMS_METRIC
 
 log = logging.getLogger(__name__)
@@ -150,10 +151,17 @@ def is_result(run) -> bool:
                                               and not is_lone_group_job(run)))
 
 
+def lone_group_run_name(run) -> str:
+    """A group job's run name says its group (`gmtl-minilm-k2/g1: Cardiomegaly, +3`, record.job_run_name): add
+    it only to a name that does not (runs logged before group jobs were named so)."""
+    name, index = run.info.run_name, run.data.params.get("group_index", "?")
+    return name if f"/g{index}:" in name else f"{name} (group {index})"
+
+
 def lone_group_warning(runs: list) -> list[str]:
     if not runs:
         return []
-    names = ", ".join(sorted({f"{r.info.run_name} (group {r.data.params.get('group_index', '?')})" for r in runs}))
+    names = ", ".join(sorted({lone_group_run_name(r) for r in runs}))
     return [f"{len(runs)} STL/GMTL group job run(s) without their sweep are left out: each scores one group's "
             f"labels only, not the whole label set ({names}). Run the cell as a sweep (-m) to get its result."]
 
@@ -169,12 +177,41 @@ def search_all(client, experiment_ids: list[str], filter_string: str = "") -> li
             return runs
 
 
+def check_filter(filter_string: str) -> None:
+    """`filter=`: MLflow's search syntax, parsed here (the same grammar every store uses) so that a typo is one
+    line naming it, not MLflow's traceback from inside the search."""
+    if not filter_string:
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    try:
+        SearchUtils.parse_search_filter(filter_string)
+    except MlflowException as err:
+        reason = str(err.message).strip().splitlines()[0] if str(err.message).strip() else type(err).__name__
+        raise ConfigError(f"filter={filter_string!r}: not an MLflow search filter ({reason}); write e.g. "
+                          "filter=\"params.trainer.max_epochs = '10' and tags.arch = 'gmtl'\" (values quoted; "
+                          "https://mlflow.org/docs/latest/search-runs.html)") from None
+
+
+def check_experiments(asked: list[str] | None, existing: list[str], uri: str) -> None:
+    """`experiments=`: each one in the store (a misspelt name would otherwise report nothing, as if the store
+    were empty)."""
+    missing = [name for name in asked or [] if name not in existing]
+    if missing:
+        have = ", ".join(sorted(existing)) if existing else "none yet"
+        raise ConfigError(f"experiments={list(asked)}: {', '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} not an experiment of {uri}; it has: {have}")
+
+
 def collect(uri: str, experiments: list[str] | None = None, filter_string: str = "",
             cells: list[str] | None = None) -> Runs:
     """All finished results in the store (or in the named experiments, or of the given cell folders: a study's
     own), deduplicated per KEY."""
+    check_filter(filter_string)
     client = tracking.read_client(uri)
     exps = tracking.retry_locked(client.search_experiments)()
+    check_experiments(experiments, [e.name for e in exps], uri)
     ids = [e.experiment_id for e in exps if experiments is None or e.name in experiments]
     every = search_all(client, ids, filter_string) if ids else []
     if cells is not None:

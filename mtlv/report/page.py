@@ -194,6 +194,10 @@ def build_report(cfg: DictConfig) -> Path:
     experiments = list(cfg.experiments) if cfg.experiments else None
     cells = list(cfg.cells) if cfg.get("cells") is not None else None
     data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "", cells)
+    from mtlv.checks import check_writable
+
+    # after the store is found (a missing store creates nothing), before any table or figure is made
+    check_writable(out, "out", "set out=/a/writable/folder")
     lines, recs = header(data, ref, cfg), []
     if data.runs.empty:
         lines.append("\nNo finished runs in this store yet: run `python -m mtlv.train` (or a study).")

@@ -8,12 +8,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import launch
+from mtlv.checks import check_command_line
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.progress import duration
-from mtlv.study.spec import Sweep, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
+from mtlv.study.spec import (Sweep, check_study, datasets, is_study_override, key_of, left_out, sweeps_for, top_of,
+                             value_text)
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -33,6 +35,7 @@ def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
     from hydra.errors import HydraException
 
     args = [a for a in args if a not in MULTIRUN_FLAGS]
+    check_command_line(args)
     user = [a for a in args if not is_study_override(a)]
     # clustering.* options exist only once a clustering is chosen (the plan composes them with each grid's
     # clustering, and names the sweep if one does not fit); baseline.* only in the baselines' config
@@ -46,6 +49,7 @@ def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
         raise ConfigError(f"{first} (options as for `python -m mtlv.train`; the study's own under study.*)") from None
     if not cfg.get("study") or not cfg.study.get("grids"):
         raise ConfigError("study=...: choose a study from conf/study/ (quick, groupings, thesis, ...)")
+    check_study(cfg)
     return cfg, user
 
 

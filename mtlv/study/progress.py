@@ -45,6 +45,7 @@ class Progress:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     clock: Callable[[], float] = time.time
     quiet_s: float = 300.0                  # a status line after this long without an event
+    queue_file: Path | None = None          # where a SLURM sweep says why its jobs wait (mtlv/run/slurm.py)
 
     def __post_init__(self) -> None:
         self.start = self.clock()
@@ -57,6 +58,7 @@ class Progress:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()       # one line at a time
         self._polling = threading.RLock()   # the watcher thread and the study's own calls
+        self.queue = ""                     # the last queue line shown
 
     # counts -------------------------------------------------------------------------------------------
     def counts(self) -> tuple[int, int, int]:
@@ -86,7 +88,18 @@ class Progress:
                  f"elapsed {duration(self.clock() - self.start)}"]
         if eta is not None and "todo" in self.state.values() and not self.halted:
             parts.append(f"ETA ~{duration(eta)}")
+        if self.queue:
+            parts.append(self.queue)
         return " · ".join(parts)
+
+    def _queue_changed(self) -> bool:
+        """Whether why the SLURM jobs wait changed (the sweep writes it to queue_file)."""
+        try:
+            text = self.queue_file.read_text(encoding="utf-8").strip() if self.queue_file else ""
+        except OSError:
+            text = ""
+        changed, self.queue = text != self.queue, text
+        return changed and bool(text)
 
     def say(self, text: str) -> None:
         with self._lock:
@@ -120,7 +133,9 @@ class Progress:
                 lines.append(f"FAILED {job.title}: {failed.get('error', '?')}")
         for line in lines:
             self.say(f"{line} · {self.status()}")
-        if not lines and self.clock() - self.last_line >= self.quiet_s:
+        if self._queue_changed() and not lines:
+            self.say(f"waiting · {self.status()}")
+        elif not lines and self.clock() - self.last_line >= self.quiet_s:
             self.say(f"running · {self.status()}")
         return lines
 

@@ -98,7 +98,10 @@ class _Forward:
 def run_plan(plan: Plan, progress: Progress, logs: Path, verbose: bool = False, env: dict | None = None) -> Outcome:
     outcome = Outcome()
     logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
+    # a SLURM sweep writes why its jobs wait there, for the status line (mtlv/run/slurm.py)
+    progress.queue_file = logs / "queue.txt"
+    progress.queue_file.unlink(missing_ok=True)  # a killed sweep's last line is not this run's
+    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1", MTLV_QUEUE_STATUS=str(progress.queue_file))
     todo = [i for i in range(len(plan.sweeps)) if needs_run(plan, i)]
     with progress, _Forward() as forward:
         for n, index in enumerate(todo, 1):

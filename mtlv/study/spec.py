@@ -113,6 +113,60 @@ def archs_of(grid: dict) -> list[str]:
     return archs
 
 
+def _names(study: DictConfig, key: str) -> list[str] | None:
+    """A study option that lists names (null: all), as a list; a bare word is refused rather than read as its
+    letters (`list("mtl")`)."""
+    value = study.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple, ListConfig)):
+        raise ConfigError(f"study.{key}={value}: give a list, e.g. study.{key}=[{value}] (or null for all)")
+    return [str(v) for v in value]
+
+
+def _unknown(key: str, given: list[str], valid: list[str], what: str) -> None:
+    """One error naming the values of `study.<key>` that match nothing (a typo there would silently drop a
+    part of the study) and the valid ones."""
+    unknown = [v for v in given if v not in valid]
+    if unknown:
+        raise ConfigError(f"study.{key}={value_text(given)}: {', '.join(unknown)} "
+                          f"{'is' if len(unknown) == 1 else 'are'} not {what}; use {', '.join(valid) or 'none'}")
+
+
+def check_study(cfg: DictConfig) -> None:
+    """Before anything is planned: the study's own options (check_study_options), and that the folders the plan
+    and the jobs write (caches, job folders, the study's folder) can be written, so that a read-only
+    paths.output_dir is one error line, not an OSError from the first cache file."""
+    from mtlv.checks import check_output_folders
+
+    check_study_options(cfg.study)
+    check_output_folders(cfg)
+
+
+def check_study_options(study: DictConfig) -> None:
+    """study.*: a value that selects nothing is an error naming the valid ones, not a part of the study silently
+    left out."""
+    from mtlv.checks import Option
+
+    grids = OmegaConf.to_container(study.grids) or {}
+    if (run_grids := _names(study, "run_grids")) is not None:
+        _unknown("run_grids", run_grids, [str(g) for g in grids], f"a grid of study {study.name}")
+    if (archs := _names(study, "archs")) is not None:
+        _unknown("archs", archs, [*ARCHS, BASELINE], "an architecture (or baseline)")
+    if (only := _names(study, "only_datasets")) is not None:
+        entries = OmegaConf.to_container(study.datasets) if study.get("datasets") else []
+        named = [str(d["name"]) for d in entries if isinstance(d, dict) and "name" in d]
+        if not named:
+            raise ConfigError(f"study.only_datasets={value_text(only)}: study {study.name} names no datasets (it "
+                              "studies the command's dataset=...); leave study.only_datasets out")
+        _unknown("only_datasets", only, named, f"a dataset of study {study.name}")
+    # split.folds' own rule (validate_split_options), as a study option: checked before any data is loaded
+    folds = Option("study.folds", low=2, null=True, example=5)
+    if (problem := folds.problem(study.get("folds"))) is not None:
+        raise ConfigError(folds.message(study.get("folds"), problem) + ": cross-validation needs at least 2 folds; "
+                          "null keeps the dataset's own protocol")
+
+
 def selected(study: DictConfig, family: str) -> bool:
     """`study.archs`: the architectures (and `baseline`) to run, null for all."""
     return study.get("archs") is None or family in list(study.archs)
@@ -138,13 +192,12 @@ def datasets(study: DictConfig, user: list[str]) -> list[tuple[str, str | None, 
         named[str(entry["name"])] = entry.get("experiment")
     optional = set(study.get("optional") or [])
     given = [o.split("=", 1)[1] for o in user if key_of(o) == "dataset"]
+    if given and named and study.get("only_datasets") is not None:  # the command's dataset would silently win
+        raise ConfigError(f"study.only_datasets={value_text(list(study.only_datasets))} and dataset={given[-1]}: the "
+                          "command's dataset replaces the study's datasets; give one of the two")
     if given or not named:
         return [(given[-1] if given else "", named.get(given[-1]) if given else None, False)]
-    if (only := study.get("only_datasets")) is not None:
-        unknown = sorted(set(only) - set(named))
-        if unknown:
-            raise ConfigError(f"study.only_datasets={list(only)}: {unknown} not in this study's datasets "
-                              f"({', '.join(named)})")
+    if (only := study.get("only_datasets")) is not None:  # each a dataset of the study: check_study
         named = {k: v for k, v in named.items() if k in set(only)}
     return [(name, experiment, name in optional) for name, experiment in named.items()]
 

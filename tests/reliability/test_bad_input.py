@@ -269,7 +269,8 @@ def test_unknown_hub_id_fails_fast_without_hf_hub_offline(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, needle", [
-    (["model.max_length=1000"], "model.max_length=1000: packaged:minilm accepts 8..128 tokens; set model.max_length=128"),
+    (["model.max_length=1000"], "model.max_length=1000: model=tiny takes 8 to 128 tokens (its random_init.max_position_embeddings=128); "
+     "add model.max_length=128 to the command"),
     (["data.batch_size=0"], "data.batch_size=0: must be at least 1"),
     (["data.eval_batch_size=-4"], "data.eval_batch_size=-4: must be at least 1"),
     (["split.folds=1"], "split.folds=1: cross-validation needs at least 2 folds"),
@@ -341,7 +342,7 @@ def test_a_bug_is_not_disguised_as_a_user_error(capsys):
 
 def test_checks_run_before_any_data_is_tokenized(entry, tmp_path):
     code, _, err = entry("model=tiny", "model.max_length=4", *FAST[1:])
-    assert_short_error(code, err, "model.max_length=4", "set model.max_length=8")
+    assert_short_error(code, err, "model.max_length=4", "add model.max_length=8")
     assert not (tmp_path / "out" / "cache" / "tokens").exists()
     assert not list((tmp_path / "out").glob("runs/**/label_counts.csv"))  # no job folder was prepared either
 

@@ -170,3 +170,22 @@ def test_a_gpu_sweep_is_submitted_from_a_node_without_gpu_and_checked_on_its_nod
     assert "JobEnvironment(job_id=" in log
     assert "error: 1 of 1 jobs failed" in proc.stderr and "Traceback" not in proc.stderr
     assert "ConfigError: trainer.accelerator=gpu (trainer=gpu, trainer=ddp) needs CUDA" in proc.stderr
+
+
+def test_a_job_slurm_can_never_start_is_one_error_line(slurm_cluster, tmp_path):
+    """Asking more CPUs than the node has: SLURM queues the job and keeps it PENDING (PartitionConfig) forever,
+    where the sweep (and a study) waited in silence. Now one error line naming the option to lower, exit 2, and
+    the jobs are cancelled, not left in the queue."""
+    cpus = max(int(c.rstrip("+")) for c in subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
+                                                         check=True).stdout.split())
+    args = ["-m", "arch=mtl", *FAST, *[o for o in SLURM if "cpus_per_task" not in o],
+            f"hydra.launcher.cpus_per_task={cpus + 2}"]
+    start = time.time()
+    proc = run_cli("mtlv.train", args, tmp_path, check=False, timeout=600)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert time.time() - start < 300  # not a wait for the job
+    assert "Traceback" not in proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "SLURM can never start job" in line and f"it asks for {cpus + 2} CPUs" in line
+    assert f"lower hydra.launcher.cpus_per_task to {cpus} or fewer" in line
+    assert subprocess.run(["squeue", "--me", "-h"], capture_output=True, text=True).stdout.strip() == ""

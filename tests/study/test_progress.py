@@ -53,6 +53,29 @@ def test_one_line_per_event_with_counts_and_eta(tmp_path):
     assert out.getvalue().splitlines()[-1].endswith("running · 3/4 jobs done, 1 failed · elapsed 7m30s")
 
 
+def test_why_slurm_jobs_wait_is_in_the_status_line(tmp_path):
+    """A SLURM sweep writes why its jobs wait (mtlv/run/slurm.py, MTLV_QUEUE_STATUS): the study says it when it
+    changes, instead of a silent wait, and keeps it in later status lines."""
+    folder = tmp_path / "job0"
+    folder.mkdir()
+    out, clock = io.StringIO(), Clock(1000.0)
+    progress = Progress(Plan([Sweep("d", "g", "mtlv.train", ())], [Job(0, folder, tmp_path, "mtl-x", "mtl", "k0",
+                                                                         False)]),
+                        {}, out=out, clock=clock, queue_file=tmp_path / "queue.txt")
+    progress.poll()
+    assert out.getvalue() == ""  # no file yet: nothing waits
+    (tmp_path / "queue.txt").write_text("1 job(s) waiting in the SLURM queue (Priority: 7_0)")
+    clock.now = 1010.0
+    progress.poll()
+    progress.poll()  # unchanged: said once
+    (line,) = out.getvalue().splitlines()
+    assert line.endswith("waiting · 0/1 jobs done · elapsed 10 s · 1 job(s) waiting in the SLURM queue (Priority: 7_0)")
+    (tmp_path / "queue.txt").write_text("")  # it started
+    clock.now += progress.quiet_s
+    progress.poll()
+    assert out.getvalue().splitlines()[-1].endswith("running · 0/1 jobs done · elapsed 5m10s")
+
+
 def test_eta_scales_the_estimates_and_shares_them_among_workers(tmp_path):
     folders = [tmp_path / f"j{i}" for i in range(3)]
     jobs = [Job(0, f, tmp_path, f"j{i}", "stl", f"k{i}", False) for i, f in enumerate(folders)]
