@@ -18,6 +18,7 @@ from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
 from mtlv.run.layout import SWEEP_CELLS, CellLayout, JobLayout
+from mtlv.run.lock import release_parent
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
         record.log_result(info["tracking_uri"], info["run_id"], params={"eval.chosen_threshold": report["threshold"]},
                           metrics=metrics, artifacts=cell.evaluation_files(), label_names=labels, files=cell,
                           end=True)
+        release_parent(cell)  # the parent run is ended: no longer this process's open run
         summary["run_id"] = info["run_id"]
     write_json(saved, summary)
     record.print_cell(summary, report, folder, parent, grouping.num_groups)

@@ -107,8 +107,9 @@ def make_logger(cfg: DictConfig, job: JobLayout, run_name: str, tags: dict) -> t
     saved = job.mlflow_run
     run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
     tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"}, keep=run_id)
+    where = {"artifact_location": None} if tracking.is_server(uri) else {}  # a server decides where artifacts go
     logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name,
-                         tags=tags, run_id=run_id)
+                         tags=tags, run_id=run_id, **where)
     write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
     return logger, uri
 
@@ -301,7 +302,17 @@ def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     result = {**job_result(cfg, cell, job, key, mkey, label_names, report, elapsed, start, split),
               "trainable_params": trainable_params(module)}
     if logger is not None:
-        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split, result["trainable_params"])
+        try:
+            log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split, result["trainable_params"])
+        except Exception as err:
+            if not tracking.server_gone(uri, err):
+                raise
+            # The result stands: the job is finished, for mtlv.track to log. Its run is incomplete: without
+            # mlflow_run.json, mtlv.track marks it KILLED and logs the job anew.
+            job.mlflow_run.unlink(missing_ok=True)
+            write_json(job.result_json, result)
+            register(cfg, mkey, job)
+            raise tracking.outage_error(uri, err, "logging the job's result", job.folder, cell.folder) from None
         result["run_id"] = logger.run_id
     write_json(job.result_json, result)
     register(cfg, mkey, job)  # after result.json: the registry only names finished jobs
