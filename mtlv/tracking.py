@@ -325,14 +325,16 @@ def _outage(err: BaseException) -> str:
     return "no answer in time" if "timed out" in text.lower() or "Timeout" in text else "connection lost"
 
 
-def outage_error(uri: str, err: BaseException, what: str, folder: Path, cell: Path) -> TrackingError:
-    """The one line for a tracking server that stopped answering (`server_gone`) while `what`: it names the server
-    and says that the job's files in `folder` are kept for `python -m mtlv.track` (which takes the cell folder)."""
+def outage_error(uri: str, err: BaseException, what: str, folder: Path, cell: Path, whose: str = "job"
+                 ) -> TrackingError:
+    """The one line for a tracking server that stopped answering (`server_gone`) while `what`: it names the
+    server and says that the files in `folder` (of a job, or of a cell: `whose`) are kept for
+    `python -m mtlv.track`, which takes the cell folder `cell`."""
     import shlex
 
-    return TrackingError(f"MLflow tracking server {uri} stopped answering while {what} ({_outage(err)}); the job's "
-                         f"files are kept in {folder}: record them with `python -m mtlv.track {shlex.quote(str(cell))} "
-                         f"--tracking-uri {shlex.quote(uri)}` once the server is back")
+    command = f"python -m mtlv.track {shlex.quote(str(cell))} --tracking-uri {shlex.quote(uri)}"
+    return TrackingError(f"MLflow tracking server {uri} stopped answering while {what} ({_outage(err)}); the "
+                         f"{whose}'s files are kept in {folder}: record them with `{command}` once the server is back")
 
 
 def check_store(uri: str, timeout_s: float = 10.0) -> None:

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 class MLFlowLogger(LightningMLFlowLogger):
     gone: str | None = None  # why the server stopped answering; nothing is sent to it any more
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if tracking.is_server(self._tracking_uri or ""):
+            tracking.bound_http_requests()  # MTLV's bounds on MLflow's retries, also for a logger made alone
+
     def _unless_gone(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if self.gone is not None:
             return

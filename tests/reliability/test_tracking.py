@@ -245,6 +245,36 @@ def test_mlflow_requests_to_a_server_that_went_away_end_in_seconds_a_user_settin
     assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 300 and MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 3
 
 
+@pytest.mark.timeout(120)
+def test_a_server_gone_during_training_stops_the_logging_not_the_training(closed_port, tmp_path, caplog,
+                                                                          monkeypatch):
+    """Lightning's logger raised from log_metrics when MLflow gave up, which ended a job in its training: now
+    one warning, then nothing more is sent (no second round of retries); other MLflow errors still raise."""
+    import logging
+    import time
+
+    from mtlv.run.mlflow_logger import MLFlowLogger
+
+    assert compose([]).logger._target_ == "mtlv.run.mlflow_logger.MLFlowLogger"
+    for name in tracking.HTTP_BOUNDS:  # unset for the test (the logger sets MTLV's bounds), restored after it
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
+    uri = f"http://127.0.0.1:{closed_port}"
+    logger = MLFlowLogger(experiment_name="gone", tracking_uri=uri)
+    with caplog.at_level(logging.WARNING, logger="mtlv.run.mlflow_logger"):
+        logger.log_hyperparams({"seed": 1})
+        start = time.monotonic()
+        logger.log_metrics({"train/loss": 0.5}, step=1)
+        logger.finalize("success")
+        assert time.monotonic() - start < 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mtlv.run.mlflow_logger"]
+    assert warnings == [f"MLflow tracking server {uri} stopped answering during training; the job trains on "
+                        "without logging to it and keeps its files"]
+    local = MLFlowLogger(experiment_name="x", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", run_id="0" * 32)
+    with pytest.raises(Exception, match="not found|No run"):  # noqa: PT011 - MlflowException
+        local.log_metrics({"train/loss": 0.5})
+
+
 # ----------------------------------------------------------------------------- two live sweeps on one cell
 _HOLD_CELL = """
 import sys

@@ -113,10 +113,12 @@ def test_a_server_gone_during_training_costs_seconds_and_one_line_and_keeps_the_
     """The server is killed as the job starts training. MLflow's own client retried for minutes (8 measured,
     silently), and Lightning's logger then ended the job. Now: one warning, the job trains on and saves its
     result, and one `error:` line names the server and how to record the kept files with mtlv.track."""
+    from mtlv import tracking
     from mtlv.run import job as job_module
 
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)  # MTLV's bounds, not a setting of this machine
+    for name in tracking.HTTP_BOUNDS:  # MTLV's bounds, not a setting of this machine
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
     killed = []
     real_fit = job_module.fit
 
@@ -146,3 +148,7 @@ def test_a_server_gone_during_training_costs_seconds_and_one_line_and_keeps_the_
     assert logged.count(f"MLflow tracking server {server.uri} stopped answering during training") == 1, logged
     # training and the bounded retries (~7 s per call: 3 retries, backoff factor 1), not MLflow's ~4 minutes
     assert after_kill < 120, after_kill
+    # the kept files are what mtlv.track needs (here into a local store: the server is gone)
+    from mtlv.run.importer import track
+
+    assert track(cell, tracking_uri=f"sqlite:///{tmp_path}/later.db") == 1
