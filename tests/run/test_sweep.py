@@ -119,7 +119,6 @@ def test_aggregate_refuses_missing_groups_and_runs_standalone(sweeps, tmp_path):
     assert "3 group models aggregated" in proc.stdout
 
 
-@pytest.mark.timeout(120)
 def test_a_server_gone_before_aggregation_is_one_line_and_keeps_the_cell(sweeps, tmp_path):
     """The parent run's tracking server went away before the cell was aggregated: one `error:` line naming the
     server and the mtlv.track command, in seconds (MLflow's own retries took minutes), the aggregated files kept."""
@@ -138,9 +137,9 @@ def test_a_server_gone_before_aggregation_is_one_line_and_keeps_the_cell(sweeps,
     saved = json.loads((copy / "parent_run.json").read_text())
     (copy / "parent_run.json").write_text(json.dumps({**saved, "tracking_uri": uri}))
     start = time.monotonic()
-    proc = run_cli("mtlv.aggregate", [str(copy)], out, check=False)
+    proc = run_cli("mtlv.aggregate", [str(copy)], out, check=False, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert time.monotonic() - start < 90
+    assert time.monotonic() - start < 90  # interpreter start and bounded retries; MLflow's own: minutes
     assert "Traceback" not in proc.stderr and "Retrying" not in proc.stdout + proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert f"MLflow tracking server {uri} stopped answering while logging the cell's aggregated result" in line
