@@ -150,6 +150,16 @@ class CellLayout(ResultFiles):
         return self.folder / "parent_run.json"
 
     @property
+    def parent_lock(self) -> Path:
+        """Held by the process that has the cell's parent run open, until it is ended (mtlv/run/lock.py)."""
+        return self.folder / "parent_run.lock"
+
+    @property
+    def parent_open_lock(self) -> Path:
+        """Held while a process decides whether to open the cell's parent run and writes parent_run.json."""
+        return self.folder / "parent_run.json.lock"
+
+    @property
     def aggregate_json(self) -> Path:
         """The aggregated result's summary (an STL/GMTL cell), with the group results it was made from."""
         return self.folder / "aggregate.json"

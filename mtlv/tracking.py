@@ -188,6 +188,8 @@ _READY_STORES: set[str] = set()
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 
+    if is_server(uri):
+        bound_http_requests()
     path = sqlite_path(uri)
     if path is None or str(path) in _READY_STORES or _store_ready(path):
         _READY_STORES.add(str(path))
@@ -225,6 +227,8 @@ def read_client(uri: str, key: str = "tracking_uri"):
     store that does not exist is an error naming `key` and the path, and nothing is created."""
     from mlflow.tracking import MlflowClient
 
+    if is_server(uri):
+        bound_http_requests()
     path = sqlite_path(uri)
     fix = (f"set {key}=sqlite:///<folder you trained into>/mlflow.db, or paths.output_dir=<that folder> "
            "(MTLV_OUTPUT_DIR)")
@@ -275,9 +279,68 @@ def _store_ready(path: Path) -> bool:
         return False
 
 
+def is_server(uri: str) -> bool:
+    """`uri` is an MLflow tracking server (http or https), not a local store."""
+    return uri.lower().startswith(("http://", "https://"))
+
+
+# MLflow's own client retries a failed request 7 times with a backoff factor of 2 and waits 120 s for each
+# answer: a server that went away mid-sweep kept a job in silent retries for minutes (8 measured), and a
+# SIGTERM waited for them. These bounds (about 7 s of retries for a refused connection, at most 30 s per
+# unanswered request) still ride out a restart of the server; a value the user set in the environment wins.
+HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def bound_http_requests() -> None:
+    """Set MTLV's bounds on MLflow's HTTP retries and timeout where the environment does not set them (MLflow
+    reads them at each request; jobs started from here inherit them), and keep urllib3's line per retry of an
+    MLflow request out of the log: a server that stays away is one line of MTLV's, naming it."""
+    for name, value in HTTP_BOUNDS.items():
+        os.environ.setdefault(name, value)
+    retries = logging.getLogger("urllib3.connectionpool")
+    if _no_mlflow_retry_line not in retries.filters:
+        retries.addFilter(_no_mlflow_retry_line)
+
+
+def _no_mlflow_retry_line(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not (message.startswith("Retrying (") and "/mlflow" in message)
+
+
+def server_gone(uri: str, err: BaseException) -> bool:
+    """`err` (from an MLflow call on `uri`) says the tracking server cannot be reached (any more)."""
+    if not is_server(uri):
+        return False
+    text = str(err)
+    return any(sign in text for sign in ("Max retries exceeded", "Connection refused", "ConnectionError",
+                                         "Read timed out", "ConnectTimeout", "RemoteDisconnected",
+                                         "Connection aborted", "Failed to establish a new connection"))
+
+
+def _outage(err: BaseException) -> str:
+    text = str(err)
+    if "refused" in text or "Failed to establish" in text:
+        return "connection refused"
+    return "no answer in time" if "timed out" in text.lower() or "Timeout" in text else "connection lost"
+
+
+def outage_error(uri: str, err: BaseException, what: str, folder: Path, cell: Path, whose: str = "job"
+                 ) -> TrackingError:
+    """The one line for a tracking server that stopped answering (`server_gone`) while `what`: it names the
+    server and says that the files in `folder` (of a job, or of a cell: `whose`) are kept for
+    `python -m mtlv.track`, which takes the cell folder `cell`."""
+    import shlex
+
+    command = f"python -m mtlv.track {shlex.quote(str(cell))} --tracking-uri {shlex.quote(uri)}"
+    return TrackingError(f"MLflow tracking server {uri} stopped answering while {what} ({_outage(err)}); the "
+                         f"{whose}'s files are kept in {folder}: record them with `{command}` once the server is back")
+
+
 def check_store(uri: str, timeout_s: float = 10.0) -> None:
     """Fail before training when the store cannot be reached, instead of after hours of work."""
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
+        bound_http_requests()
         import urllib.request
 
         try:
@@ -310,12 +373,22 @@ def resolve_uri(uri: str, fallback: str | None) -> str:
 
 
 def experiment_id(uri: str, name: str, artifact_location: str | None = None) -> str:
-    """Get or create an experiment; two processes creating it at once both end with its id."""
+    """Get or create an experiment; two processes creating it at once both end with its id.
+
+    `artifact_location` (a folder on this machine) is used for a local store only. A tracking server decides
+    where artifacts go (`mlflow-artifacts:` with `--serve-artifacts`): a client-side `file://` location would
+    put every run's artifacts of the experiment on the disk of whichever machine created it, under that
+    job's output folder, and leave the server's artifact store empty."""
     mlflow_client = client(uri)
     found = retry_locked(mlflow_client.get_experiment_by_name)(name)
     if found is not None:
+        if is_server(uri) and found.artifact_location.startswith("file:"):
+            log.warning("MLflow experiment %r on the server %s keeps its artifacts at %s, a path on the machine "
+                        "that created it (an earlier MTLV did that): they do not go through the server. A new "
+                        "experiment name (logger.experiment_name=...) gets the server's artifact store", name, uri,
+                        found.artifact_location)
         return found.experiment_id
-    location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+    location = Path(artifact_location).resolve().as_uri() if artifact_location and not is_server(uri) else None
     try:
         return retry_locked(mlflow_client.create_experiment)(name, artifact_location=location)
     except Exception:
@@ -415,9 +488,12 @@ def existing_run(uri: str, run_id: str):
 
 
 def ui_command(uri: str) -> str:
-    # Bound to localhost: the UI has no authentication.
+    """How to look at the store's runs: a tracking server serves its own UI at its URL (`mlflow ui` cannot read
+    a server as a backend store); a local store needs `mlflow ui`, bound to localhost (no authentication)."""
     import shlex
 
+    if is_server(uri):
+        return f"open {uri.rstrip('/')} in a browser"
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)} --host 127.0.0.1 --port 5000"
 
 

@@ -18,6 +18,7 @@ from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
 from mtlv.layout import SWEEP_CELLS, CellLayout, JobLayout
+from mtlv.run.lock import release_parent
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,16 @@ def aggregate_cell(folder: str | Path, reuse: bool = False) -> dict:
     if parent.exists():
         info = read_json(parent)
         metrics = record.result_metrics(report, params, elapsed_s=timing["elapsed_s"], sum_job_s=timing["sum_job_s"])
-        record.log_result(info["tracking_uri"], info["run_id"], params={"eval.chosen_threshold": report["threshold"]},
-                          metrics=metrics, artifacts=cell.evaluation_files(), label_names=labels, files=cell,
-                          end=True)
+        try:
+            record.log_result(info["tracking_uri"], info["run_id"],
+                              params={"eval.chosen_threshold": report["threshold"]}, metrics=metrics,
+                              artifacts=cell.evaluation_files(), label_names=labels, files=cell, end=True)
+        except Exception as err:
+            if not tracking.server_gone(info["tracking_uri"], err):
+                raise
+            raise tracking.outage_error(info["tracking_uri"], err, "logging the cell's aggregated result", folder,
+                                        folder, "cell") from None
+        release_parent(cell)  # the parent run is ended: no longer this process's open run
         summary["run_id"] = info["run_id"]
     write_json(saved, summary)
     record.print_cell(summary, report, folder, parent, grouping.num_groups)

@@ -7,11 +7,13 @@ it marks the job finished. The steps receive the objects they need, not the whol
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import warnings
 from pathlib import Path
+from typing import Callable, Iterator
 
 import lightning as L
 import numpy as np
@@ -108,8 +110,9 @@ def make_logger(cfg: DictConfig, job: JobLayout, run_name: str, tags: dict) -> t
     saved = job.mlflow_run
     run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
     tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"}, keep=run_id)
+    where = {"artifact_location": None} if tracking.is_server(uri) else {}  # a server decides where artifacts go
     logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name,
-                         tags=tags, run_id=run_id)
+                         tags=tags, run_id=run_id, **where)
     write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
     return logger, uri
 
@@ -302,12 +305,31 @@ def train_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     result = {**job_result(cfg, cell, job, key, mkey, label_names, report, elapsed, start, split),
               "trainable_params": trainable_params(module)}
     if logger is not None:
-        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split, result["trainable_params"])
+        with kept_if_server_gone(uri, job, cell, result, lambda: register(cfg, mkey, job)):
+            log_job(cfg, uri, logger.run_id, cell, job, grouping, report, elapsed, split, result["trainable_params"])
         result["run_id"] = logger.run_id
     write_json(job.result_json, result)
     register(cfg, mkey, job)  # after result.json: the registry only names finished jobs
     record.print_job(result, report)
     return result
+
+
+@contextlib.contextmanager
+def kept_if_server_gone(uri: str, job: JobLayout, cell: Cell, result: dict,
+                        also: Callable[[], None] | None = None) -> Iterator[None]:
+    """Logging a finished job's result to a tracking server that stops answering: the result stands (result.json
+    written, then `also`), and the error is one line saying so and how `mtlv.track` records it later. The job's
+    run is left incomplete: without its mlflow_run.json, mtlv.track marks it KILLED and logs the job anew."""
+    try:
+        yield
+    except Exception as err:
+        if not tracking.server_gone(uri, err):
+            raise
+        job.mlflow_run.unlink(missing_ok=True)
+        write_json(job.result_json, result)
+        if also is not None:
+            also()
+        raise tracking.outage_error(uri, err, "logging the job's result", job.folder, cell.folder) from None
 
 
 def record_failure(cfg: DictConfig, err: BaseException) -> None:
@@ -365,10 +387,11 @@ def reuse_job(cfg: DictConfig, corpus: Corpus, cell: Cell, grouping: TaskGroupin
     logger, uri = make_logger(cfg, job, record.job_run_name(cell.run_name, cfg.group_index, label_names),
                               {**job_tags(cfg, cell, job), "mtlv.reused_from": origin})
     if logger is not None:
-        log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split,
-                result.get("trainable_params"))
-        tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})
-        tracking.end_run(uri, logger.run_id)
+        with kept_if_server_gone(uri, job, cell, result):
+            log_job(cfg, uri, logger.run_id, cell, job, grouping, report, float(trained["elapsed_s"]), split,
+                    result.get("trainable_params"))
+            tracking.log_to_run(uri, logger.run_id, params={"reused_from": origin})
+            tracking.end_run(uri, logger.run_id)
         result["run_id"] = logger.run_id
     write_json(job.result_json, result)
     record.print_job(result, report)

@@ -24,7 +24,7 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from mtlv.io import read_json, write_json
-from mtlv.layout import JobLayout
+from mtlv.layout import CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,44 @@ def job_lock(job: JobLayout) -> Iterator[None]:
         with contextlib.suppress(OSError):
             job.lock_owner.unlink()
         lock.release()
+
+
+# The parent MLflow run of an STL/GMTL cell is open from the sweeper's preparation of the cell until its
+# aggregation. A second process opening the cell (a second study on the same output folder) marked every
+# RUNNING parent run of the cell KILLED "left by an interrupted earlier attempt", also the run of a sweep still
+# running. Now the process that has the parent run open holds the cell's parent lock; only runs whose
+# process is gone (the OS released its lock) are presumed dead. The lock is never waited for (a sweeper holds
+# those of all its cells at once), only tried.
+_PARENT_LOCKS: dict[str, FileLock] = {}
+
+
+def hold_parent(cell: CellLayout) -> bool:
+    """Take the cell's parent lock and keep it (until `release_parent` or this process ends). False: another
+    live process holds it, so the cell's RUNNING parent runs may be its own, in progress."""
+    key = str(cell.parent_lock.resolve())
+    if key in _PARENT_LOCKS:
+        return True
+    lock = FileLock(key)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    _PARENT_LOCKS[key] = lock
+    return True
+
+
+def release_parent(cell: CellLayout) -> None:
+    """The cell's parent run is ended: another process may open one."""
+    lock = _PARENT_LOCKS.pop(str(cell.parent_lock.resolve()), None)
+    if lock is not None:
+        lock.release()
+
+
+@contextlib.contextmanager
+def opening_parent(cell: CellLayout) -> Iterator[None]:
+    """One process at a time decides whether to open the cell's parent run and writes parent_run.json: the
+    second of two sweeps preparing the cell at once then finds the first's run instead of opening another.
+    Held for seconds only, with no other lock waited for inside it."""
+    cell.folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cell.parent_open_lock)):
+        yield

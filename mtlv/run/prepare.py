@@ -14,6 +14,7 @@ from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import stable_hash, write_json
 from mtlv.layout import CellLayout
+from mtlv.run.lock import hold_parent, opening_parent
 from mtlv.run import record
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,11 @@ def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     folder = cell.folder
     uri = prepare_tracking(cfg)
     parent = cell.layout.parent_run
-    if uri and not (parent.exists() and cfg.resume):
-        exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
-        open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
+    if uri:
+        with opening_parent(cell.layout):  # a second sweep preparing the cell now finds the first's run
+            if not (parent.exists() and cfg.resume):
+                exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+                open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
     log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
     return cell, grouping
 
@@ -50,7 +53,11 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     is logged to it), saved as the cell's parent_run.json: before a sweep's jobs start, or later from the
     cell's folder (`mtlv.track`). `env`: `environment_params()` of the machine that trained the cell."""
     folder = cell.folder
-    tracking.end_orphans(uri, experiment, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
+    if hold_parent(cell):  # else the cell's RUNNING parent runs may be another live process's, in progress
+        tracking.end_orphans(uri, experiment, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
+    else:
+        log.info("%s: another live process has the cell's parent run open (its lock %s is held): its runs are "
+                 "left as they are", folder, cell.parent_lock)
     run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)

@@ -190,3 +190,135 @@ def test_a_store_that_cannot_be_opened_fails_at_once_with_its_cause(entry, tmp_p
     cause = f"{store} is a folder, not a database file" if where == "folder" else f"{tmp_path}/a-file is a file, not a folder"
     assert_short_error(code, err, f"sqlite:///{store}", cause)
     assert not list((tmp_path / "out").glob("runs/**/checkpoints"))
+
+
+# ----------------------------------------------------------------------------- tracking servers
+def test_the_ui_hint_of_a_server_is_its_url():
+    """`mlflow ui --backend-store-uri http://...` fails: a server serves its own UI."""
+    assert tracking.ui_command("http://127.0.0.1:5123/") == "open http://127.0.0.1:5123 in a browser"
+    assert tracking.ui_command("https://mlflow.example.org") == "open https://mlflow.example.org in a browser"
+    assert tracking.ui_command("sqlite:////x/mlflow.db").startswith("mlflow ui --backend-store-uri sqlite:////x/")
+
+
+def test_a_server_decides_where_artifacts_go_a_local_store_keeps_its_folder(tmp_path, monkeypatch):
+    """A server's experiment got `file://<this job's output dir>/mlartifacts`, a path on the client."""
+    created = {}
+
+    class Recorder:  # what MTLV asks MLflow to create; the real server test is in test_tracking_server.py
+        def get_experiment_by_name(self, name):
+            return None
+
+        def create_experiment(self, name, artifact_location=None):
+            created[name] = artifact_location
+            return "1"
+
+    monkeypatch.setattr(tracking, "client", lambda uri: Recorder())
+    tracking.experiment_id("http://127.0.0.1:5123", "served", str(tmp_path / "mlartifacts"))
+    tracking.experiment_id("sqlite:////x/mlflow.db", "local", str(tmp_path / "mlartifacts"))
+    assert created == {"served": None, "local": (tmp_path / "mlartifacts").as_uri()}
+
+
+@pytest.mark.timeout(120)
+def test_mlflow_requests_to_a_server_that_went_away_end_in_seconds_a_user_setting_wins(closed_port, monkeypatch):
+    """MLflow's own bounds (7 retries, backoff factor 2, 120 s per request) kept a sweep's job in silent retries
+    for 8 minutes after its server went away. MTLV's bounds apply where the environment sets none."""
+    import time
+
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT
+
+    for name in tracking.HTTP_BOUNDS:
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)  # unset for the test, restored after it
+    uri = f"http://127.0.0.1:{closed_port}"
+    start = time.monotonic()
+    with pytest.raises(Exception) as info:  # noqa: PT011 - MlflowException
+        tracking.client(uri).search_experiments(max_results=1)
+    elapsed = time.monotonic() - start
+    assert tracking.server_gone(uri, info.value), info.value
+    assert elapsed < 30, elapsed  # 3 retries with backoff factor 1: ~7 s; MLflow's defaults: minutes
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 3 and MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 30
+    import os
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")  # the user's choice
+    os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    tracking.bound_http_requests()
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 300 and MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 3
+
+
+@pytest.mark.timeout(120)
+def test_a_server_gone_during_training_stops_the_logging_not_the_training(closed_port, tmp_path, caplog,
+                                                                          monkeypatch):
+    """Lightning's logger raised from log_metrics when MLflow gave up, which ended a job in its training: now
+    one warning, then nothing more is sent (no second round of retries); other MLflow errors still raise."""
+    import logging
+    import time
+
+    from mtlv.run.mlflow_logger import MLFlowLogger
+
+    assert compose([]).logger._target_ == "mtlv.run.mlflow_logger.MLFlowLogger"
+    for name in tracking.HTTP_BOUNDS:  # unset for the test (the logger sets MTLV's bounds), restored after it
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
+    uri = f"http://127.0.0.1:{closed_port}"
+    logger = MLFlowLogger(experiment_name="gone", tracking_uri=uri)
+    with caplog.at_level(logging.WARNING, logger="mtlv.run.mlflow_logger"):
+        logger.log_hyperparams({"seed": 1})
+        start = time.monotonic()
+        logger.log_metrics({"train/loss": 0.5}, step=1)
+        logger.finalize("success")
+        assert time.monotonic() - start < 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mtlv.run.mlflow_logger"]
+    assert warnings == [f"MLflow tracking server {uri} stopped answering during training; the job trains on "
+                        "without logging to it and keeps its files"]
+    local = MLFlowLogger(experiment_name="x", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", run_id="0" * 32)
+    with pytest.raises(Exception, match="not found|No run"):  # noqa: PT011 - MlflowException
+        local.log_metrics({"train/loss": 0.5})
+
+
+# ----------------------------------------------------------------------------- two live sweeps on one cell
+_HOLD_CELL = """
+import sys
+from mtlv.config import compose
+from mtlv.run.prepare import prepare_cell
+prepare_cell(compose(sys.argv[1:]))
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_live_sweeps_parent_run_is_not_marked_killed_by_a_second_one(tmp_path):
+    """Two live studies on one output folder: the second marked the first's parent run KILLED as "left RUNNING
+    by an interrupted earlier attempt" while the first was running. Only a process whose cell lock the OS has
+    released (it is gone) is presumed dead."""
+    import subprocess
+    import sys
+
+    from mtlv.io import read_json
+    from mtlv.run.cell import cell_dir
+    from mtlv.layout import CellLayout
+    from mtlv.run.lock import release_parent
+    from mtlv.run.prepare import prepare_cell
+
+    overrides = ["arch=stl", *FAST, f"paths.output_dir={tmp_path}"]
+    first = subprocess.Popen([sys.executable, "-c", _HOLD_CELL, *overrides], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "ready", first.stderr.read()[-3000:]
+        cfg = compose([*overrides, "resume=false"])  # a second parent run for the same cell, now
+        cell = CellLayout(cell_dir(cfg))
+        first_run = read_json(cell.parent_run)["run_id"]
+        uri = read_json(cell.parent_run)["tracking_uri"]
+        prepare_cell(cfg)
+        second_run = read_json(cell.parent_run)["run_id"]
+        assert second_run != first_run
+        assert tracking.client(uri).get_run(first_run).info.status == "RUNNING"  # alive: left alone
+        first.stdin.close()
+        assert first.wait(timeout=60) == 0
+        prepare_cell(cfg)  # the first process is gone: its run was left RUNNING by a dead process
+        assert tracking.client(uri).get_run(first_run).info.status == "KILLED"
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        release_parent(CellLayout(cell_dir(compose(overrides))))

@@ -119,6 +119,34 @@ def test_aggregate_refuses_missing_groups_and_runs_standalone(sweeps, tmp_path):
     assert "3 group models aggregated" in proc.stdout
 
 
+def test_a_server_gone_before_aggregation_is_one_line_and_keeps_the_cell(sweeps, tmp_path):
+    """The parent run's tracking server went away before the cell was aggregated: one `error:` line naming the
+    server and the mtlv.track command, in seconds (MLflow's own retries took minutes), the aggregated files kept."""
+    import socket
+    import time
+
+    out = sweeps[0]
+    cell = next((out / "runs" / "demo").glob("gmtl-*"))
+    copy = tmp_path / cell.name
+    shutil.copytree(cell, copy)
+    for name in ("metrics.json", "aggregate.json", "predictions_test.csv"):
+        (copy / name).unlink()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there once the block ends
+    saved = json.loads((copy / "parent_run.json").read_text())
+    (copy / "parent_run.json").write_text(json.dumps({**saved, "tracking_uri": uri}))
+    start = time.monotonic()
+    proc = run_cli("mtlv.aggregate", [str(copy)], out, check=False, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert time.monotonic() - start < 90  # interpreter start and bounded retries; MLflow's own: minutes
+    assert "Traceback" not in proc.stderr and "Retrying" not in proc.stdout + proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert f"MLflow tracking server {uri} stopped answering while logging the cell's aggregated result" in line
+    assert f"the cell's files are kept in {copy}" in line and f"python -m mtlv.track {copy} --tracking-uri {uri}" in line
+    assert (copy / "metrics.json").is_file() and (copy / "predictions_test.csv").is_file()
+
+
 def test_predict_round_trips_a_gmtl_set(sweeps, tmp_path):
     out = sweeps[0]
     parent, _ = parent_and_children(out, "gmtl")
