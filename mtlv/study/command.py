@@ -206,7 +206,7 @@ def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
     if cfg.get("logger") is None:
         log.info("no MLflow logger (logger=none): no report; `python -m mtlv.track` logs the runs, then mtlv.report")
         return None
-    report_cfg = compose([f"out={folder / 'report'}"], config_name="report")
+    report_cfg = compose([f"out={value_text(str(folder / 'report'))}"], config_name="report")  # any folder name
     with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
                                               "cells": [str(c) for c in plan.cells]})
     return build_report(with_cells)
