@@ -13,7 +13,7 @@ from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.progress import duration
-from mtlv.study.spec import Sweep, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
+from mtlv.study.spec import TRAIN_MODULE, Sweep, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -196,7 +196,7 @@ def save_plan(folder: Path, plan: Plan, text: str) -> None:
         "jobs": [{"sweep": plan.sweeps[j.sweep].name, "title": j.title, "arch": j.arch, "folder": str(j.folder),
                   "cell": str(j.cell), "model_key": j.model_key, "finished_before": j.finished, "reuses": j.reuses}
                  for j in plan.jobs],
-        "notes": plan.notes})
+        "notes": plan.notes, "dropped": plan.dropped})
 
 
 def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
@@ -210,6 +210,18 @@ def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
     with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
                                               "cells": [str(c) for c in plan.cells]})
     return build_report(with_cells)
+
+
+def refuse_encoderless(sweeps: list[Sweep], plan: Plan) -> None:
+    """A study that asked for encoders and can train none of them here is an error, not a baselines-only study
+    that recommends TF-IDF: the reasons are the dropped cells' errors (e.g. a max length the encoder lacks)."""
+    asked = [s.name for s in sweeps if s.module == TRAIN_MODULE]
+    if not asked or any(s.module == TRAIN_MODULE for s in plan.sweeps):
+        return
+    why = list(dict.fromkeys(d["error"] for d in plan.dropped if d["sweep"] in asked))
+    raise ConfigError(f"no encoder grid of this study can run here (every cell of {', '.join(asked)} was dropped): "
+                      + "; ".join(why or ["see the notes"]) + " (fix that option; study.archs=[baseline] runs only "
+                      "the baselines)")
 
 
 def run_study(args: list[str]) -> int:
@@ -226,6 +238,7 @@ def run_study(args: list[str]) -> int:
           flush=True)
     plan = make_plan(sweeps)
     plan.notes = notes + plan.notes
+    refuse_encoderless(sweeps, plan)
     parallel = workers(cfg)
     times, sources = estimates(plan, cfg.paths.runs_dir, bool(cfg.study.get("probe", True)), print) \
         if plan.to_train() else ({}, [])

@@ -1,0 +1,142 @@
+"""What a study's plan refuses, drops and says, before anything trains (dry runs, tiny model)."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import CSV_OPTIONS, ROOT
+
+from mtlv.errors import ConfigError
+from mtlv.study.command import run_study
+from mtlv.study.plan import PlanRefusal, combos, split_sweep
+from mtlv.study.spec import Sweep
+
+WORDS = {"Fever": ["febrile", "pyrexia"], "Cough": ["sputum", "wheeze"], "Rash": ["erythema", "papules"],
+         "Nausea": ["vomiting", "emesis"], "Pain": ["ache", "tender"]}
+
+
+def clinic_csv(path: Path, labels: list[str], n: int = 80) -> Path:
+    """Notes whose labels are `labels` (the docs' own label names), as a user's CSV."""
+    rng = random.Random(0)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["note", "codes"])
+        for i in range(n):
+            chosen = sorted({labels[i % len(labels)], rng.choice(labels)})
+            words = ["patient", f"visit{i}", "today"] + [rng.choice(WORDS.get(c, [c.lower()])) for c in chosen]
+            rng.shuffle(words)
+            writer.writerow([" ".join(words), "|".join(chosen)])
+    return path
+
+
+def study_args(tmp_path: Path, yaml: str, name: str, data: Path, *more: str) -> list[str]:
+    conf = tmp_path / "conf" / "study"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / f"{name}.yaml").write_text(yaml, encoding="utf-8")
+    return [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"study={name}", *CSV_OPTIONS, f"dataset.path={data}",
+            "model=tiny", "study.dry_run=true", "study.probe=false", *more]
+
+
+def docs_study() -> str:
+    """The "Your own study" YAML of docs/study.md, as a user copies it."""
+    text = (ROOT / "docs" / "study.md").read_text(encoding="utf-8")
+    return re.search(r"```yaml\n# my_studies/study/labels.yaml\n(.*?)```", text, re.S).group(1)
+
+
+def saved_plan(out: Path) -> dict:
+    return json.loads(next((out / "studies").glob("*/plan.json")).read_text())
+
+
+def test_the_docs_own_study_plans_its_encoder_grids(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    data = clinic_csv(tmp_path / "my.csv", list(WORDS))
+    # fewer folds and seeds than the docs' (5 x 2), and not the learned groupings, keep the test short
+    args = study_args(tmp_path, docs_study(), "labels", data, "study.folds=2", "study.seeds=[1]",
+                      "study.run_grids=[anchors,mine]")
+    assert run_study(args) == 0
+    plan = saved_plan(tmp_path / "out")
+    archs = {j["arch"] for j in plan["jobs"]}
+    assert {"mtl", "stl", "gmhl", "gmtl"} <= archs, (archs, plan["notes"])
+    assert {s["name"] for s in plan["sweeps"]} == {"csv-baselines", "csv-anchors", "csv-mine"}
+    assert not plan["dropped"]
+
+
+def test_a_study_that_can_train_no_encoder_is_an_error(tmp_path, monkeypatch, capsys):
+    """The docs' study as it was (256 tokens with an encoder that takes 128): every encoder grid is dropped."""
+    from mtlv.study.__main__ import main
+
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    data = clinic_csv(tmp_path / "my.csv", list(WORDS))
+    yaml = re.sub(r"model\.max_length=\d+", "model.max_length=256", docs_study())
+    with pytest.raises(SystemExit) as stop:
+        main(study_args(tmp_path, yaml, "labels", data, "study.folds=2", "study.seeds=[1]",
+                        "study.run_grids=[anchors,mine]"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no encoder grid of this study can run here"), err
+    assert "csv-anchors, csv-mine" in err[0] and "max_length" in err[0]
+
+
+GRID = """\
+defaults:
+  - _study
+  - _self_
+name: two
+budget: [trainer.max_epochs=1]
+grids:
+  heads: {arch: [mtl, gmhl], clustering: cooccurrence, clustering.k: [2, 3]}
+"""
+
+
+def test_cells_the_plan_drops_are_never_launched(tmp_path, monkeypatch, capsys):
+    """Two labels (issue 28): GMHL cannot make 3 groups, while MTL ignores k and runs. The plan drops the GMHL
+    k=3 cells and the sweeps never launch them; a rerun says the same."""
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    data = clinic_csv(tmp_path / "two.csv", ["Fever", "Cough"])
+    args = study_args(tmp_path, GRID, "two", data)
+    assert run_study(args) == 0
+    first = capsys.readouterr().out
+    plan = saved_plan(tmp_path / "out")
+    dropped = plan["dropped"]
+    assert dropped and all("arch=gmhl" in d["cell"] and "clustering.k=3" in d["cell"] for d in dropped), dropped
+    launched = [c for s in plan["sweeps"] for c in combos(Sweep("csv", "x", "mtlv.train", tuple(s["command"][3:])))]
+    assert launched and not [c for c in launched if "arch=gmhl" in c and "clustering.k=3" in c], launched
+    assert {j["arch"] for j in plan["jobs"]} == {"mtl", "gmhl"}
+    assert "dropped, never launched" in first and "cannot run" not in first
+    assert run_study(args) == 0  # a rerun plans the same, and says so again
+    assert saved_plan(tmp_path / "out")["dropped"] == dropped and "dropped, never launched" in capsys.readouterr().out
+
+
+def test_split_sweep_runs_exactly_the_allowed_cells():
+    sweep = Sweep("d", "g", "mtlv.train", ("dataset=csv", "arch=mtl,gmhl,gmtl", "clustering.k=2,3,auto", "seed=1,2"))
+    every = combos(sweep)
+    allowed = [c for c in every if not ("arch=mtl" not in c and "clustering.k=3" in c)
+               and not (c[1] == "arch=gmtl" and c[3] == "seed=2")]
+    parts = split_sweep(sweep, allowed)
+    got = sorted(tuple(c) for p in parts for c in combos(p))
+    assert got == sorted(tuple(c) for c in allowed) and len(got) == len(set(got))
+    assert len(parts) <= 4 and parts[0].grid == "g.1"
+    assert split_sweep(sweep, every) == [sweep]
+
+
+def test_an_option_wrong_for_the_groups_found_stops_the_plan(tmp_path, monkeypatch, capsys, notes_csv):
+    """head_lrs needs one learning rate per head; the plan knows each cell's heads from its grouping."""
+    from mtlv.study.__main__ import main
+
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    grid = GRID.replace("clustering.k: [2, 3]", "clustering.k: [2]")
+    with pytest.raises(SystemExit) as stop:
+        main(study_args(tmp_path, grid, "two", notes_csv, "model.module.head_lrs=[0.001]"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "head_lrs needs one learning rate per head (2 heads)" in err[0], err
+    assert "gmhl" in err[0]
+    assert not list((tmp_path / "out").glob("studies/*/plan.json"))  # refused before the plan is saved
+    with pytest.raises(PlanRefusal):
+        run_study(study_args(tmp_path, grid, "two", notes_csv, "model.module.head_lrs=[0.001]"))
+    assert issubclass(PlanRefusal, ConfigError)
