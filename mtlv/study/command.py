@@ -199,6 +199,24 @@ def save_plan(folder: Path, plan: Plan, text: str) -> None:
         "notes": plan.notes, "dropped": plan.dropped})
 
 
+def incomplete(plan: Plan) -> list[dict]:
+    """The study's settings without a result, for the report's first lines: its failed jobs (with their error),
+    the jobs that never ran, and the cells the plan dropped (with why)."""
+    from mtlv.io import read_json
+
+    out = []
+    for job in plan.jobs:
+        status = job.status()
+        if status == "failed":
+            error = read_json(job.folder / "failed.json").get("error", "")
+            out.append({"setting": job.title, "status": "failed", "error": error})
+        elif status == "todo":
+            out.append({"setting": job.title, "status": "missing",
+                        "error": f"see the log of its sweep {plan.sweeps[job.sweep].name} in logs/"})
+    return out + [{"setting": f"{d['sweep']}: {d['cell']}", "status": "dropped", "error": d["error"]}
+                  for d in plan.dropped]
+
+
 def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
     """The study's report (mtlv.report) over its own cells only, in the study folder."""
     from mtlv.report.page import build_report
@@ -208,7 +226,8 @@ def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
         return None
     report_cfg = compose([f"out={value_text(str(folder / 'report'))}"], config_name="report")  # any folder name
     with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
-                                              "cells": [str(c) for c in plan.cells]})
+                                              "cells": [str(c) for c in plan.cells],
+                                              "incomplete": incomplete(plan)})
     return build_report(with_cells)
 
 

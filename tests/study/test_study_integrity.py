@@ -20,3 +20,50 @@ def test_a_study_reports_into_any_folder_name(notes_csv, tmp_path):
     folder = Path(re.search(r"^folder: (.+)$", proc.stdout, re.M).group(1))
     assert str(folder).startswith(str(out)) and (folder / "report" / "report.md").exists()
     assert "Traceback" not in proc.stderr
+
+
+def test_the_report_lists_what_the_study_lacks_first(tmp_path):
+    """A study with failed, never-run and dropped settings: report.md, recommendation.md and report.html say so
+    in their first lines, with each setting and its error (issue 28: 4 of 5 failed read as complete)."""
+    from omegaconf import OmegaConf
+
+    from mtlv.config import compose
+    from mtlv.io import write_json
+    from mtlv.report.page import build_report
+    from mtlv.study.command import incomplete
+    from mtlv.study.plan import Job, Plan
+    from mtlv.study.spec import Sweep
+
+    def job(name: str, status: str | None) -> Job:
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        if status == "done":
+            write_json(folder / "result.json", {"key": "k"})
+        elif status == "failed":
+            write_json(folder / "failed.json", {"error": "ConfigError: model.module.head_lrs needs one learning "
+                                                         "rate per head (3 heads), got [0.001]"})
+        return Job(0, folder, folder, name, "gmhl", name, False)
+
+    plan = Plan([Sweep("csv", "heads", "mtlv.train", ("arch=mtl,gmhl",))],
+                [job("mtl-tiny", "done"), job("gmhl-tiny-cooccurrence-k3", "failed"), job("gmhl-tiny-k2", None)],
+                dropped=[{"sweep": "csv-heads", "cell": "arch=gmhl clustering.k=5",
+                          "error": "clustering.k=5: above the 2 labels"}])
+    items = incomplete(plan)
+    assert [(i["setting"], i["status"]) for i in items] == [
+        ("gmhl-tiny-cooccurrence-k3", "failed"), ("gmhl-tiny-k2", "missing"),
+        ("csv-heads: arch=gmhl clustering.k=5", "dropped")]
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.MlflowClient(uri).search_experiments()  # an empty store: what finished does not matter here
+    cfg = compose([f"out={tmp_path / 'report'}", f"tracking_uri={uri}", "plots=false"],
+                  config_name="report")
+    page = build_report(OmegaConf.merge(cfg, {"incomplete": items}))
+    head = "\n".join(page.read_text().splitlines()[:12])
+    assert "Incomplete study: 3 of its settings have no result (1 failed, 1 did not run, 1 dropped by the plan)" in head
+    assert "`gmhl-tiny-cooccurrence-k3`: failed: ConfigError: model.module.head_lrs needs one" in head
+    assert "`csv-heads: arch=gmhl clustering.k=5`: dropped by the plan, never launched: clustering.k=5" in head
+    rec = "\n".join((page.parent / "recommendation.md").read_text().splitlines()[:10])
+    assert "Incomplete study" in rec and "gmhl-tiny-k2" in rec
+    html = page.with_suffix(".html").read_text()
+    assert "Incomplete study" in html and "gmhl-tiny-cooccurrence-k3" in html
