@@ -140,3 +140,30 @@ def test_an_option_wrong_for_the_groups_found_stops_the_plan(tmp_path, monkeypat
     with pytest.raises(PlanRefusal):
         run_study(study_args(tmp_path, grid, "two", notes_csv, "model.module.head_lrs=[0.001]"))
     assert issubclass(PlanRefusal, ConfigError)
+
+
+def test_a_cell_set_from_an_earlier_one_is_the_cell_hydra_composes(notes_csv):
+    """Planning composes a sweep's first cell of each kind and sets the plain values (seed, fold, k, groups) of
+    the others, as Hydra would: every cell equals its full composition."""
+    from omegaconf import OmegaConf
+
+    from mtlv.study.plan import compose_cell
+
+    sweep = Sweep("csv", "g", "mtlv.train", (*CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny",
+                                             "arch=mtl,gmtl", "clustering=cooccurrence,given", "clustering.k=2,3",
+                                             "clustering.groups=[[cough,fever],[rash,nausea]]", "split.folds=2",
+                                             "split.fold=0,1", "seed=1,2", "trainer.max_epochs=1"))
+    cache: dict = {}
+    cells = combos(sweep)
+    fast = [compose_cell(sweep, c, cache) for c in cells]
+    assert len(cache) - 1 < len(cells) / 4  # most cells were set, not composed
+    for combo, got in list(zip(cells, fast))[::3]:
+        want = compose_cell(sweep, combo)
+
+        def seen(cfg):  # what jobs read: the config, the launcher, the groups chosen (not Hydra's run folders)
+            return ({k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                     for k in cfg if k != "hydra"},
+                    OmegaConf.to_container(cfg.hydra.launcher), OmegaConf.to_container(cfg.hydra.runtime.choices),
+                    list(cfg.hydra.overrides.task))
+
+        assert seen(got) == seen(want), combo
