@@ -12,6 +12,7 @@ from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
+from mtlv.study.estimate import JOB_FIXED_S, SWEEP_START_S, study_seconds
 from mtlv.study.progress import duration
 from mtlv.study.spec import TRAIN_MODULE, Sweep, datasets, is_study_override, key_of, left_out, sweeps_for, top_of, value_text
 
@@ -115,7 +116,8 @@ def estimates(plan: Plan, runs_dir: str, probe: bool, say) -> tuple[dict[Path, f
             speeds[key] = speed
             sources.append(f"{job_cfg.model.name}: {speed.per_doc_s * 1000:.1f} ms per training document, "
                            f"{speed.fixed_s:.0f} s per job besides (from {speed.source})")
-    return {j.folder: speeds[j.speed_key].seconds(j.work) for j in plan.to_train() if j.speed_key in speeds}, sources
+    return {j.folder: speeds[j.speed_key].seconds(j.work) + JOB_FIXED_S for j in plan.to_train()
+            if j.speed_key in speeds}, sources
 
 
 def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: list[str], parallel: int | None,
@@ -149,13 +151,18 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
     if train:
         known = [times[j.folder] for j in plan.to_train() if j.folder in times]
         if known:
-            job_s = sum(known)
-            wall = (f"; about {duration(job_s / parallel)} with {parallel} jobs at a time" if parallel and parallel > 1
-                    else "" if parallel else "; on SLURM the wall-clock depends on the queue")
+            from mtlv.study.run import needs_run
+
+            sweeps = sum(1 for i in range(len(plan.sweeps)) if needs_run(plan, i))
+            job_s, wall_s = study_seconds(known, sweeps, parallel)
+            wall = (f"; about {duration(wall_s)}" + (f" with {parallel} jobs at a time" if parallel > 1 else "")
+                    if parallel else "; on SLURM the wall-clock depends on the queue")
             missing = train - len(known)
             lines.append(f"estimate: {duration(job_s)} of job time{wall}"
                          + (f" (+ {missing} jobs not estimated: baselines, seconds each)" if missing else ""))
             lines += [f"  speed of {s}" for s in sources]
+            lines.append(f"  besides training: ~{JOB_FIXED_S:.0f} s per job (data, files, MLflow) and ~"
+                         f"{SWEEP_START_S:.0f} s per sweep started ({sweeps} here: imports, composing its cells)")
         elif all(j.arch == "baseline" for j in plan.to_train()):
             lines.append("estimate: only classical baselines to fit (seconds each)")
         else:

@@ -167,3 +167,30 @@ def test_a_cell_set_from_an_earlier_one_is_the_cell_hydra_composes(notes_csv):
                     list(cfg.hydra.overrides.task))
 
         assert seen(got) == seen(want), combo
+
+
+def test_the_estimate_counts_each_sweeps_start_up_and_each_jobs_fixed_cost(tmp_path, monkeypatch):
+    """A job's result.json times its training only; a study also pays each sweep's start-up and each job's files
+    and MLflow run (issue 28: a small study's estimate was 10x low)."""
+    from omegaconf import OmegaConf
+
+    from mtlv.study import command, estimate
+    from mtlv.study.plan import Job, Plan
+    from mtlv.study.progress import duration
+
+    work = {"train": 100, "val": 20, "test": 20, "epochs": 1, "test_curve": False}
+    jobs = [Job(i % 2, tmp_path / f"job{i}", tmp_path / f"cell{i}", f"mtl-{i}", "mtl", f"m{i}", False, work=work,
+                speed_key="s") for i in range(4)]
+    plan = Plan([Sweep("csv", "a", "mtlv.train", ()), Sweep("csv", "b", "mtlv.train", ())], jobs,
+                speed_configs={"s": OmegaConf.create({"model": {"name": "tiny"}, "dataset": {"name": "csv"}})})
+    speed = estimate.Speed(2.0, 0.05, "test")
+    monkeypatch.setattr(estimate, "from_history", lambda runs_dir, key: speed)
+    times, _ = command.estimates(plan, str(tmp_path), False, print)
+    each = speed.seconds(work) + estimate.JOB_FIXED_S
+    assert estimate.JOB_FIXED_S > 0 and times == {j.folder: pytest.approx(each) for j in jobs}
+    cfg = OmegaConf.create({"study": {"name": "t", "about": "", "archs": None, "grids": {}}})
+    text = command.plan_text(cfg, plan, times, [], 2, tmp_path)
+    wall = 4 * each / 2 + 2 * estimate.SWEEP_START_S  # two jobs at a time, two sweeps one after the other
+    assert estimate.SWEEP_START_S > 0 and f"estimate: {duration(4 * each)} of job time; about {duration(wall)} " \
+        "with 2 jobs at a time" in text, text
+    assert f"~{estimate.SWEEP_START_S:.0f} s per sweep started (2 here" in text

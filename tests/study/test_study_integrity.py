@@ -67,3 +67,39 @@ def test_the_report_lists_what_the_study_lacks_first(tmp_path):
     assert "Incomplete study" in rec and "gmhl-tiny-k2" in rec
     html = page.with_suffix(".html").read_text()
     assert "Incomplete study" in html and "gmhl-tiny-cooccurrence-k3" in html
+
+
+TWO_LABELS = """\
+defaults:
+  - _study
+  - _self_
+name: two
+budget: [trainer.max_epochs=1, dataset.limit=60]
+probe: false
+grids:
+  heads: {arch: [mtl, gmhl], clustering: cooccurrence, clustering.k: [2, 3]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_cells_the_plan_drops_never_run_and_the_report_names_them(tmp_path):
+    """Issue 28: on a 2-label CSV GMHL cannot make 3 groups. No job is launched only to fail, the exit code is 0
+    on both runs, and the report says which cells were dropped and why, on the rerun too."""
+    from test_plan_integrity import clinic_csv
+
+    conf = tmp_path / "conf" / "study"
+    conf.mkdir(parents=True)
+    (conf / "two.yaml").write_text(TWO_LABELS)
+    data = clinic_csv(tmp_path / "two.csv", ["Fever", "Cough"])
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=two", *CSV_OPTIONS, f"dataset.path={data}",
+            "model=tiny"]
+    for attempt in range(2):
+        proc = run_cli("mtlv.study", args, tmp_path / "out", timeout=900)
+        assert "FAILED" not in proc.stdout and "jobs failed" not in proc.stderr, proc.stdout[-3000:]
+        assert "dropped, never launched" in proc.stdout
+        folder = Path(re.search(r"^folder: (.+)$", proc.stdout, re.M).group(1))
+        head = "\n".join((folder / "report" / "report.md").read_text().splitlines()[:10])
+        assert "Incomplete study: 1 of its settings have no result (1 dropped by the plan)" in head, head
+        assert "arch=gmhl clustering.k=3" in head
+    assert "0 to train now" in proc.stdout
