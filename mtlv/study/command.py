@@ -220,8 +220,14 @@ def incomplete(plan: Plan) -> list[dict]:
         elif status == "todo":
             out.append({"setting": job.title, "status": "missing",
                         "error": f"see the log of its sweep {plan.sweeps[job.sweep].name} in logs/"})
-    return out + [{"setting": f"{d['sweep']}: {d['cell']}", "status": "dropped", "error": d["error"]}
-                  for d in plan.dropped]
+    by_error: dict[tuple[str, str], list[str]] = {}  # a grid's k x fold x seed cells often share one reason
+    for d in plan.dropped:
+        by_error.setdefault((d["sweep"], d["error"]), []).append(d["cell"])
+    for (sweep, error), cells in by_error.items():
+        shown = "; ".join(cells[:3]) + (f"; and {len(cells) - 3} more" if len(cells) > 3 else "")
+        out.append({"setting": f"{sweep}: {shown}" if len(cells) == 1 else f"{sweep}: {len(cells)} cells ({shown})",
+                    "status": "dropped", "error": error})
+    return out
 
 
 def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:

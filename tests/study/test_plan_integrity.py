@@ -1,38 +1,18 @@
 """What a study's plan refuses, drops and says, before anything trains (dry runs, tiny model)."""
 from __future__ import annotations
 
-import csv
 import json
-import random
 import re
 from pathlib import Path
 
 import pytest
 
-from helpers import CSV_OPTIONS, ROOT
+from helpers import CLINIC_WORDS, CSV_OPTIONS, ROOT, clinic_csv
 
 from mtlv.errors import ConfigError
 from mtlv.study.command import run_study
 from mtlv.study.plan import PlanRefusal, combos, split_sweep
 from mtlv.study.spec import Sweep
-
-WORDS = {"Fever": ["febrile", "pyrexia"], "Cough": ["sputum", "wheeze"], "Rash": ["erythema", "papules"],
-         "Nausea": ["vomiting", "emesis"], "Pain": ["ache", "tender"]}
-
-
-def clinic_csv(path: Path, labels: list[str], n: int = 80) -> Path:
-    """Notes whose labels are `labels` (the docs' own label names), as a user's CSV."""
-    rng = random.Random(0)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["note", "codes"])
-        for i in range(n):
-            chosen = sorted({labels[i % len(labels)], rng.choice(labels)})
-            words = ["patient", f"visit{i}", "today"] + [rng.choice(WORDS.get(c, [c.lower()])) for c in chosen]
-            rng.shuffle(words)
-            writer.writerow([" ".join(words), "|".join(chosen)])
-    return path
-
 
 def study_args(tmp_path: Path, yaml: str, name: str, data: Path, *more: str) -> list[str]:
     conf = tmp_path / "conf" / "study"
@@ -54,7 +34,7 @@ def saved_plan(out: Path) -> dict:
 
 def test_the_docs_own_study_plans_its_encoder_grids(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
-    data = clinic_csv(tmp_path / "my.csv", list(WORDS))
+    data = clinic_csv(tmp_path / "my.csv", list(CLINIC_WORDS))
     # fewer folds and seeds than the docs' (5 x 2), and not the learned groupings, keep the test short
     args = study_args(tmp_path, docs_study(), "labels", data, "study.folds=2", "study.seeds=[1]",
                       "study.run_grids=[anchors,mine]")
@@ -71,7 +51,7 @@ def test_a_study_that_can_train_no_encoder_is_an_error(tmp_path, monkeypatch, ca
     from mtlv.study.__main__ import main
 
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
-    data = clinic_csv(tmp_path / "my.csv", list(WORDS))
+    data = clinic_csv(tmp_path / "my.csv", list(CLINIC_WORDS))
     yaml = re.sub(r"model\.max_length=\d+", "model.max_length=256", docs_study())
     with pytest.raises(SystemExit) as stop:
         main(study_args(tmp_path, yaml, "labels", data, "study.folds=2", "study.seeds=[1]",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CSV_OPTIONS, run_cli
+from helpers import CSV_OPTIONS, clinic_csv, run_cli
 
 
 @pytest.mark.slow
@@ -46,12 +46,12 @@ def test_the_report_lists_what_the_study_lacks_first(tmp_path):
 
     plan = Plan([Sweep("csv", "heads", "mtlv.train", ("arch=mtl,gmhl",))],
                 [job("mtl-tiny", "done"), job("gmhl-tiny-cooccurrence-k3", "failed"), job("gmhl-tiny-k2", None)],
-                dropped=[{"sweep": "csv-heads", "cell": "arch=gmhl clustering.k=5",
-                          "error": "clustering.k=5: above the 2 labels"}])
+                dropped=[{"sweep": "csv-heads", "cell": f"arch=gmhl clustering.k=5 seed={seed}",
+                          "error": "clustering.k=5: above the 2 labels"} for seed in (1, 2)])
     items = incomplete(plan)
     assert [(i["setting"], i["status"]) for i in items] == [
         ("gmhl-tiny-cooccurrence-k3", "failed"), ("gmhl-tiny-k2", "missing"),
-        ("csv-heads: arch=gmhl clustering.k=5", "dropped")]
+        ("csv-heads: 2 cells (arch=gmhl clustering.k=5 seed=1; arch=gmhl clustering.k=5 seed=2)", "dropped")]
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -62,7 +62,8 @@ def test_the_report_lists_what_the_study_lacks_first(tmp_path):
     head = "\n".join(page.read_text().splitlines()[:12])
     assert "Incomplete study: 3 of its settings have no result (1 failed, 1 did not run, 1 dropped by the plan)" in head
     assert "`gmhl-tiny-cooccurrence-k3`: failed: ConfigError: model.module.head_lrs needs one" in head
-    assert "`csv-heads: arch=gmhl clustering.k=5`: dropped by the plan, never launched: clustering.k=5" in head
+    assert ("`csv-heads: 2 cells (arch=gmhl clustering.k=5 seed=1; arch=gmhl clustering.k=5 seed=2)`: dropped by the "
+            "plan, never launched: clustering.k=5: above the 2 labels") in head
     rec = "\n".join((page.parent / "recommendation.md").read_text().splitlines()[:10])
     assert "Incomplete study" in rec and "gmhl-tiny-k2" in rec
     html = page.with_suffix(".html").read_text()
@@ -86,8 +87,6 @@ grids:
 def test_cells_the_plan_drops_never_run_and_the_report_names_them(tmp_path):
     """Issue 28: on a 2-label CSV GMHL cannot make 3 groups. No job is launched only to fail, the exit code is 0
     on both runs, and the report says which cells were dropped and why, on the rerun too."""
-    from test_plan_integrity import clinic_csv
-
     conf = tmp_path / "conf" / "study"
     conf.mkdir(parents=True)
     (conf / "two.yaml").write_text(TWO_LABELS)
