@@ -88,6 +88,25 @@ def write_notes(path: Path, n: int = 120, seed: int = 0) -> Path:
     return path
 
 
+# A user's CSV with the docs' own label names (docs/study.md, "Your own study"), in the same columns as write_notes.
+CLINIC_WORDS = {"Fever": ["febrile", "pyrexia"], "Cough": ["sputum", "wheeze"], "Rash": ["erythema", "papules"],
+                "Nausea": ["vomiting", "emesis"], "Pain": ["ache", "tender"]}
+
+
+def clinic_csv(path: Path, labels: list[str], n: int = 80) -> Path:
+    """Notes whose labels are `labels` (the docs' own label names), as a user's CSV."""
+    rng = random.Random(0)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["note", "codes"])
+        for i in range(n):
+            chosen = sorted({labels[i % len(labels)], rng.choice(labels)})
+            words = ["patient", f"visit{i}", "today"] + [rng.choice(CLINIC_WORDS.get(c, [c.lower()])) for c in chosen]
+            rng.shuffle(words)
+            writer.writerow([" ".join(words), "|".join(chosen)])
+    return path
+
+
 # how a study reads it: its own column names and delimiter, as a user would pass them
 CSV_OPTIONS = ["dataset=csv", "dataset.source.text_columns=[note]", "dataset.source.label_column=codes",
                "dataset.source.label_delimiter=|"]

@@ -18,6 +18,17 @@ from mtlv.weighting import Weighting, from_reduction
 
 
 
+
+def check_head_options(heads: int, loss_reduction: str = "sum", head_weights=None, head_lrs=None) -> None:
+    """Options given per head must have one value per head. Here and in a study's plan, which knows each
+    job's number of heads from its grouping before anything trains."""
+    if loss_reduction == "weighted" and (head_weights is None or len(head_weights) != heads):
+        raise ConfigError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
+                          f"({heads} heads), got {head_weights}")
+    if head_lrs is not None and len(head_lrs) != heads:
+        raise ConfigError(f"model.module.head_lrs needs one learning rate per head ({heads} heads), got {head_lrs}")
+
+
 class MultiTaskModule(L.LightningModule):
     """MTL = one group of all labels; GMHL = several groups; a GMTL/STL job = the labels of one group.
 
@@ -36,12 +47,7 @@ class MultiTaskModule(L.LightningModule):
             raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
         if schedule not in SCHEDULES:
             raise ValueError(f"model.schedule={schedule!r}: use one of {SCHEDULES}")
-        if loss_reduction == "weighted" and (head_weights is None or len(head_weights) != len(groups)):
-            raise ValueError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
-                             f"({len(groups)} heads), got {head_weights}")
-        if head_lrs is not None and len(head_lrs) != len(groups):
-            raise ConfigError(f"model.module.head_lrs needs one learning rate per head ({len(groups)} heads), "
-                             f"got {head_lrs}")
+        check_head_options(len(groups), loss_reduction, head_weights, head_lrs)
         # `weighting` is a factory (conf/weighting/*.yaml, _partial_) that takes the number of heads;
         # without one, loss_reduction (+ head_weights) picks sum, mean or static weights.
         self.save_hyperparameters(ignore=["weighting"])

@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mtlv.errors import ConfigError
 from mtlv.io import write_json, write_text
@@ -17,6 +17,7 @@ from mtlv.report.collect import Runs, collect
 from mtlv.report.cost import cost_table
 from mtlv.report.curves import advantage_sentence, mean_curves, result_curves
 from mtlv.report.html import write_html
+from mtlv.report.incomplete import incomplete_lines
 from mtlv.report.label_gains import gains_matrix, label_gains_table
 from mtlv.report.per_label import label_table
 from mtlv.report.recommend import TOLERANCE, Recommendation, recommend
@@ -148,6 +149,7 @@ def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
              f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M} from `{data.uri}`: {len(runs)} results "
              f"({', '.join(f'{d}: {n}' for d, n in runs.groupby('dataset').size().items()) or 'none'}). "
              "Each section starts with its recommendation ([recommendation.md](recommendation.md)).", ""]
+    lines += incomplete_lines(OmegaConf.to_container(cfg.incomplete) if cfg.get("incomplete") else None)
     if compared:
         lines.append(f"{', '.join(compared)}: compared with the reference study, F. Rahimi, *MTLV: a library for "
                      "building deep multi-task learning architectures*, thesis, Dalhousie University, 2021 "
@@ -169,15 +171,17 @@ def header(data: Runs, ref: Reference, cfg: DictConfig) -> list[str]:
     return lines
 
 
-def write_recommendations(out: Path, data: Runs, recs: list[Recommendation]) -> None:
-    """recommendation.md (every section's sentences) and recommendation.json (their numbers)."""
+def write_recommendations(out: Path, data: Runs, recs: list[Recommendation], incomplete: list | None = None) -> None:
+    """recommendation.md (every section's sentences, after what the study lacks) and recommendation.json."""
     lines = ["# MTLV recommendation", "", f"From `{data.uri}`; details in [report.md](report.md)."]
+    lines += [""] + incomplete_lines(incomplete) if incomplete else []
     for rec in recs:
         lines += ["", f"## {rec.section}", "", *rec.markdown()[2:]]
     if not recs:
         lines += ["", "No finished runs in this store yet: nothing to recommend."]
     write_text(out / "recommendation.md", "\n".join(lines) + "\n")
-    write_json(out / "recommendation.json", {"store": data.uri, "sections": [r.to_json() for r in recs]})
+    write_json(out / "recommendation.json", {"store": data.uri, "sections": [r.to_json() for r in recs],
+                                              "incomplete": list(incomplete or [])})
 
 
 def build_report(cfg: DictConfig) -> Path:
@@ -230,7 +234,8 @@ def build_report(cfg: DictConfig) -> Path:
         if cfg.plots:
             made = dataset_plots(data, runs, name, tables, out / "plots")
             lines += ["", "### Figures", ""] + [f"![{p.stem}](plots/{p.name})" for p in made]
-    write_recommendations(out, data, recs)
+    incomplete = OmegaConf.to_container(cfg.incomplete) if cfg.get("incomplete") else None
+    write_recommendations(out, data, recs, incomplete)
     page = write_text(out / "report.md", "\n".join(lines) + "\n")
     if cfg.get("html", True):
         write_html(page)

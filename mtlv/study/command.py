@@ -13,9 +13,10 @@ from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
 from mtlv.study.plan import Plan, make_plan
+from mtlv.study.estimate import JOB_FIXED_S, SWEEP_START_S, study_seconds
 from mtlv.study.progress import duration
-from mtlv.study.spec import (Sweep, check_study, datasets, is_study_override, key_of, left_out, sweeps_for, top_of,
-                             value_text)
+from mtlv.study.spec import (TRAIN_MODULE, Sweep, check_study, datasets, is_study_override, key_of, left_out, sweeps_for,
+                             top_of, value_text)
 
 log = logging.getLogger(__name__)
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -112,7 +113,8 @@ def estimates(plan: Plan, runs_dir: str, probe: bool, say) -> tuple[dict[Path, f
             speeds[key] = speed
             sources.append(f"{job_cfg.model.name}: {speed.per_doc_s * 1000:.1f} ms per training document, "
                            f"{speed.fixed_s:.0f} s per job besides (from {speed.source})")
-    return {j.folder: speeds[j.speed_key].seconds(j.work) for j in plan.to_train() if j.speed_key in speeds}, sources
+    return {j.folder: speeds[j.speed_key].seconds(j.work) + JOB_FIXED_S for j in plan.to_train()
+            if j.speed_key in speeds}, sources
 
 
 def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: list[str], parallel: int | None,
@@ -146,13 +148,18 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
     if train:
         known = [times[j.folder] for j in plan.to_train() if j.folder in times]
         if known:
-            job_s = sum(known)
-            wall = (f"; about {duration(job_s / parallel)} with {parallel} jobs at a time" if parallel and parallel > 1
-                    else "" if parallel else "; on SLURM the wall-clock depends on the queue")
+            from mtlv.study.run import needs_run
+
+            sweeps = sum(1 for i in range(len(plan.sweeps)) if needs_run(plan, i))
+            job_s, wall_s = study_seconds(known, sweeps, parallel)
+            wall = (f"; about {duration(wall_s)}" + (f" with {parallel} jobs at a time" if parallel > 1 else "")
+                    if parallel else "; on SLURM the wall-clock depends on the queue")
             missing = train - len(known)
             lines.append(f"estimate: {duration(job_s)} of job time{wall}"
                          + (f" (+ {missing} jobs not estimated: baselines, seconds each)" if missing else ""))
             lines += [f"  speed of {s}" for s in sources]
+            lines.append(f"  besides training: ~{JOB_FIXED_S:.0f} s per job (data, files, MLflow) and ~"
+                         f"{SWEEP_START_S:.0f} s per sweep started ({sweeps} here: imports, composing its cells)")
         elif all(j.arch == "baseline" for j in plan.to_train()):
             lines.append("estimate: only classical baselines to fit (seconds each)")
         else:
@@ -193,7 +200,31 @@ def save_plan(folder: Path, plan: Plan, text: str) -> None:
         "jobs": [{"sweep": plan.sweeps[j.sweep].name, "title": j.title, "arch": j.arch, "folder": str(j.folder),
                   "cell": str(j.cell), "model_key": j.model_key, "finished_before": j.finished, "reuses": j.reuses}
                  for j in plan.jobs],
-        "notes": plan.notes})
+        "notes": plan.notes, "dropped": plan.dropped})
+
+
+def incomplete(plan: Plan) -> list[dict]:
+    """The study's settings without a result, for the report's first lines: its failed jobs (with their error),
+    the jobs that never ran, and the cells the plan dropped (with why)."""
+    from mtlv.io import read_json
+
+    out = []
+    for job in plan.jobs:
+        status = job.status()
+        if status == "failed":
+            error = read_json(job.folder / "failed.json").get("error", "")
+            out.append({"setting": job.title, "status": "failed", "error": error})
+        elif status == "todo":
+            out.append({"setting": job.title, "status": "missing",
+                        "error": f"see the log of its sweep {plan.sweeps[job.sweep].name} in logs/"})
+    by_error: dict[tuple[str, str], list[str]] = {}  # a grid's k x fold x seed cells often share one reason
+    for d in plan.dropped:
+        by_error.setdefault((d["sweep"], d["error"]), []).append(d["cell"])
+    for (sweep, error), cells in by_error.items():
+        shown = "; ".join(cells[:3]) + (f"; and {len(cells) - 3} more" if len(cells) > 3 else "")
+        out.append({"setting": f"{sweep}: {shown}" if len(cells) == 1 else f"{sweep}: {len(cells)} cells ({shown})",
+                    "status": "dropped", "error": error})
+    return out
 
 
 def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
@@ -203,10 +234,23 @@ def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
     if cfg.get("logger") is None:
         log.info("no MLflow logger (logger=none): no report; `python -m mtlv.track` logs the runs, then mtlv.report")
         return None
-    report_cfg = compose([f"out={folder / 'report'}"], config_name="report")
+    report_cfg = compose([f"out={value_text(str(folder / 'report'))}"], config_name="report")  # any folder name
     with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
-                                              "cells": [str(c) for c in plan.cells]})
+                                              "cells": [str(c) for c in plan.cells],
+                                              "incomplete": incomplete(plan)})
     return build_report(with_cells)
+
+
+def refuse_encoderless(sweeps: list[Sweep], plan: Plan) -> None:
+    """A study that asked for encoders and can train none of them here is an error, not a baselines-only study
+    that recommends TF-IDF: the reasons are the dropped cells' errors (e.g. a max length the encoder lacks)."""
+    asked = [s.name for s in sweeps if s.module == TRAIN_MODULE]
+    if not asked or any(s.module == TRAIN_MODULE for s in plan.sweeps):
+        return
+    why = list(dict.fromkeys(d["error"] for d in plan.dropped if d["sweep"] in asked))
+    raise ConfigError(f"no encoder grid of this study can run here (every cell of {', '.join(asked)} was dropped): "
+                      + "; ".join(why or ["see the notes"]) + " (fix that option; study.archs=[baseline] runs only "
+                      "the baselines)")
 
 
 def run_study(args: list[str]) -> int:
@@ -223,6 +267,7 @@ def run_study(args: list[str]) -> int:
           flush=True)
     plan = make_plan(sweeps)
     plan.notes = notes + plan.notes
+    refuse_encoderless(sweeps, plan)
     parallel = workers(cfg)
     times, sources = estimates(plan, cfg.paths.runs_dir, bool(cfg.study.get("probe", True)), print) \
         if plan.to_train() else ({}, [])

@@ -22,6 +22,20 @@ from mtlv.run.cost import EVAL_WEIGHT, host, threads_of, units
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 400     # the newest finished jobs of a speed class that the fit reads
 
+# What a study's run costs besides the jobs' own elapsed_s (result.json times a job from its data to its
+# predictions), measured on a 2-core CPU machine with the tiny model (docs/study.md, *The estimate*):
+# - each sweep (`python -m mtlv.train -m ...`) starts a Python process that imports torch, Lightning and MLflow,
+#   composes its cells, reads their groupings and opens their MLflow runs before its first job, and aggregates
+#   and exits after its last one;
+# - each job loads its corpus and grouping before its clock starts, and writes its predictions, exported
+#   weights and MLflow run after it stops.
+# Left out, these made the estimate of a small study 10x low (plan 8 s, real 78 s; issue 28). Measured: a 1-job
+# and a 3-job sweep (60 documents, 1 thread, basic launcher) took 48.8 s and 62.8 s of wall-clock while their
+# jobs recorded 4.9 s and 8.3 s: ~5 s per job and ~39 s per sweep besides, on a machine shared with other
+# work (the 1-job sweep used 12.7 s of CPU in all); the issue measured 15-20 s per sweep on its machine.
+SWEEP_START_S = 20.0
+JOB_FIXED_S = 5.0
+
 
 @dataclass(frozen=True)
 class Speed:
@@ -117,3 +131,13 @@ def probe(cfg: DictConfig, steps: int = 8) -> Speed:
     weight = per_eval / per_train if per_train > 0 else EVAL_WEIGHT
     log.debug("probe: %.4f s per training document, scoring %.2f of that, setup %.1f s", per_train, weight, setup)
     return Speed(setup, per_train, f"a {steps}-step probe on this machine", weight)
+
+
+def study_seconds(job_seconds: list[float], sweeps: int, parallel: int | None) -> tuple[float, float | None]:
+    """(the jobs' summed seconds, the wall-clock of the run) for jobs whose seconds each include JOB_FIXED_S,
+    run `parallel` at a time (None: SLURM's queue decides, no wall-clock), by `sweeps` sweeps one after another,
+    each with its start-up."""
+    total = float(sum(job_seconds))
+    if not parallel:
+        return total, None
+    return total, total / parallel + sweeps * SWEEP_START_S

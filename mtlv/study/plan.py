@@ -10,14 +10,16 @@ cells already train depend on them.
 """
 from __future__ import annotations
 
+import copy
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, user_error
@@ -59,6 +61,7 @@ class Plan:
     jobs: list[Job]
     folded: int = 0                                     # cells run as another (unused options)
     notes: list[str] = field(default_factory=list)     # dropped values, skipped datasets
+    dropped: list[dict] = field(default_factory=list)  # cells never launched: {sweep, cell, error}
     configs: dict[int, DictConfig] = field(default_factory=dict)  # one composed cell config per sweep
     speed_configs: dict[str, DictConfig] = field(default_factory=dict)  # speed class -> a config that trains it
 
@@ -86,16 +89,48 @@ def combos(sweep: Sweep) -> list[list[str]]:
     return [list(c) for batch in BasicSweeper.split_arguments(parse(sweep.overrides), None) for c in batch]
 
 
-def compose_cell(sweep: Sweep, combo: list[str]) -> DictConfig:
-    """A cell's config; an override Hydra cannot apply (a study grid's typo) stops the plan, naming it."""
-    from hydra.errors import HydraException
+def compose_cell(sweep: Sweep, combo: list[str], cache: dict | None = None) -> DictConfig:
+    """A cell's config; an override Hydra cannot apply (a study grid's typo) stops the plan, naming it.
 
+    Composing costs ~0.5 s (Hydra reads and merges every YAML file again; planning a 60-cell grid spent most
+    of its non-training time here). The cells of a sweep differ mostly in plain values (seed, split.fold,
+    clustering.k): with a `cache`, a cell whose config groups and option keys match an earlier cell's is that
+    cell's config with those values set, as Hydra sets them (OmegaConf.update, merge=True)."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    if cache is not None and "groups" not in cache:  # the config groups, known from the first composed cell
+        cfg = compose_cell(sweep, combo)
+        cache["groups"] = set(cfg.hydra.runtime.choices.keys()) if "hydra" in cfg else set()
+    parsed = parse(combo)
+    values = [o for o in parsed if _plain_value(o, cache)]
+    key = (sweep.module, tuple(o.input_line for o in parsed if o not in values), tuple(o.key_or_group for o in values))
+    if cache is not None and key in cache:
+        cfg = copy.deepcopy(cache[key])
+        with open_dict(cfg):
+            for override in values:
+                OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+            if "hydra" in cfg:
+                cfg.hydra.overrides.task = list(combo)
+        return cfg
     try:
-        return compose(combo, config_name="baseline" if sweep.module == BASELINE_MODULE else "train",
-                       return_hydra=True)
+        cfg = compose(combo, config_name="baseline" if sweep.module == BASELINE_MODULE else "train",
+                      return_hydra=True)
     except HydraException as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"study sweep {sweep.name}: {first} (in: {' '.join(combo)})") from None
+    if cache is not None:
+        cache[key] = copy.deepcopy(cfg)
+    return cfg
+
+
+def _plain_value(override, cache: dict | None) -> bool:
+    """A `key=value` override of an option (not a config group, not +/~/++): safe to set without composing."""
+    from hydra.core.override_parser.types import OverrideType
+
+    if cache is None or override.type != OverrideType.CHANGE or override.package is not None:
+        return False
+    return override.key_or_group not in cache.get("groups", ()) and "/" not in override.key_or_group
 
 
 def _values(combo: list[str]) -> dict[str, str]:
@@ -130,58 +165,157 @@ def drop_unrunnable(sweep: Sweep, cells: list[tuple[list[str], DictConfig | None
     return Sweep(out.dataset, out.grid, out.module, out.overrides, tuple(notes)) if notes else out
 
 
-def make_plan(sweeps: list[Sweep], say=print) -> Plan:
-    """Compose every cell of every sweep, drop what cannot run, compute groupings, and list the jobs."""
+class PlanRefusal(ConfigError):
+    """An option no cell can train with, knowable while planning (e.g. head_lrs of the wrong length for the
+    groups found): the study stops before anything trains, instead of dropping the cells."""
+
+
+def make_plan(sweeps: list[Sweep], say=None, every: int = 10) -> Plan:
+    """Compose every cell of every sweep, drop what cannot run, compute groupings, and list the jobs. Says
+    how far it got every `every` cells of a big sweep, and before each grouping that trains an encoder."""
+    import time
+
     from mtlv.run.prepare import distinct_cells
 
+    say = say or (lambda text: print(text, flush=True))
+    announced: set[str] = set()  # groupings that train an encoder, said once
     plan = Plan([], [])
     seen: dict[str, Job] = {}  # model key -> the first job that trains it (or finished it)
     for sweep in sweeps:
-        cells = []
+        cells, composed = [], {}
         expanded = combos(sweep)
-        if len(expanded) > 20:
+        start = time.time()
+        if len(expanded) > every:
             say(f"[study] planning {sweep.name}: composing {len(expanded)} cells")
-        for combo in expanded:
-            cfg = compose_cell(sweep, combo)
+        for n, combo in enumerate(expanded, 1):
+            cfg = compose_cell(sweep, combo, composed)
+            if (what := trains_for_grouping(cfg)) is not None and what not in announced:
+                announced.add(what)
+                say(f"[study] planning {sweep.name}: cell {n}/{len(expanded)}: {what}")
             try:
                 prepared = prepare(cfg)
                 cells.append((combo, cfg, None, prepared))
+            except PlanRefusal:
+                raise
             except Exception as err:  # noqa: BLE001 - only a user error is a planned outcome
                 if user_error(err) is None:
                     raise
                 cells.append((combo, None, str(user_error(err)), None))
+            if len(expanded) > every and n % every == 0 and n < len(expanded):
+                say(f"[study] planning {sweep.name}: {n}/{len(expanded)} cells ({time.time() - start:.0f}s)")
         kept = drop_unrunnable(sweep, [(c, cfg, err) for c, cfg, err, _ in cells])
         if kept is None:
             plan.notes.append(f"{sweep.name}: skipped, no cell can run here: {next(e for *_, e, _ in cells if e)}")
+            plan.dropped += [{"sweep": sweep.name, "cell": " ".join(swept_values(sweep, c)), "error": e}
+                             for c, _, e, _ in cells if e]
             continue
         plan.notes += list(kept.notes)
         if kept.overrides != sweep.overrides:  # some cells dropped: the rest as the sweep will compose them
             allowed = {tuple(c) for c in combos(kept)}
+            plan.dropped += [{"sweep": sweep.name, "cell": " ".join(swept_values(sweep, c)), "error": e}
+                             for c, _, e, _ in cells if tuple(c) not in allowed and e]
             cells = [c for c in cells if tuple(c[0]) in allowed]
         errors = [(c, err) for c, _, err, _ in cells if err]
-        for combo, err in errors:  # left in the sweep: it reports them as failed jobs
-            plan.notes.append(f"{kept.name}: {' '.join(combo)} cannot run: {err}")
+        if errors:  # cells that cannot run, among others that can: never launched, so the sweep splits
+            plan.notes += cells_note(kept, errors)
+            plan.dropped += [{"sweep": kept.name, "cell": " ".join(swept_values(kept, c)), "error": e}
+                             for c, e in errors]
         good = [(c, cfg, prep) for c, cfg, err, prep in cells if not err]
+        if not good:
+            plan.notes.append(f"{kept.name}: skipped, no cell can run here")
+            continue
+        parts = split_sweep(kept, [c for c, _, _ in good]) if errors else [kept]
         _, configs, folded = distinct_cells([c for c, _, _ in good], [cfg for _, cfg, _ in good])
         plan.folded += folded
-        index = len(plan.sweeps)
-        plan.sweeps.append(kept)
+        first = len(plan.sweeps)
+        plan.sweeps += parts
+        part_of = {tuple(c): first + i for i, part in enumerate(parts) for c in combos(part)}
         wanted = {id(cfg) for cfg in configs}
         for combo, cfg, prepared in good:
             if id(cfg) not in wanted:
                 continue
+            index = part_of[tuple(combo)]
             plan.configs.setdefault(index, cfg)
             for job in prepared:
                 job.sweep = index
                 if job.model_key is not None and not job.finished:
-                    first = seen.get(job.model_key)
-                    job.reuses = first is not None or model_trained(cfg, job)
+                    first_job = seen.get(job.model_key)
+                    job.reuses = first_job is not None or model_trained(cfg, job)
                 if job.model_key is not None:
                     seen.setdefault(job.model_key, job)
                 if job.trains and job.model_key is not None:
                     plan.speed_configs.setdefault(job.speed_key, cfg)
                 plan.jobs.append(job)
     return plan
+
+
+def trains_for_grouping(cfg: DictConfig) -> str | None:
+    """What a cell's grouping costs when it trains an encoder (gradient affinity) and is not cached yet."""
+    if cfg.get("task_name") == "baseline" or cfg.arch.get("grouping") != "clustering":
+        return None
+    clustering = cfg.get("clustering") or {}
+    if clustering.get("method") != "affinity":
+        return None
+    return (f"the gradient affinity of seed {cfg.seed}"
+            + (f", fold {cfg.split.fold}" if cfg.split.get("folds") else "")
+            + f" trains {cfg.model.name} for {clustering.get('steps')} steps (once per fold and seed; the sweep "
+              "reuses it)")
+
+
+def swept_values(sweep: Sweep, combo: list[str]) -> list[str]:
+    """The combo's overrides of the sweep's swept options (what tells its cells apart)."""
+    swept = {o.get_key_element() for o in parse(sweep.overrides) if o.is_sweep_override()}
+    return [o for o in combo if key_of(o) in swept]
+
+
+def cells_note(sweep: Sweep, errors: list[tuple[list[str], str]], shown: int = 3) -> list[str]:
+    """One note per distinct error: which cells it drops (a few named, the rest counted)."""
+    by_error: dict[str, list[str]] = {}
+    for combo, err in errors:
+        by_error.setdefault(err, []).append(" ".join(swept_values(sweep, combo)) or "its only cell")
+    notes = []
+    for err, cells in by_error.items():
+        more = f" and {len(cells) - shown} more" if len(cells) > shown else ""
+        notes.append(f"{sweep.name}: {len(cells)} cell(s) dropped, never launched ({'; '.join(cells[:shown])}{more}): "
+                     f"{err}")
+    return notes
+
+
+def split_sweep(sweep: Sweep, allowed: list[list[str]]) -> list[Sweep]:
+    """The sweep as the fewest Hydra multiruns (each a product of its swept values) that run exactly the
+    `allowed` cells: a multirun runs every combination, so cells the plan drops need a split to stay out."""
+    swept = [o for o in parse(sweep.overrides) if o.is_sweep_override()]
+    keys = [o.get_key_element() for o in swept]
+    values = [[str(v) for v in o.sweep_string_iterator()] for o in swept]
+    cells = frozenset(tuple(_values(c)[k] for k in keys) for c in allowed)
+    memo: dict = {}
+
+    def boxes(cells: frozenset) -> list[tuple[tuple[str, ...], ...]]:
+        if cells in memo:
+            return memo[cells]
+        axes = tuple(tuple(v for v in values[i] if any(c[i] == v for c in cells)) for i in range(len(keys)))
+        if math.prod(len(a) for a in axes) == len(cells):
+            memo[cells] = [axes]
+            return memo[cells]
+        best = None
+        for i, axis in enumerate(axes):
+            if len(axis) < 2:
+                continue
+            parts = [box for v in axis for box in boxes(frozenset(c for c in cells if c[i] == v))]
+            if best is None or len(parts) < len(best):
+                best = parts
+        memo[cells] = best
+        return best
+
+    found = boxes(cells)
+    out = []
+    for n, axes in enumerate(found, 1):
+        chosen = dict(zip(keys, axes))
+        overrides = [f"{key_of(o)}={','.join(chosen[key_of(o)])}" if key_of(o) in chosen else o
+                     for o in sweep.overrides]
+        grid = sweep.grid if len(found) == 1 else f"{sweep.grid}.{n}"
+        out.append(Sweep(sweep.dataset, grid, sweep.module, tuple(overrides), sweep.notes if n == 1 else ()))
+    return out
 
 
 def model_trained(cfg: DictConfig, job: Job) -> bool:
@@ -197,8 +331,9 @@ def prepare(cfg: DictConfig) -> list[Job]:
     if cfg.get("task_name") == "baseline":
         return [baseline_job(cfg)]
     from mtlv.checks import check_config, check_options
-    from mtlv.run.cell import cell_grouping, finished_result, job_keys, open_cell
     from mtlv.data.load import load_corpus
+    from mtlv.models.module import check_head_options
+    from mtlv.run.cell import cell_grouping, finished_result, job_keys, open_cell
     from mtlv.run.reuse import job_model_keys
     from mtlv.data.splits import load_or_make_split
     from mtlv.run.cost import speed_key, threads_of, work_of
@@ -209,6 +344,13 @@ def prepare(cfg: DictConfig) -> list[Job]:
     cell = open_cell(cfg)
     grouping = cell_grouping(cfg, corpus, cell)
     indices = [None] if cfg.arch.placement == "heads" else list(range(grouping.num_groups))
+    heads = grouping.num_groups if cfg.arch.placement == "heads" else 1  # heads of each of its models
+    try:
+        module = cfg.model.module
+        check_head_options(heads, str(module.get("loss_reduction", "sum")), module.get("head_weights"),
+                           module.get("head_lrs"))
+    except ConfigError as err:
+        raise PlanRefusal(f"{cell.run_name} ({heads} head{'s' if heads != 1 else ''} per model): {err}") from None
     keys, models = job_keys(cfg, indices), job_model_keys(cfg, grouping, indices)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
     work, speed = work_of(cfg, split), speed_key(cfg, threads_of(cfg))

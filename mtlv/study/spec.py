@@ -8,6 +8,7 @@ every sweep and replace the study's value of the same key.
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from mtlv.errors import ConfigError
 BASELINE = "baseline"
 ARCHS = ("stl", "mtl", "gmhl", "gmtl")
 TRAIN_MODULE, BASELINE_MODULE = "mtlv.train", "mtlv.baseline"
+PLAIN = re.compile(r"[A-Za-z0-9_./+@-]+")   # a string Hydra reads unquoted as itself (ASCII only)
 
 
 def key_of(override: str) -> str:
@@ -64,8 +66,12 @@ def value_text(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     text = str(value)
-    if isinstance(value, str) and (not text or any(c in text for c in " ,[]{}()'\"=:\\$")):
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, str) and not PLAIN.fullmatch(text):
+        # Hydra's own quoting (a backslash is escaped only before a quote): a path with `,` `=` `'` or
+        # non-ASCII letters reads back as itself; `${` is escaped so that it stays text, not an interpolation
+        from hydra.core.override_parser.types import Quote, QuotedString
+
+        return QuotedString(text=text.replace("${", "\\${"), quote=Quote.single).with_quotes()
     return text
 
 

@@ -58,3 +58,13 @@ def test_value_text_and_grids():
     assert merge(["a=1", "b=2,3"], ["b=4"]) == ["a=1", "b=4"]
     with pytest.raises(ConfigError, match="empty list"):
         grid_overrides({"clustering.k": []})
+
+
+@pytest.mark.parametrize("text", ["/tmp/études,a=b/out", "it's", "back\\slash", "end\\", "x\\'y", "${not_a_key}",
+                                  "Lung Opacity", "Ünï", 'q"d'])
+def test_value_text_reads_back_as_itself(text):
+    """A study builds overrides from folder names (`out=<study folder>/report`): Hydra reads each back as the same
+    text, whatever the folder is called (non-ASCII, `,`, `=`, quotes, backslashes, `${`)."""
+    from mtlv.config import compose
+
+    assert compose([f"out={value_text(text)}"], config_name="report").out == text
