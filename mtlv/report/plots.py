@@ -123,6 +123,13 @@ def epoch_curves(means: pd.DataFrame, model: str, path: Path, title: str) -> Pat
 def cost_plot(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     """Test F1-macro against compute per result (log x) per setting (table 7's numbers), the Pareto frontier
     drawn as a step line and its settings labelled."""
+    fig = cost_figure(raw, title)
+    return _save(fig, path) if fig is not None else None
+
+
+def cost_figure(raw: pd.DataFrame, title: str) -> Figure | None:
+    """`cost_plot`'s figure. Its legend sits right of the axes, outside them: inside, any corner can hide
+    points (with eight settings the best results sat under it); `_save`'s bbox_inches="tight" keeps it."""
     rows = raw[np.isfinite(raw.compute_s.astype(float)) & np.isfinite(raw.f1_macro.astype(float))]
     if rows.empty:
         return None
@@ -142,8 +149,8 @@ def cost_plot(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     ax.set_ylabel("test F1-macro (mean over samples)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
-    return _save(fig, path)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
 
 
 def gains_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path | None:
