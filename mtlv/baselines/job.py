@@ -69,7 +69,7 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float, size: int 
     artifacts = [job.config_yaml, job.label_counts, job.classification_report, job.predictions("val"),
                  job.predictions("test"), job.metrics_json]
     record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, size, elapsed_s=elapsed),
-                      artifacts=artifacts, end=True)
+                      artifacts=artifacts, label_names=list(report["test"]["per_label"]), files=job, end=True)
     return run_id
 
 

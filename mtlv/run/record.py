@@ -75,6 +75,7 @@ def log_result(uri: str, run_id: str, params: dict | None = None, metrics: dict 
     artifacts = list(artifacts or [])
     if label_names is not None and files is not None:
         write_json(files.label_keys, tracking.label_keys(list(label_names)))
+        artifacts += [] if files.label_keys in artifacts else [files.label_keys]  # the report maps keys back with it
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
     if end:
         tracking.end_run(uri, run_id)
