@@ -7,7 +7,8 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import tracking
-from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, load_corpus, open_cell
+from mtlv.run.cell import (Cell, cell_grouping, data_name, experiment_name, finished_result, grouping_params, job_keys,
+                           load_corpus, open_cell)
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
@@ -23,7 +24,7 @@ def prepare_tracking(cfg: DictConfig) -> str | None:
     if cfg.get("logger") is None:
         return None
     uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
-    tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
     return uri
 
 
@@ -37,7 +38,7 @@ def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     uri = prepare_tracking(cfg)
     parent = cell.layout.parent_run
     if uri and not (parent.exists() and cfg.resume):
-        exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+        exp = tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
         open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
     log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
     return cell, grouping
@@ -50,7 +51,7 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     cell's folder (`mtlv.track`). `env`: `environment_params()` of the machine that trained the cell."""
     folder = cell.folder
     tracking.end_orphans(uri, experiment, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
-    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
+    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": data_name(cfg),
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)
     params = flatten({k: v for k, v in used_config(cfg).items() if k not in ("group_index", "reuse_models")})

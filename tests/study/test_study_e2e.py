@@ -92,7 +92,10 @@ def test_the_natural_grid_trains_each_distinct_job_once(notes_csv, tmp_path):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    frame = mlflow.search_runs(experiment_names=["csv"])
+    from mtlv.config import compose
+    from mtlv.run.cell import data_name
+
+    frame = mlflow.search_runs(experiment_names=[data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))])
     assert set(frame.status) == {"FINISHED"}
     mtl = frame[(frame["tags.arch"] == "mtl")]
     assert len(mtl) == 2 and "params.clustering.k" in frame and set(mtl["params.clustering.method"]) == {"none"}
