@@ -87,7 +87,9 @@ def run_baseline(cfg: DictConfig) -> dict:
     start = time.time()
     corpus = load_corpus(cfg)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    write_text(job.label_counts, label_count_table(corpus, split).to_csv())
+    counts = label_count_table(corpus, split)
+    write_text(job.label_counts, counts.to_csv())
+    record.warn_constant_labels(counts)
     write_text(job.config_yaml, OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
 
     texts = lambda idx: [corpus.texts[i] for i in idx]  # noqa: E731

@@ -160,6 +160,7 @@ def prepare_folder(cfg: DictConfig, corpus: Corpus, grouping: TaskGrouping, job:
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
     counts = label_count_table(corpus, split)
     log.info("documents and positives per label:\n%s", counts.to_string())
+    record.warn_constant_labels(counts)
     write_text(job.label_counts, counts.to_csv())
     write_text(job.config_yaml, OmegaConf.to_yaml(cfg, resolve=True))
     grouping.save(job.groups_yaml)

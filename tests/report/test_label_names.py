@@ -23,6 +23,7 @@ HOSTILE = ["Cardiomegaly?", "Effusion, Malignant", "`tick` *star*", "<http://evi
            "![img](http://evil.example/i.png)", "[link](http://evil.example/)", "_under_ ~~gone~~ &amp;"]
 LABELS = [*HOSTILE, "Nodule"]
 FOLDS = (0, 1)
+ALWAYS, NEVER = "Nodule", "`tick` *star*"
 
 
 def predictions(rng, n: int, part: str) -> Predictions:
@@ -49,6 +50,7 @@ def report(tmp_path_factory, empty_db):
             counts = pd.DataFrame({"total": [50] * len(LABELS), "train": [30] * len(LABELS),
                                    "val": [8] * len(LABELS), "test": [12] * len(LABELS)}, index=LABELS)
             counts.loc["(documents)"] = [100, 60, 16, 24]
+            counts.loc[ALWAYS, "test"], counts.loc[NEVER, "test"] = 24, 0  # on every / no test document
             counts.to_csv(job.label_counts)
             result = evaluate(predictions(rng, 16, "v"), predictions(rng, 24, "t"), None, "global")
             expected[(arch, fold)] = {n: result["test"]["per_label"][n]["f1"] for n in LABELS}
@@ -92,3 +94,18 @@ def test_label_names_are_text_in_report_md_and_html(report):
     for markup in ("<code>tick</code>", "<em>star</em>", "<em>under</em>", "<s>", "<del>", "<a "):
         assert markup not in table4, markup
     assert "&amp;amp;" in table4                                   # '&amp;' in a name stays those five characters
+
+
+def test_labels_on_every_or_no_test_document_are_named_with_how_they_enter_f1_macro(report):
+    """A label on 100% of the test documents scores F1 1.000 by predicting it everywhere and raises F1-macro; one
+    on none has no F1 and is left out of it. The section and its per-label table say which labels, and how."""
+    page, _ = report
+    text = page.read_text(encoding="utf-8")
+    section = text.split("\n## notes")[1]
+    warning = next(line for line in section.splitlines() if line.startswith("> **warning:** Label(s) on every"))
+    assert "on every test document: Nodule." in warning and "F1 is 1.000" in warning
+    assert "on no test document: \\`tick\\` \\*star\\*." in warning and "n_undefined" in warning
+    table4 = section.split("### Table 4")[1].split("### ")[0]
+    assert "⚠ Label(s) on every test document: Nodule." in table4
+    html_page = page.with_suffix(".html").read_text(encoding="utf-8")
+    assert "on no test document: `tick` *star*." in html_page          # the name as text, in the warning too
