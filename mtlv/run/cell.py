@@ -46,7 +46,8 @@ def _file_stats(cfg: DictConfig) -> list:
 
 
 def _loaded(cfg: DictConfig) -> tuple[Corpus, str]:
-    key = stable_hash([OmegaConf.to_container(cfg.dataset, resolve=True), cfg.seed, _file_stats(cfg)])
+    seed = cfg.seed if cfg.dataset.get("limit") is not None else None  # the seed only draws a limit's documents
+    key = stable_hash([OmegaConf.to_container(cfg.dataset, resolve=True), seed, _file_stats(cfg)])
     if key not in _LOADED:
         corpus = _read_corpus(cfg)
         while len(_LOADED) >= _KEEP:  # no pile-up in a long sweep

@@ -52,7 +52,11 @@ def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_pa
     assert len(trained) == len(set(trained)) == int(plan.group(2)) - 1  # the distinct models less the baseline
     report = folder / "report"
     page = (report / "report.md").read_text()
-    assert "## csv" in page and "Chosen on validation:" in page and (report / "report.html").exists()
+    from mtlv.config import compose
+    from mtlv.run.cell import data_name
+
+    section = data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))  # the file's name and fingerprint
+    assert f"## {section}" in page and "Chosen on validation:" in page and (report / "report.html").exists()
     assert "# MTLV recommendation" in second.stdout and "Chosen on validation:" in second.stdout  # printed too
     # the recommendation against the study's own results, recomputed here from runs.csv (validation only)
     import pandas as pd
