@@ -160,6 +160,17 @@ def lone_group_warning(runs: list) -> list[str]:
             f"labels only, not the whole label set ({names}). Run the cell as a sweep (-m) to get its result."]
 
 
+def legacy_csv_warning(runs: list) -> list[str]:
+    """Results tagged with the plain dataset name `csv` (logged before a CSV's results were named by its file and
+    data, `run.cell.data_name`) from more than one file: the report cannot tell their data apart."""
+    paths = sorted({str(r.data.params.get("dataset.path")) for r in runs if r.data.tags.get("dataset") == "csv"})
+    if len(paths) < 2:
+        return []
+    return [f"dataset 'csv' holds results of {len(paths)} different files ({', '.join(paths)}), logged before MTLV "
+            "named a CSV's results by its file and data: they are reported (and compared) as one dataset. Select one "
+            "with filter=\"params.`dataset.path` = '...'\", or retrain them (each file then has its own section)."]
+
+
 def search_all(client, experiment_ids: list[str], filter_string: str = "") -> list:
     runs, token = [], None
     while True:
@@ -191,7 +202,7 @@ def collect(uri: str, experiments: list[str] | None = None, filter_string: str =
     if frame.empty:
         return Runs(frame, pd.DataFrame(columns=["run_id", "label", "f1"]), uri, lone)
     frame, warnings = deduplicate(frame)
-    warnings = lone + warnings
+    warnings = lone + legacy_csv_warning(found) + warnings
     label_frame = pd.DataFrame(labels, columns=["run_id", "label", "f1"])
     label_frame = label_frame[label_frame.run_id.isin(frame.run_id)].reset_index(drop=True)
     label_frame["label"] = real_label_names(uri, frame, label_frame)

@@ -122,3 +122,23 @@ def test_a_csv_job_tracked_later_without_its_data_file_goes_under_its_data_name(
     assert track(tmp_path / "runs", uri) == 1
     assert name in {e.name for e in tracking.client(uri).search_experiments()}
     assert collect(uri).runs.dataset.tolist() == [name]
+
+
+def test_results_of_several_files_logged_as_csv_before_are_named_in_a_warning(tmp_path, empty_db):
+    """A store from before: every CSV's results are tagged `csv`. The report cannot tell their data apart, and
+    says so, naming the files and how to select one (a filter the store accepts)."""
+    from mtlv.report.collect import collect
+
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    exp = tracking.experiment_id(uri, "csv", str(tmp_path / "mlartifacts"))
+    for i, path in enumerate(("/data/a/notes.csv", "/data/b/notes.csv")):
+        run = tracking.create_run(uri, exp, "mtl-tiny", {"dataset": "csv", "arch": "mtl", "cell": f"mtl-{i}",
+                                                         "mtlv.role": "job"})
+        tracking.log_to_run(uri, run, params={"dataset.path": path, "seed": 42, "model.name": "tiny"},
+                            metrics={"test/f1_macro": 0.5 + i / 10})
+        tracking.end_run(uri, run)
+    warning = [w for w in collect(uri).warnings if "dataset 'csv'" in w]
+    assert len(warning) == 1 and "/data/a/notes.csv, /data/b/notes.csv" in warning[0]
+    selected = collect(uri, filter_string="params.`dataset.path` = '/data/b/notes.csv'")
+    assert selected.runs.f1_macro.tolist() == [pytest.approx(0.6)] and not selected.warnings
