@@ -20,7 +20,8 @@ from mtlv.run import record
 from mtlv.run.layout import JobLayout
 
 HOSTILE = ["Cardiomegaly?", "Effusion, Malignant", "`tick` *star*", "<http://evil.example/x.png>",
-           "![img](http://evil.example/i.png)", "[link](http://evil.example/)", "_under_ ~~gone~~ &amp;"]
+           "![img](http://evil.example/i.png)", "[link](http://evil.example/)", "_under_ ~~gone~~ &amp;",
+           "$\\undefinedmacro$ costs $5 or $6"]  # math to matplotlib: the figures draw it as text
 LABELS = [*HOSTILE, "Nodule"]
 FOLDS = (0, 1)
 ALWAYS, NEVER = "Nodule", "`tick` *star*"
@@ -93,6 +94,8 @@ def test_label_names_are_text_in_report_md_and_html(report):
     assert not re.search(r"<(a|img)\b[^>]*evil\.example", text)    # no link, no image from a label
     for markup in ("<code>tick</code>", "<em>star</em>", "<em>under</em>", "<s>", "<del>", "<a "):
         assert markup not in table4, markup
+    # the figures that name labels were drawn (a `$\macro$` in a tick label aborted the report in matplotlib)
+    assert (page.parent / "plots" / "notes_per_label_minilm.png").stat().st_size > 0
     assert "&amp;amp;" in table4                                   # '&amp;' in a name stays those five characters
 
 
