@@ -163,7 +163,9 @@ def lone_group_warning(runs: list) -> list[str]:
 def legacy_csv_warning(runs: list) -> list[str]:
     """Results tagged with the plain dataset name `csv` (logged before a CSV's results were named by its file and
     data, `run.cell.data_name`) from more than one file: the report cannot tell their data apart."""
-    paths = sorted({str(r.data.params.get("dataset.path")) for r in runs if r.data.tags.get("dataset") == "csv"})
+    from mtlv.run.cell import USER_TABLE
+
+    paths = sorted({str(r.data.params.get("dataset.path")) for r in runs if r.data.tags.get("dataset") == USER_TABLE})
     if len(paths) < 2:
         return []
     return [f"dataset 'csv' holds results of {len(paths)} different files ({', '.join(paths)}), logged before MTLV "
