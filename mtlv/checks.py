@@ -105,10 +105,18 @@ class Workers(Option):
         return None
 
 
-def _kmedoids_backends() -> tuple:
-    from mtlv.grouping.kmedoids import BACKENDS
+def _declared(ref: str) -> Callable[[], tuple]:
+    """The choices that the code implementing an option declares (`module.NAME`: a tuple, or a registry whose
+    keys are the choices), read when first checked. The modules named sit on this floor and import neither
+    torch nor Lightning, so a bad value is one error line before they load (tests/test_option_choices.py)."""
+    def read() -> tuple:
+        import importlib
 
-    return tuple(BACKENDS)
+        module, _, name = ref.rpartition(".")
+        return tuple(getattr(importlib.import_module(module), name))
+
+    read.ref = ref
+    return read
 
 
 # numpy, torch and Lightning's seed_everything take seeds from 0 to 2**32 - 1
@@ -134,24 +142,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("data.num_workers", low=0, example=0),
     Option("data.length_grouping", bool),
     Option("data.pin_memory", bool, null=True),
-    Option("eval.threshold", str, choices=("global", "per_label")),
+    Option("eval.threshold", str, choices=_declared("mtlv.evaluation.thresholds.THRESHOLD_MODES")),
     Option("eval.save_weights", bool),
     Option("model.max_length", example=128),  # range: check_max_length (it depends on the model)
     Option("model.trust_remote_code", bool),
-    Option("model.module.pooling", str, choices=("cls", "pooler", "mean")),
+    Option("model.module.pooling", str, choices=_declared("mtlv.models.options.POOLINGS")),
     Option("model.module.dropout", float, low=0, high=1, high_open=True, example=0.1),
     Option("model.module.lr", float, low=0, example=2e-5),
     Option("model.module.head_lr", float, low=0, null=True, example=1e-3),
     Option("model.module.weight_decay", float, low=0, example=0.01),
     Option("model.module.warmup_ratio", float, low=0, high=1, high_open=True, example=0.1),
-    Option("model.module.schedule", str, choices=("constant", "linear")),
-    Option("model.module.loss_reduction", str, choices=("sum", "mean", "weighted")),
+    Option("model.module.schedule", str, choices=_declared("mtlv.models.options.SCHEDULES")),
+    Option("model.module.loss_reduction", str, choices=_declared("mtlv.models.options.LOSS_REDUCTIONS")),
     Option("model.module.freeze_encoder", bool),
     Option("model.module.fused_adamw", bool, null=True),
     Option("model.module.head_hidden", low=1, null=True, example=256),
     Option("arch.inprocess", bool),
     Option("data.test_curve", bool),
-    Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),
+    Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),  # Lightning's names
     Option("trainer.max_epochs", low=1, example=3),
     Option("trainer.accumulate_grad_batches", low=1, example=1),
     Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),
@@ -159,19 +167,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("trainer.num_sanity_val_steps", low=-1, example=0),
     # Lightning's "warn": deterministic where CUDA has such kernels, a warning where it has none
     Option("trainer.deterministic", bool, words=("warn",), null=True),
+    # declared here for mtlv/run/progress.py (it imports Lightning, and checks sit below it): `choices`
     Option("callbacks.progress_bar.style", str, choices=("auto", "bar", "lines")),
     Option("callbacks.progress_bar.refresh_rate", low=0, example=10),
     Option("callbacks.progress_bar.every_n_steps", low=0, example=50),
     Option("clustering.k", null=True, example=3, words=("auto",)),  # range: the grouping method's check
     Option("clustering.k_max", low=1, example=10),
-    Option("clustering.feature", str, choices=("name", "description")),
-    Option("clustering.algorithm", str, choices=("kmedoids", "agglomerative")),
-    Option("clustering.k_select", str, choices=("elbow", "silhouette")),
-    Option("clustering.linkage", str, choices=("average", "complete", "single")),
+    Option("clustering.feature", str, choices=_declared("mtlv.grouping.features.FEATURES")),
+    Option("clustering.algorithm", str, choices=_declared("mtlv.grouping.clusterers.ALGORITHMS")),
+    Option("clustering.k_select", str, choices=_declared("mtlv.grouping.choose_k.SELECTORS")),
+    Option("clustering.linkage", str, choices=_declared("mtlv.grouping.clusterers.LINKAGES")),
     Option("clustering.steps", low=1, example=30),
-    Option("clustering.scale", str, choices=("minmax", None)),
-    Option("clustering.backend", str, choices=_kmedoids_backends),
+    Option("clustering.scale", str, choices=_declared("mtlv.grouping.features.SCALES")),
+    Option("clustering.backend", str, choices=_declared("mtlv.grouping.kmedoids.BACKENDS")),
     Option("clustering.max_length", low=8, example=64),
+    # declared here for mtlv/baselines/classical.py (checks sit below it): `choices`
     Option("baseline.features", str, choices=("tfidf", "bow")),
     Option("baseline.classifier", str, choices=("logreg", "random_forest")),
     Option("baseline.ngram_max", low=1, example=2),
@@ -183,6 +193,13 @@ OPTIONS: tuple[Option, ...] = (
     Workers("hydra.launcher.n_jobs", example=2),  # hydra/launcher=parallel (joblib)
 )
 _MISSING = object()
+
+
+def choices(key: str) -> tuple:
+    """The choices of OPTIONS' `key`: for code above this floor that implements an option whose list is declared
+    here (the progress bar's style, the baseline's features and classifier)."""
+    option = next(o for o in OPTIONS if o.key == key)
+    return tuple(option.choices() if callable(option.choices) else option.choices)
 
 
 def _value(cfg: DictConfig, key: str) -> object:
@@ -257,9 +274,11 @@ def submitted_to_cluster(cfg: DictConfig) -> bool:
     """A sweep whose jobs the launcher submits to a cluster (hydra/launcher=slurm: submitit): they run on
     its nodes, and each job checks the node's GPUs there (run_job). The login node that submits them
     usually has none, so the sweeper must not refuse `trainer=gpu` for it."""
-    target = str(_value(cfg, "hydra.launcher._target_") or "")
-    return str(_value(cfg, "hydra.mode")).endswith("MULTIRUN") and (
-        "submitit" in target.lower() or "slurm" in target.lower()) and "LocalLauncher" not in target
+    from mtlv.launch import is_cluster
+
+    launcher = _value(cfg, "hydra.launcher")
+    return str(_value(cfg, "hydra.mode")).endswith("MULTIRUN") and is_cluster(
+        launcher if isinstance(launcher, DictConfig) else None)
 
 
 def check_accelerator(cfg: DictConfig) -> None:
@@ -389,13 +408,13 @@ def check_max_length(cfg: DictConfig) -> None:
 
 
 def check_grouping_options(cfg: DictConfig, num_labels: int, say_ignored: bool = True) -> None:
-    from mtlv.grouping.base import CHOICES, NoGrouping, method_from_config
+    from mtlv.grouping.base import NoGrouping, choices_text, method_from_config
 
     arch, clustering = cfg.arch, cfg.clustering
     method = method_from_config(clustering)
     if arch.grouping == "clustering":
         if isinstance(method, NoGrouping):
-            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {CHOICES}")
+            raise ConfigError(f"arch={arch.name} trains task groups, but clustering=none: choose {choices_text()}")
         method.check(num_labels)
     else:
         ignored = [f"clustering.{key}={clustering[key]}" for key in ("k", "groups") if clustering.get(key)]

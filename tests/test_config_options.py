@@ -84,7 +84,7 @@ def build(cfg, out: Path) -> dict:
     from mtlv.data.splits import load_or_make_split
     from mtlv.run.cell import build_grouping, open_cell
     from mtlv.run.job import build_datamodule, build_module, build_trainer, check_options, load_data, make_logger
-    from mtlv.run.layout import JobLayout
+    from mtlv.layout import JobLayout
 
     check_options(cfg)
     corpus = load_data(cfg)

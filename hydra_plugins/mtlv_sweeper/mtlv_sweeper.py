@@ -42,7 +42,7 @@ class GroupSweeper(BasicSweeper):
         from mtlv.run.aggregation import aggregate_cell
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
-        from mtlv.run.layout import SWEEP_CELLS
+        from mtlv.layout import SWEEP_CELLS
         from mtlv.run.prepare import (finished_jobs, grouping_workers, precompute_groupings, prepare_cell,
                                       prepare_tracking)
         from mtlv.run.reuse import job_model_keys, launch_waves
@@ -108,8 +108,10 @@ class GroupSweeper(BasicSweeper):
             if (signum := stopping.stopped_by(err)) is None:
                 raise
             # SLURM jobs are the cluster's, not this process's: those queued already go on.
-            queued = "; jobs already queued on SLURM go on (scancel stops them)" if "Slurm" in type(
-                self.launcher).__name__ else ""
+            from mtlv.launch import is_cluster
+
+            queued = ("; jobs already queued on SLURM go on (scancel stops them)"
+                      if is_cluster(self.config.hydra.launcher) else "")
             print(f"stopped: {signum.name} ended the sweep; the jobs that finished are kept, and rerunning the "
                   f"same command runs only the unfinished ones{queued}", file=sys.stderr, flush=True)
             raise SystemExit(128 + signum) from None

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
+from mtlv.checks import choices
 from mtlv.errors import ConfigError, DataError
 
-FEATURES = ("tfidf", "bow")
-CLASSIFIERS = ("logreg", "random_forest")
+# declared with the other options in mtlv/checks.py (OPTIONS), which sits below this module
+FEATURES = choices("baseline.features")         # tfidf, bow
+CLASSIFIERS = choices("baseline.classifier")    # logreg, random_forest
 
 
 def make_vectorizer(bcfg: DictConfig):

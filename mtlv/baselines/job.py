@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
-from mtlv.run.cell import data_fingerprint, data_name, experiment_name, load_corpus
+from mtlv.data.load import data_fingerprint, data_name, experiment_name, load_corpus
 from mtlv.checks import check_options
 from mtlv.config import flatten, to_container
 from mtlv.data.splits import label_count_table, load_or_make_split
@@ -21,7 +21,7 @@ from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions
 from mtlv.io import read_json, stable_hash, write_json, write_text
 from mtlv.run import record
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 
 log = logging.getLogger(__name__)
 # The config keys that can change a baseline's result (model/trainer/arch nodes of train.yaml cannot).

@@ -5,13 +5,13 @@ import numpy as np
 
 from mtlv.evaluation.metrics import multilabel_metrics
 from mtlv.evaluation.predictions import Predictions
-from mtlv.evaluation.thresholds import select_threshold
+from mtlv.evaluation.thresholds import THRESHOLD_MODES, select_threshold
 
 
 def evaluate(val: Predictions, test: Predictions, groups: list[list[int]] | None = None,
              threshold_mode: str = "global") -> dict:
-    if threshold_mode not in ("global", "per_label"):
-        raise ValueError(f"eval.threshold={threshold_mode!r}: use global or per_label")
+    if threshold_mode not in THRESHOLD_MODES:
+        raise ValueError(f"eval.threshold={threshold_mode!r}: use one of {', '.join(THRESHOLD_MODES)}")
     threshold = select_threshold(val.probs, val.targets, val.label_names, per_label=threshold_mode == "per_label")
     names = test.label_names
     return {

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtlv.evaluation.metrics import multilabel_metrics
-
+# eval.threshold: one threshold for all labels, or one per label (the checks read this list; the metrics, and
+# torch with them, are imported where a threshold is chosen)
+THRESHOLD_MODES = ("global", "per_label")
 DEFAULT_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2).tolist())
 
 
@@ -24,6 +25,8 @@ def select_threshold(
     `per_label=True` picks each label's threshold on its own validation F1 (labels without a
     validation positive keep 0.5).
     """
+    from mtlv.evaluation.metrics import multilabel_metrics
+
     grid_arr = np.asarray(grid, dtype=np.float64)
     order = np.argsort(np.abs(grid_arr - 0.5), kind="stable")  # tie-break towards 0.5
     if not per_label:

@@ -16,8 +16,6 @@ from mtlv.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-CHOICES = "clustering=kmedoids_desc, kmedoids_label, cooccurrence, affinity or given"
-
 
 class GroupingMethod(ABC):
     learned = False          # groups found by clustering task features
@@ -43,7 +41,7 @@ class NoGrouping(GroupingMethod):
     """clustering=none: the architecture fixes the groups (mtl: one group; stl: one per label)."""
 
     def check(self, num_labels: int) -> None:
-        raise ConfigError(f"this architecture trains task groups, but clustering=none: choose {CHOICES}")
+        raise ConfigError(f"this architecture trains task groups, but clustering=none: choose {choices_text()}")
 
     def groups(self, corpus, out_dir, cache_dir, train_rows=None) -> list[list[int]]:
         self.check(corpus.num_labels)
@@ -71,3 +69,40 @@ def method_from_config(clustering) -> GroupingMethod:
     from hydra.utils import instantiate
 
     return instantiate(clustering, _convert_="all")
+
+
+# The grouping methods one can choose are the options of conf/clustering/: a method is its class (`_target_`)
+# plus its YAML, and nothing else lists them (the checks' and `mtlv.cluster`'s error texts read them here).
+def grouping_methods(learned: bool | None = None) -> list[str]:
+    """The `clustering=<name>` options that make task groups (all but `none`): learned ones first, then the
+    others, each sorted; `learned=True`/`False`: only those whose groups are learned / are not."""
+    from hydra.utils import get_class
+
+    from mtlv.config import CONF_DIR
+
+    found = {}
+    for path in sorted((CONF_DIR / "clustering").glob("*.yaml")):
+        cls = get_class(_target_of(path))
+        if not issubclass(cls, NoGrouping):
+            found[path.stem] = bool(cls.learned)
+    return [name for flag in (True, False) if learned in (None, flag) for name, is_learned in found.items()
+            if is_learned == flag]
+
+
+def choices_text(learned: bool | None = None) -> str:
+    """'clustering=a, b or c' (`grouping_methods`), for error messages."""
+    names = grouping_methods(learned)
+    return "clustering=" + (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names))
+
+
+def _target_of(path: Path) -> str:
+    """A clustering YAML's `_target_`, or that of the option it extends (its defaults list, e.g. kmedoids_desc)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "_target_" in data:
+        return str(data["_target_"])
+    for entry in data.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_":
+            return _target_of(path.with_name(f"{entry}.yaml"))
+    raise ConfigError(f"{path}: no _target_ (the grouping method's class), itself or in its defaults")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from typing import Callable
 
 import numpy as np
 
@@ -32,12 +33,16 @@ class KMedoids(Clusterer):
         return assignment, cost
 
 
+# scikit-learn's AgglomerativeClustering linkages (all work on the euclidean feature rows MTLV clusters)
+LINKAGES = ("average", "complete", "single", "ward")
+
+
 class Agglomerative(Clusterer):
     """scikit-learn's bottom-up hierarchical clustering; `linkage` says how clusters are compared."""
 
     def __init__(self, linkage: str = "average") -> None:
-        if linkage not in ("average", "complete", "single", "ward"):
-            raise ConfigError(f"clustering.linkage={linkage!r}: use average, complete, single or ward")
+        if linkage not in LINKAGES:
+            raise ConfigError(f"clustering.linkage={linkage!r}: use one of {', '.join(LINKAGES)}")
         self.linkage = linkage
 
     def fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, float]:
@@ -55,15 +60,18 @@ class Agglomerative(Clusterer):
         return assignment, medoid_cost(X, assignment)
 
 
-ALGORITHMS = {"kmedoids": KMedoids, "agglomerative": Agglomerative}
+# The clusterers `clustering.algorithm` chooses from (the checks read this too): each made from the clustering
+# options it takes (seed, backend, linkage).
+ALGORITHMS: dict[str, Callable[[int, str, str], Clusterer]] = {
+    "kmedoids": lambda seed, backend, linkage: KMedoids(seed=seed, backend=backend),
+    "agglomerative": lambda seed, backend, linkage: Agglomerative(linkage=linkage),
+}
 
 
 def make_clusterer(algorithm: str, seed: int = 0, backend: str = "kmedoids", linkage: str = "average") -> Clusterer:
-    if algorithm == "kmedoids":
-        return KMedoids(seed=seed, backend=backend)
-    if algorithm == "agglomerative":
-        return Agglomerative(linkage=linkage)
-    raise ConfigError(f"clustering.algorithm={algorithm!r} is not known; use one of {list(ALGORITHMS)}")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"clustering.algorithm={algorithm!r} is not known; use one of {list(ALGORITHMS)}")
+    return ALGORITHMS[algorithm](seed, backend, linkage)
 
 
 def medoid_cost(X: np.ndarray, assignment: np.ndarray) -> float:

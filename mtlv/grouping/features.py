@@ -6,16 +6,15 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mtlv.errors import ConfigError
 from mtlv.io import atomic_path, stable_hash
-from mtlv.models import encoder as enc
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("name", "description")
-SCALES = ("minmax", None)
+# torch and the encoders are imported where a label is embedded, so the checks read these lists cheaply
+FEATURES = ("name", "description")    # clustering.feature: what text stands for a label
+SCALES = ("minmax", None)             # clustering.scale
 
 
 def _encoder_identity(encoder: str) -> dict:
@@ -24,6 +23,8 @@ def _encoder_identity(encoder: str) -> dict:
     A local folder can be retrained in place, so its weight files' sizes and mtimes are part of
     the identity; a Hub id is taken at its word.
     """
+    from mtlv.models import encoder as enc
+
     path = Path(enc.resolve_name(encoder)).expanduser()
     files = []
     if path.is_dir():
@@ -57,6 +58,10 @@ def _load_cached(path: Path) -> np.ndarray | None:
 
 def _encode(texts: list[str], encoder: str, max_length: int, batch_size: int,
             random_init: dict | None, trust_remote_code: bool) -> np.ndarray:
+    import torch
+
+    from mtlv.models import encoder as enc
+
     tokenizer = enc.load_tokenizer(encoder, trust_remote_code)
     model = enc.load_encoder(encoder, trust_remote_code=trust_remote_code, random_init=random_init, seed=0)
     model.to("cpu").eval()

@@ -1,5 +1,5 @@
 """The files a learned grouping writes beside its groups.yaml (a cell folder, or `mtlv.cluster`'s folder).
-Here, on the grouping floor, because grouping methods write them; a cell's layout (mtlv/run/layout.py)
+Here, on the grouping floor, because grouping methods write them; a cell's layout (mtlv/layout.py)
 reaches them through `CellLayout.grouping_files`."""
 from __future__ import annotations
 

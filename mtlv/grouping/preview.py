@@ -17,14 +17,14 @@ def preview_grouping(cfg: DictConfig) -> None:
     from mtlv.checks import check_options
     from mtlv.grouping.partition import TaskGrouping
     from mtlv.io import read_json
-    from mtlv.grouping.base import method_from_config
-    from mtlv.run.cell import load_corpus, train_rows
+    from mtlv.grouping.base import choices_text, method_from_config
+    from mtlv.data.load import load_corpus, train_rows
     from mtlv.grouping.files import GroupingFiles
 
     method = method_from_config(cfg.clustering)
     if not method.learned:
-        raise ConfigError("mtlv.cluster needs a learned grouping: clustering=kmedoids_desc, kmedoids_label, "
-                          f"cooccurrence or affinity (got clustering={cfg.clustering.method})")
+        raise ConfigError(f"mtlv.cluster needs a learned grouping: {choices_text(learned=True)} "
+                          f"(got clustering={cfg.clustering.method})")
     check_options(cfg)
     corpus = load_corpus(cfg)
     method.check(corpus.num_labels)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mtlv.models.options import POOLINGS
+
 
 class GroupedHeads(nn.Module):
     """Head i predicts the labels `groups[i]` (column indices of the job's label matrix).
@@ -48,4 +50,4 @@ def pool(outputs, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     if pooling == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    raise ValueError(f"model.pooling={pooling!r}: use cls, pooler or mean")
+    raise ValueError(f"model.pooling={pooling!r}: use one of {', '.join(POOLINGS)}")

@@ -13,7 +13,7 @@ import pandas as pd
 from mtlv.errors import DataError, MTLVError
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import atomic_path, read_json
-from mtlv.run.layout import CellLayout, JobLayout
+from mtlv.layout import CellLayout, JobLayout
 
 
 def resolve_folder(run: str, tracking_uri: str) -> Path:

@@ -11,11 +11,11 @@ from mtlv.errors import ConfigError
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
+from mtlv.models.options import LOSS_REDUCTIONS, SCHEDULES
 from mtlv.models.optim import adamw, clip_gradients, is_fused, uses_loss_scaler
 from mtlv.tracking import label_key
 from mtlv.weighting import Weighting, from_reduction
 
-LOSS_REDUCTIONS = ("sum", "mean", "weighted")
 
 
 class MultiTaskModule(L.LightningModule):
@@ -34,6 +34,8 @@ class MultiTaskModule(L.LightningModule):
         super().__init__()
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"model.schedule={schedule!r}: use one of {SCHEDULES}")
         if loss_reduction == "weighted" and (head_weights is None or len(head_weights) != len(groups)):
             raise ValueError(f"model.loss_reduction=weighted needs model.head_weights with one weight per head "
                              f"({len(groups)} heads), got {head_weights}")

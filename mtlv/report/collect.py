@@ -162,8 +162,8 @@ def lone_group_warning(runs: list) -> list[str]:
 
 def legacy_csv_warning(runs: list) -> list[str]:
     """Results tagged with the plain dataset name `csv` (logged before a CSV's results were named by its file and
-    data, `run.cell.data_name`) from more than one file: the report cannot tell their data apart."""
-    from mtlv.run.cell import USER_TABLE
+    data, `data.load.data_name`) from more than one file: the report cannot tell their data apart."""
+    from mtlv.data.load import USER_TABLE
 
     paths = sorted({str(r.data.params.get("dataset.path")) for r in runs if r.data.tags.get("dataset") == USER_TABLE})
     if len(paths) < 2:

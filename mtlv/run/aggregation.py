@@ -17,7 +17,7 @@ from mtlv.evaluation.predictions import Predictions, join
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
-from mtlv.run.layout import SWEEP_CELLS, CellLayout, JobLayout
+from mtlv.layout import SWEEP_CELLS, CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
 

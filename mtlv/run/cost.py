@@ -8,6 +8,7 @@ import socket
 
 from omegaconf import DictConfig, OmegaConf
 
+from mtlv import launch
 from mtlv.io import stable_hash
 
 # Scoring a document costs about a third of training on it (a forward pass against forward + backward).
@@ -27,26 +28,14 @@ def work_of(cfg: DictConfig, split) -> dict:
     return {**split.sizes(), "epochs": int(cfg.trainer.max_epochs), "test_curve": bool(cfg.data.get("test_curve"))}
 
 
-def default_threads(launcher, env, cores: int) -> int | None:
-    """torch_threads when unset: the CPUs SLURM gave the job, or the cores shared among the joblib
-    launcher's parallel jobs (each torch would otherwise use every core); None: torch's default."""
-    if str(env.get("SLURM_CPUS_PER_TASK", "")).isdigit():
-        return int(env["SLURM_CPUS_PER_TASK"])
-    from mtlv.run.prepare import joblib_workers
-
-    workers = joblib_workers(launcher, cores)
-    return max(1, cores // workers) if workers else None
-
-
 def threads_of(cfg: DictConfig) -> int:
     """The CPU threads a job of `cfg` will use (as mtlv.run.job.configure_torch sets them)."""
     if cfg.get("torch_threads"):
         return int(cfg.torch_threads)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     launcher = cfg.hydra.launcher if "hydra" in cfg else None
     import torch
 
-    return default_threads(launcher, os.environ, cores) or torch.get_num_threads()
+    return launch.default_threads(launcher, os.environ, launch.cores()) or torch.get_num_threads()
 
 
 def speed_key(cfg: DictConfig, threads: int) -> str:

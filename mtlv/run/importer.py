@@ -25,7 +25,7 @@ from mtlv.evaluation.predictions import Predictions
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import read_json, write_json
 from mtlv.run import record
-from mtlv.run.layout import GROUPS_YAML, MODEL_DIR, CellLayout, JobLayout
+from mtlv.layout import GROUPS_YAML, MODEL_DIR, CellLayout, JobLayout
 
 
 @dataclass
@@ -170,7 +170,7 @@ def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
 def log_cell(plan: CellPlan, uri: str) -> tuple[int, str]:
     """Log what the cell lacks in this store: the number of runs created, and a line saying what was done."""
     from mtlv.run.aggregation import aggregate_cell
-    from mtlv.run.cell import experiment_name
+    from mtlv.data.load import experiment_name
     from mtlv.run.prepare import open_parent_run
 
     if not plan.todo and (plan.aggregated or not plan.one_model_per_group):

@@ -13,8 +13,9 @@ import logging
 
 from omegaconf import DictConfig
 
-from mtlv.run.cell import cell_grouping, job_config, load_corpus
+from mtlv.data.load import load_corpus
 from mtlv.errors import JobsFailedError
+from mtlv.run.cell import cell_grouping, job_config
 
 log = logging.getLogger(__name__)
 

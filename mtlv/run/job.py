@@ -21,7 +21,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mtlv import tracking
+from mtlv import launch, tracking
 from mtlv.checks import check_config, check_options
 from mtlv.data.corpus import Corpus
 from mtlv.data.datamodule import MultiLabelDataModule
@@ -33,12 +33,12 @@ from mtlv.io import read_json, write_json, write_text
 from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
 from mtlv.run import cost, record
-from mtlv.run.cell import (Cell, cell_grouping, data_name, experiment_name, finished_result, job_key, load_corpus,
-                           open_cell)
+from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, open_cell
+from mtlv.data.load import data_name, experiment_name, load_corpus
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 from mtlv.run.lock import job_lock
 from mtlv.run.progress import progress_switch
 from mtlv.run.reuse import model_key, register, trained_source
@@ -78,8 +78,8 @@ def configure_torch(cfg: DictConfig) -> None:
         from hydra.core.hydra_config import HydraConfig
 
         launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if threads := cost.default_threads(launcher, os.environ, cores):
+        cores = launch.cores()
+        if threads := launch.default_threads(launcher, os.environ, cores):
             log.info("torch uses %d CPU thread(s) (torch_threads unset; %d cores, parallel jobs or SLURM's share)",
                      threads, cores)
     if threads:

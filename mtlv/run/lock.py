@@ -24,7 +24,7 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from mtlv.io import read_json, write_json
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ import logging
 
 from omegaconf import DictConfig
 
-from mtlv import tracking
-from mtlv.run.cell import (Cell, cell_grouping, data_name, experiment_name, finished_result, grouping_params, job_keys,
-                           load_corpus, open_cell)
+from mtlv import launch, tracking
+from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, open_cell
+from mtlv.data.load import data_name, experiment_name, load_corpus
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import stable_hash, write_json
-from mtlv.run.layout import CellLayout
+from mtlv.layout import CellLayout
 from mtlv.run import record
 
 log = logging.getLogger(__name__)
@@ -154,17 +154,7 @@ def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
     return len(todo)
 
 
-def joblib_workers(launcher, cores: int) -> int | None:
-    """The joblib launcher's number of parallel jobs (-1: all cores), or None under another launcher."""
-    if launcher is None or "joblib" not in str(launcher.get("_target_", "")):
-        return None
-    n_jobs = int(launcher.get("n_jobs") or 1)
-    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
-
-
 def grouping_workers(launcher) -> int:
     """Processes for `precompute_groupings`: the joblib launcher's (its workers are idle until the launch);
     1 (in the sweeper's process) under other launchers, e.g. on SLURM's login node."""
-    import os
-
-    return joblib_workers(launcher, os.cpu_count() or 1) or 1
+    return launch.joblib_workers(launcher, launch.cores()) or 1

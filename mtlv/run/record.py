@@ -15,7 +15,7 @@ from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, write_json, write_text
-from mtlv.run.layout import CellLayout, JobLayout, ResultFiles
+from mtlv.layout import CellLayout, JobLayout, ResultFiles
 
 log = logging.getLogger(__name__)
 

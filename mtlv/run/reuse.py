@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 
 from mtlv.config import identity
 from mtlv.io import read_json, stable_hash, write_json
-from mtlv.run.cell import data_fingerprint
-from mtlv.run.layout import JobLayout, ModelRegistry
+from mtlv.data.load import data_fingerprint
+from mtlv.layout import JobLayout, ModelRegistry
 from mtlv.weighting import reduction_of
 
 log = logging.getLogger(__name__)

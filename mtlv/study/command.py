@@ -3,11 +3,11 @@ plan, run it, write the report."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mtlv import launch
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
@@ -65,7 +65,7 @@ def dataset_sweeps(cfg: DictConfig, user: list[str], notes: list[str]) -> list[S
             notes.append(f"{data_cfg.dataset.name}: {path} not found; skipped (set MTLV_DATA_DIR to include it)")
             continue
         if not optional:  # a dataset the study needs: bad or missing data is one error line now, not skipped cells
-            from mtlv.run.cell import load_corpus
+            from mtlv.data.load import load_corpus
 
             load_corpus(data_cfg)
         folds = data_cfg.split.folds
@@ -78,10 +78,6 @@ def merge_keep(base: list[str], user: list[str]) -> list[str]:
     return [o for o in base if o.split("=", 1)[0] not in keys] + user
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _cuda() -> bool:
     import torch
 
@@ -91,13 +87,10 @@ def _cuda() -> bool:
 def workers(cfg: DictConfig) -> int | None:
     """Jobs that run at once under the chosen launcher: the joblib launcher's n_jobs, 1 for the basic one,
     None on SLURM (the queue decides)."""
-    from mtlv.run.prepare import joblib_workers
-
     launcher = cfg.hydra.launcher
-    target = str(launcher.get("_target_", ""))
-    if "submitit" in target.lower() or "slurm" in target.lower():
+    if launch.is_submitit(launcher):
         return None
-    return joblib_workers(launcher, _cores()) or 1
+    return launch.joblib_workers(launcher, launch.cores()) or 1
 
 
 def estimates(plan: Plan, runs_dir: str, probe: bool, say) -> tuple[dict[Path, float], list[str]]:
@@ -125,7 +118,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
     for index, sweep_cfg in sorted(plan.configs.items()):
         if sweep_cfg.get("task_name") == "baseline":
             continue
-        from mtlv.run.cell import data_name, load_corpus
+        from mtlv.data.load import data_name, load_corpus
 
         corpus = load_corpus(sweep_cfg)
         protocol = (f"{sweep_cfg.split.folds} folds" if sweep_cfg.split.folds else
@@ -161,7 +154,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
         else:
             lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
     lines += [f"note: {n}" for n in plan.notes]
-    if parallel == 1 and train > 1 and (cores := _cores()) > 1 and not _cuda():
+    if parallel == 1 and train > 1 and (cores := launch.cores()) > 1 and not _cuda():
         lines.append(f"note: the basic launcher trains one job at a time; on this machine's {cores} CPU cores, "
                      f"hydra/launcher=parallel hydra.launcher.n_jobs={cores} trains {cores} at once, one thread each "
                      "(how the times in docs/study.md are measured)")

@@ -85,7 +85,7 @@ def probe(cfg: DictConfig, steps: int = 8) -> Speed:
     import torch
 
     from mtlv.data.splits import load_or_make_split
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
     from mtlv.run.job import build_datamodule, build_module, quiet_libraries
 
     quiet_libraries()

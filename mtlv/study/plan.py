@@ -186,7 +186,7 @@ def make_plan(sweeps: list[Sweep], say=print) -> Plan:
 
 def model_trained(cfg: DictConfig, job: Job) -> bool:
     """Whether another finished job already trained `job`'s model (reuse_models): it will be reused."""
-    from mtlv.run.layout import JobLayout
+    from mtlv.layout import JobLayout
     from mtlv.run.reuse import trained_source
 
     return trained_source(cfg, job.model_key, JobLayout(job.folder), bool(cfg.eval.save_weights)) is not None
@@ -197,7 +197,8 @@ def prepare(cfg: DictConfig) -> list[Job]:
     if cfg.get("task_name") == "baseline":
         return [baseline_job(cfg)]
     from mtlv.checks import check_config, check_options
-    from mtlv.run.cell import cell_grouping, finished_result, job_keys, load_corpus, open_cell
+    from mtlv.run.cell import cell_grouping, finished_result, job_keys, open_cell
+    from mtlv.data.load import load_corpus
     from mtlv.run.reuse import job_model_keys
     from mtlv.data.splits import load_or_make_split
     from mtlv.run.cost import speed_key, threads_of, work_of

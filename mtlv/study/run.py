@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtlv.run.layout import CellLayout
+from mtlv.layout import CellLayout
 from mtlv.study.plan import Plan
 from mtlv.study.progress import Progress, duration
 

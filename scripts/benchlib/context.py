@@ -13,7 +13,7 @@ class Context:
     """Data, config and tokens shared by every contender (built once, outside any timing)."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        from mtlv.run.cell import load_corpus
+        from mtlv.data.load import load_corpus
         from mtlv.config import compose
         from mtlv.data.splits import load_or_make_split
         from mtlv.data.tokenize import tokenize_cached

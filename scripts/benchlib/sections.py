@@ -176,7 +176,7 @@ def bench_training(ctx: Context, names: list[str], repeats: int, with_quality: b
 
 def bench_e2e(args: argparse.Namespace, workdir: Path, out_dir: Path) -> dict:
     """`python -m mtlv.train arch=...` as a user runs it (MLflow on), each in a fresh output folder."""
-    from mtlv.run.layout import CellLayout, JobLayout
+    from mtlv.layout import CellLayout, JobLayout
 
     archs = ["stl", "gmtl", "mtl"]
     data = ["dataset=demo"] if args.data == "demo" else [

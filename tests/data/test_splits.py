@@ -100,9 +100,9 @@ def test_given_split_column_is_used_exactly(tmp_path):
     their labels), train+validation = exactly the rows marked train, through the job's own code path."""
     from mtlv.config import compose
     from mtlv.grouping.partition import TaskGrouping
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
     from mtlv.run.job import prepare_folder
-    from mtlv.run.layout import JobLayout
+    from mtlv.layout import JobLayout
 
     rng = np.random.default_rng(5)
     n, names = 240, ["fever", "cough", "rash"]

@@ -19,7 +19,7 @@ from reliability._support import FAST, ROOT, assert_short_error, demo_rows
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, ModelLoadError, MTLVError, report_and_exit, user_error
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 
 
 # ----------------------------------------------------------------------------- SLURM submission
@@ -104,7 +104,7 @@ def test_jsonl_without_the_text_column(entry, table):
 
 def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
     """Bad bytes become U+FFFD with a count in the log; tokenizing them works (no crash deep inside)."""
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
     from mtlv.data.tokenize import tokenize
     from mtlv.models.encoder import load_tokenizer
 
@@ -126,7 +126,7 @@ def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
 
 
 def test_rows_with_empty_text_are_dropped_and_counted(tmp_path, table, caplog):
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
 
     rows = demo_rows(40) + [{"text": "", "labels": "a"}, {"text": "   ", "labels": "b"}, {"text": None, "labels": "a"}]
     path = table(rows)

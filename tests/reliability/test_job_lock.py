@@ -17,7 +17,7 @@ import pytest
 from helpers import mlflow_runs
 from reliability._support import FAST, ROOT
 
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 from mtlv.run.lock import job_lock
 
 WAITING = "is being trained by another process"
@@ -113,7 +113,7 @@ def test_second_command_waits_then_prints_the_first_ones_result(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 from mtlv.run.lock import job_lock
 with job_lock(JobLayout(sys.argv[1])):
     Path(sys.argv[2]).touch()

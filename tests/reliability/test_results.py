@@ -61,9 +61,9 @@ def test_odd_label_names_finish_and_land_in_mlflow(odd_run):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
-    # the experiment of a CSV is named by its file and data (run.cell.data_name), not `csv` for every file
+    # the experiment of a CSV is named by its file and data (data.load.data_name), not `csv` for every file
     from mtlv.config import compose
-    from mtlv.run.cell import data_name
+    from mtlv.data.load import data_name
 
     experiment = data_name(compose(["dataset=csv", f"dataset.path={out.parent / 'odd.csv'}"]))
     assert experiment.startswith("odd-")
@@ -211,7 +211,7 @@ def _copies(corpus, split) -> int:
 
 
 def test_duplicate_texts_are_counted_and_can_be_dropped(table, tmp_path, caplog):
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
     from mtlv.data.splits import load_or_make_split
 
     rows = odd_rows(60)

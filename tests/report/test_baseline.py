@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mtlv import tracking
-from mtlv.run.cell import load_corpus
+from mtlv.data.load import load_corpus
 from mtlv.config import compose
 from mtlv.data.splits import load_or_make_split
 from mtlv.evaluation.evaluate import evaluate

@@ -11,7 +11,7 @@ from helpers import CSV_OPTIONS, write_notes
 
 from mtlv import tracking
 from mtlv.config import compose
-from mtlv.run.cell import data_fingerprint, data_name, experiment_name
+from mtlv.data.load import data_fingerprint, data_name, experiment_name
 
 FAST = ["model=tiny", "trainer.max_epochs=1", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
         "eval.save_weights=false", "torch_threads=1", "split.folds=2", "split.fold=0"]

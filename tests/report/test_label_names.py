@@ -17,7 +17,7 @@ from mtlv.config import compose
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions
 from mtlv.run import record
-from mtlv.run.layout import JobLayout
+from mtlv.layout import JobLayout
 
 HOSTILE = ["Cardiomegaly?", "Effusion, Malignant", "`tick` *star*", "<http://evil.example/x.png>",
            "![img](http://evil.example/i.png)", "[link](http://evil.example/)", "_under_ ~~gone~~ &amp;",

@@ -8,8 +8,9 @@ from helpers import TINY
 from mtlv.config import compose
 from mtlv.grouping.methods import CooccurrenceGrouping, EmbeddingGrouping
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.run.cell import cell_grouping, load_corpus, open_cell
-from mtlv.run.layout import GroupingFiles
+from mtlv.run.cell import cell_grouping, open_cell
+from mtlv.data.load import load_corpus
+from mtlv.layout import GroupingFiles
 
 
 def grouping(tmp_path, *overrides):

@@ -6,7 +6,8 @@ from helpers import TINY
 
 from mtlv.config import compose
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.run.cell import cell_grouping, load_corpus, open_cell
+from mtlv.run.cell import cell_grouping, open_cell
+from mtlv.data.load import load_corpus
 from mtlv.run.prepare import grouping_workers, precompute_groupings
 
 SETTINGS = [("cooccurrence", "2", "kmedoids"), ("cooccurrence", "3", "agglomerative"),

@@ -114,7 +114,7 @@ def test_model_key_ignores_how_the_labels_were_grouped():
     stl = compose([*base, "arch=stl"])
     gmtl = compose([*base, *GIVEN])
     cooc = compose([*base, "arch=gmtl", "clustering=cooccurrence", "clustering.k=4"])
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
 
     labels = load_corpus(stl).label_names
     singletons = one_per_label(labels, "models")
@@ -157,7 +157,7 @@ def test_two_spellings_of_one_loss_share_one_model_key():
     """`weighting=sum|mean|static` is the same loss as `model.module.loss_reduction=sum|mean|weighted`
     (the GMHL default is the sum): one model key. Other weightings, or other weights, are other models."""
     base = [*FAST, "logger=none", "arch=gmhl", "clustering=given", "clustering.groups=[[0,5],[1,3,7],[2,4,6]]"]
-    from mtlv.run.cell import load_corpus
+    from mtlv.data.load import load_corpus
 
     heads = from_spec([[0, 5], [1, 3, 7], [2, 4, 6]], load_corpus(compose(base)).label_names, "heads")
 

@@ -4,7 +4,7 @@ import os
 import pytest
 from helpers import run_cli
 
-from mtlv.run.cost import default_threads
+from mtlv.launch import default_threads
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT = "hydra_plugins.mtlv_sweeper.mtlv_slurm_launcher.MTLVSlurmLauncher"
@@ -34,3 +34,14 @@ def test_parallel_launcher_sets_the_share_in_each_job(tmp_path):
                                   "hydra.launcher.n_jobs=2"], tmp_path)
     logs = "".join(p.read_text() for p in tmp_path.glob("hydra/*/*/*/train.log"))
     assert logs.count(f"torch uses {max(1, cores // 2)} CPU thread(s)") == 2, logs[-2000:]
+
+
+def test_launcher_facts_have_one_home():
+    """mtlv/launch.py: which launchers submit to a cluster, and the cores this process may use."""
+    from mtlv.launch import cores, is_cluster, is_submitit
+
+    local = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+    assert [is_cluster({"_target_": t}) for t in (SUBMITIT, local, JOBLIB)] + [is_cluster(None)] == \
+        [True, False, False, False]
+    assert [is_submitit({"_target_": t}) for t in (SUBMITIT, local, JOBLIB)] == [True, True, False]
+    assert cores() == len(os.sched_getaffinity(0))

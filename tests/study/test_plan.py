@@ -94,12 +94,13 @@ def test_the_plan_counts_folded_cells_instead_of_warning_for_each(notes_csv, tmp
 
 
 def test_the_plan_points_a_cpu_study_on_the_basic_launcher_to_the_parallel_one(notes_csv, tmp_path, monkeypatch, capsys):
+    from mtlv import launch
     from mtlv.study import command
 
     (tmp_path / "conf" / "study").mkdir(parents=True)
     (tmp_path / "conf" / "study" / "mine.yaml").write_text(MINE)
     monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
-    monkeypatch.setattr(command, "_cores", lambda: 4)
+    monkeypatch.setattr(launch, "cores", lambda: 4)
     monkeypatch.setattr(command, "_cuda", lambda: False)
     args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=mine", *CSV_OPTIONS, f"dataset.path={notes_csv}",
             "model=tiny", "study.dry_run=true"]

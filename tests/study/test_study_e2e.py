@@ -53,7 +53,7 @@ def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_pa
     report = folder / "report"
     page = (report / "report.md").read_text()
     from mtlv.config import compose
-    from mtlv.run.cell import data_name
+    from mtlv.data.load import data_name
 
     section = data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))  # the file's name and fingerprint
     assert f"## {section}" in page and "Chosen on validation:" in page and (report / "report.html").exists()
@@ -97,7 +97,7 @@ def test_the_natural_grid_trains_each_distinct_job_once(notes_csv, tmp_path):
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     from mtlv.config import compose
-    from mtlv.run.cell import data_name
+    from mtlv.data.load import data_name
 
     frame = mlflow.search_runs(experiment_names=[data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))])
     assert set(frame.status) == {"FINISHED"}

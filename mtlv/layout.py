@@ -9,6 +9,8 @@
 The grouping files (GroupingFiles) are named in mtlv/grouping/files.py, beside the methods that write them.
 A job folder and an aggregated STL/GMTL cell hold the same result files (ResultFiles): the report,
 `mtlv.predict` and the tests read them by these names. Baselines use a job folder of their own.
+Here, at the top of the package and below every floor that reads it (mtlv/run/, the study planner,
+mtlv/models/inference.py): it imports only mtlv/io.py and mtlv/grouping/files.py.
 """
 from __future__ import annotations
 

@@ -1,0 +1,7 @@
+"""The choices of the module's options (`model.module.*`), declared once: the code that implements each
+(`heads.pool`, `MultiTaskModule`) reads its list here, and so do the checks (mtlv/checks.py). This file
+imports nothing, so a bad value is one error line before torch loads."""
+
+POOLINGS = ("cls", "pooler", "mean")             # heads.pool
+SCHEDULES = ("constant", "linear")               # MultiTaskModule.configure_optimizers
+LOSS_REDUCTIONS = ("sum", "mean", "weighted")    # MultiTaskModule: weighting.from_reduction
