@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", help="a runs folder (e.g. outputs/runs or outputs/runs/openi) or one cell folder")
     parser.add_argument("--tracking-uri", default=None, help="the MLflow store (default: paths.mlflow_uri)")
     parser.add_argument("--experiment", default=None,
-                        help="the MLflow experiment (default: logger.experiment_name, i.e. the dataset's name)")
+                        help="the MLflow experiment (default: the one each job was logged to when trained: "
+                             "its dataset's name, or for a CSV the file's name and data fingerprint)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     track(args.folder, args.tracking_uri, args.experiment)

@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import tracking
-from mtlv.data.load import data_fingerprint, load_corpus
+from mtlv.data.load import data_fingerprint, data_name, experiment_name, load_corpus
 from mtlv.checks import check_options
 from mtlv.config import flatten, to_container
 from mtlv.data.splits import label_count_table, load_or_make_split
@@ -56,9 +56,9 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float, size: int 
     if saved.exists() and cfg.resume:  # an interrupted earlier attempt: finish its run, do not add one
         run_id = read_json(saved)["run_id"]
     else:
-        exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+        exp = tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
         tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(out), "mtlv.role": "job"})
-        tags = {"arch": arch_name(cfg), "dataset": cfg.dataset.name, "cell": out.name, "mtlv.role": "job",
+        tags = {"arch": arch_name(cfg), "dataset": data_name(cfg), "cell": out.name, "mtlv.role": "job",
                 "mtlv.job_dir": str(out), "mtlv.cell_dir": str(out)}
         run_id = tracking.create_run(uri, exp, run_name(cfg), tags)
         write_json(saved, {"run_id": run_id, "tracking_uri": uri})
@@ -69,7 +69,7 @@ def log_run(cfg: DictConfig, out: Path, report: dict, elapsed: float, size: int 
     artifacts = [job.config_yaml, job.label_counts, job.classification_report, job.predictions("val"),
                  job.predictions("test"), job.metrics_json]
     record.log_result(uri, run_id, params=params, metrics=record.result_metrics(report, size, elapsed_s=elapsed),
-                      artifacts=artifacts, end=True)
+                      artifacts=artifacts, label_names=list(report["test"]["per_label"]), files=job, end=True)
     return run_id
 
 
@@ -92,7 +92,9 @@ def run_baseline(cfg: DictConfig) -> dict:
     (val_p, test_p), size = fit_predict(cfg.baseline, int(cfg.seed), texts(split.train),
                                         corpus.labels[split.train], [texts(split.val), texts(split.test)])
     out.mkdir(parents=True, exist_ok=True)
-    write_text(job.label_counts, label_count_table(corpus, split).to_csv())
+    counts = label_count_table(corpus, split)
+    write_text(job.label_counts, counts.to_csv())
+    record.warn_constant_labels(counts)
     write_text(job.config_yaml, OmegaConf.to_yaml(OmegaConf.create(identity(cfg))))
     preds = [Predictions([corpus.ids[i] for i in idx], p, corpus.labels[idx], list(corpus.label_names))
              for idx, p in ((split.val, val_p), (split.test, test_p))]
@@ -104,6 +106,6 @@ def run_baseline(cfg: DictConfig) -> dict:
               "threshold": report["threshold"], "trainable_params": size,
               "test": record.headline(report["test"])}
     write_json(done, result)
-    record.print_baseline(run_name(cfg), f"{cfg.dataset.name}, {split.sizes()}", report, out, elapsed, run_id)
+    record.print_baseline(run_name(cfg), f"{data_name(cfg)}, {split.sizes()}", report, out, elapsed, run_id)
     return result
 

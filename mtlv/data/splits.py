@@ -146,6 +146,16 @@ def warn_missing_positives(corpus: Corpus, split: Split) -> list[str]:
     return missing
 
 
+DOCUMENTS_ROW = "(documents)"  # label_count_table's row of document counts
+
+
+def constant_labels(counts, part: str = "test") -> tuple[list[str], list[str]]:
+    """(labels on every document of `part`, labels on none) from a `label_count_table`."""
+    column = counts[part].drop(index=DOCUMENTS_ROW)
+    documents = int(counts.loc[DOCUMENTS_ROW, part])
+    return list(column.index[column == documents]), list(column.index[column == 0])
+
+
 def label_count_table(corpus: Corpus, split: Split):
     import pandas as pd
 
@@ -153,5 +163,5 @@ def label_count_table(corpus: Corpus, split: Split):
     for part in ("train", "val", "test"):
         rows[part] = corpus.labels[getattr(split, part)].sum(axis=0)
     frame = pd.DataFrame(rows, index=corpus.label_names).astype(int)
-    frame.loc["(documents)"] = [len(corpus), len(split.train), len(split.val), len(split.test)]
+    frame.loc[DOCUMENTS_ROW] = [len(corpus), len(split.train), len(split.val), len(split.test)]
     return frame

@@ -39,6 +39,20 @@ def f1_from_counts(counts: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def constant_labels_note(always: list[str], never: list[str], part: str = "test") -> str | None:
+    """What labels on every (`always`) or no (`never`) document of the scored `part` do to F1-macro, naming them;
+    None when there are none. Neither is a sign of a good model: F1-macro moves with the data, not with it."""
+    notes = []
+    if always:
+        notes.append(f"on every {part} document: {', '.join(always)}. Each one's F1 is 1.000 as soon as the model "
+                     "predicts it for every document (there is no negative to get wrong), and it is averaged into "
+                     "F1-macro like any other label, raising it")
+    if never:
+        notes.append(f"on no {part} document: {', '.join(never)}. Each one's F1 is undefined (no positive to find): "
+                     "it is left out of F1-macro (counted in n_undefined), which then averages over fewer labels")
+    return f"Label(s) {'; label(s) '.join(notes)}." if notes else None
+
+
 def multilabel_metrics(
     probs: np.ndarray,
     targets: np.ndarray,

@@ -7,7 +7,9 @@ recognised by its params (arch.placement=models, group_index set), left out, and
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +168,19 @@ def lone_group_warning(runs: list) -> list[str]:
             f"labels only, not the whole label set ({names}). Run the cell as a sweep (-m) to get its result."]
 
 
+def legacy_csv_warning(runs: list) -> list[str]:
+    """Results tagged with the plain dataset name `csv` (logged before a CSV's results were named by its file and
+    data, `data.load.data_name`) from more than one file: the report cannot tell their data apart."""
+    from mtlv.data.load import USER_TABLE
+
+    paths = sorted({str(r.data.params.get("dataset.path")) for r in runs if r.data.tags.get("dataset") == USER_TABLE})
+    if len(paths) < 2:
+        return []
+    return [f"dataset 'csv' holds results of {len(paths)} different files ({', '.join(paths)}), logged before MTLV "
+            "named a CSV's results by its file and data: they are reported (and compared) as one dataset. Select one "
+            "with filter=\"params.`dataset.path` = '...'\", or retrain them (each file then has its own section)."]
+
+
 def search_all(client, experiment_ids: list[str], filter_string: str = "") -> list:
     runs, token = [], None
     while True:
@@ -226,10 +241,38 @@ def collect(uri: str, experiments: list[str] | None = None, filter_string: str =
     if frame.empty:
         return Runs(frame, pd.DataFrame(columns=["run_id", "label", "f1"]), uri, lone)
     frame, warnings = deduplicate(frame)
-    warnings = lone + warnings
+    warnings = lone + legacy_csv_warning(found) + warnings
     label_frame = pd.DataFrame(labels, columns=["run_id", "label", "f1"])
     label_frame = label_frame[label_frame.run_id.isin(frame.run_id)].reset_index(drop=True)
+    label_frame["label"] = real_label_names(uri, frame, label_frame)
     return Runs(frame.reset_index(drop=True), label_frame, uri, warnings)
+
+
+# `tracking.label_key` appends this to a label name it had to change (`Cardiomegaly?` -> `Cardiomegaly_-87f2db93`)
+CHANGED_KEY = re.compile(r"-[0-9a-f]{8}$")
+
+
+def real_label_names(uri: str, frame: pd.DataFrame, labels: pd.DataFrame) -> pd.Series:
+    """The label names behind the per-label metric keys (`test/f1/<key>`): a name MLflow would reject was logged
+    under another key, and the run's label_keys.json maps it back. A key is a function of its name alone, so
+    one run's map serves every run that logged that key: label_keys.json is read from as few runs as cover
+    the changed-looking keys (runs logged before it existed, e.g. older baselines, are covered by the others).
+    A key no map names stays as it is."""
+    names: dict[str, str] = {}
+    wanted = set(labels.label[labels.label.str.contains(CHANGED_KEY)])
+    by_run = labels.groupby("run_id").label.agg(set)
+    with tempfile.TemporaryDirectory(prefix="mtlv-report-") as tmp:
+        for i, (_, row) in enumerate(frame.iterrows()):
+            if not wanted or not (by_run.get(row.run_id, set()) & wanted):
+                continue
+            path = artifact(uri, row, "label_keys.json", f"{tmp}/{i}")
+            if path is None:
+                continue
+            for name, key in json.loads(path.read_text(encoding="utf-8")).items():
+                if key == tracking.label_key(name):  # a map that does not match the keys' rule is not trusted
+                    names[key] = name
+            wanted -= set(names)
+    return labels.label.map(lambda key: names.get(key, key))
 
 
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -19,7 +19,7 @@ from mtlv.report.curves import advantage_sentence, mean_curves, result_curves
 from mtlv.report.html import write_html
 from mtlv.report.incomplete import incomplete_lines
 from mtlv.report.label_gains import gains_matrix, label_gains_table
-from mtlv.report.per_label import label_table
+from mtlv.report.per_label import constant_labels_warning, label_table
 from mtlv.report.recommend import TOLERANCE, Recommendation, recommend
 from mtlv.report.reference import CAVEAT, Reference
 from mtlv.report.render import Table, to_markdown
@@ -212,8 +212,10 @@ def build_report(cfg: DictConfig) -> Path:
         recs.append(recommend(runs, name, dataset, float(tolerance)))
         lines += ["", f"## {name}", "", f"Data protocol: {study or 'defaults'}; {len(runs)} results.", "",
                   *recs[-1].markdown()]
-        tables, skipped = dataset_tables(data, runs, dataset, ref, CRITERIA[cfg.select_on],
-                                         label_counts(data.uri, runs))
+        counts = label_counts(data.uri, runs)
+        tables, skipped = dataset_tables(data, runs, dataset, ref, CRITERIA[cfg.select_on], counts)
+        if warning := constant_labels_warning(counts):
+            lines.append(f"\n> **warning:** {warning}")
         flagged = int(tables[0].raw.below_baseline.sum())
         if flagged:
             lines.append(f"\n**⚠ {flagged} encoder result(s) below the best classical baseline: see Table 1.**")

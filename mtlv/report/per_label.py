@@ -10,8 +10,19 @@ import pandas as pd
 
 from mtlv.report.reference import Reference
 from mtlv.report.stats import summarize
-from mtlv.report.render import DASH, Table, fmt, fmt_ref
+from mtlv.evaluation.metrics import constant_labels_note
+from mtlv.report.render import DASH, Table, fmt, fmt_ref, md_text
 from mtlv.report.study_tables import chosen, model_order, reference_notes, setting_label
+
+
+def constant_labels_warning(counts: pd.DataFrame | None) -> str | None:
+    """The labels on every test document (share 1 in every split) or on none (count 0 in every split), and how
+    they enter F1-macro, as Markdown (label names escaped); None when there are none or no counts."""
+    if counts is None or counts.empty:
+        return None
+    always = [md_text(n) for n in counts.index[counts.share.to_numpy(float) >= 1 - 1e-9]]
+    never = [md_text(n) for n in counts.index[counts["count"].to_numpy(float) == 0]]
+    return constant_labels_note(always, never)
 
 
 def label_scores(labels: pd.DataFrame, run_ids) -> pd.DataFrame:
@@ -66,6 +77,8 @@ def label_table(runs: pd.DataFrame, labels: pd.DataFrame, counts: pd.DataFrame |
     notes = ["Test F1 per label, mean ± std over (fold, seed); bold: the higher of GMTL and MTL for the model. "
              "Test count: positives per test fold (mean); share: of the test documents.",
              f"GMTL settings: {used or DASH}."]
+    if warning := constant_labels_warning(counts):
+        notes.append(f"⚠ {warning}")
     if any(raw[c].notna().any() for c in raw.columns if c.endswith("_ref")):
         notes += reference_notes(ref, dataset, models, "[ref x ± s, Δ d]: the published F1 ± std (Table 4.5: "
                                  "Open-I, BlueBERT; Table 4.8: OHSUMED, BioBERT); Δ = ours − published. Labels are "

@@ -20,6 +20,12 @@ def _new_figure(size: tuple[float, float]) -> Figure:
     return fig
 
 
+def _plain(text: object) -> str:
+    """`text` (a label name) drawn as written: matplotlib reads text between two `$` as math, where a name such
+    as `$\\alpha$ costs $5` changes and an unknown `\\macro` aborts the report."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -61,7 +67,7 @@ def label_bars(raw: pd.DataFrame, model: str, path: Path, title: str) -> Path | 
         mean, std = raw[f"{arch}_{model}_mean"].to_numpy(float), raw[f"{arch}_{model}_std"].to_numpy(float)
         ax.barh(y + offset, np.nan_to_num(mean), height=0.4, xerr=np.nan_to_num(std), color=colour,
                 label=arch.upper(), error_kw={"elinewidth": 0.8})
-    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_yticks(y, [_plain(label) for label in labels], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("test F1")
@@ -123,6 +129,13 @@ def epoch_curves(means: pd.DataFrame, model: str, path: Path, title: str) -> Pat
 def cost_plot(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     """Test F1-macro against compute per result (log x) per setting (table 7's numbers), the Pareto frontier
     drawn as a step line and its settings labelled."""
+    fig = cost_figure(raw, title)
+    return _save(fig, path) if fig is not None else None
+
+
+def cost_figure(raw: pd.DataFrame, title: str) -> Figure | None:
+    """`cost_plot`'s figure. Its legend sits right of the axes, outside them: inside, any corner can hide
+    points (with eight settings the best results sat under it); `_save`'s bbox_inches="tight" keeps it."""
     rows = raw[np.isfinite(raw.compute_s.astype(float)) & np.isfinite(raw.f1_macro.astype(float))]
     if rows.empty:
         return None
@@ -142,8 +155,8 @@ def cost_plot(raw: pd.DataFrame, path: Path, title: str) -> Path | None:
     ax.set_ylabel("test F1-macro (mean over samples)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
-    return _save(fig, path)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
 
 
 def gains_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path | None:
@@ -157,7 +170,7 @@ def gains_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path | None:
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(matrix.shape[1]), list(matrix.columns), rotation=25, ha="right", fontsize=7)
-    ax.set_yticks(range(matrix.shape[0]), list(matrix.index), fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), [_plain(label) for label in matrix.index], fontsize=7)
     if values.size <= 600:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):

@@ -2,6 +2,7 @@
 Markdown (bold as **x**), LaTeX (booktabs, \\textbf{x}) and CSV (the numbers, unformatted, for your own plots)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,17 +60,25 @@ def fmt_diff(ours: float, ref: tuple[float, float] | None, digits: int = 3) -> s
     return f"{ours - ref[0]:+.{digits}f}"
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+# What Markdown reads as markup inside a line: emphasis, code, links and images, autolinks and raw HTML, entities,
+# strikethrough, the table's own column separator, and the backslash itself.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&~|])")
+
+
+def md_text(text: str) -> str:
+    """`text` (a label name, a setting, a number) as literal text in Markdown: every character that would be
+    markup backslash-escaped (CommonMark: any ASCII punctuation may be), a line break as a space. A label named
+    `` `tick` *star* `` or `<http://x/a.png>` then shows as written, never as code, emphasis, a link or an image."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
 
 
 def to_markdown(table: Table) -> str:
     cols = [str(c) for c in table.frame.columns]
-    lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = ["| " + " | ".join(md_text(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for i in range(len(table.frame)):
         cells = []
         for j in range(len(cols)):
-            text = _md_cell(table.frame.iat[i, j])
+            text = md_text(table.frame.iat[i, j])
             cells.append(f"**{text}**" if table.is_bold(i, j) and text != DASH else text)
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"{note}  " for note in table.notes]

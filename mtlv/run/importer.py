@@ -87,6 +87,8 @@ def job_config(job: JobLayout, defaults: DictConfig, uri: str, experiment: str |
     """The job's resolved config with the logger it would have had when trained into this store (its
     config.yaml says `logger: null` when it was trained with logger=none)."""
     cfg = OmegaConf.load(job.config_yaml)
+    if recorded := job.result().get("dataset"):  # its `data_name`, computed from the data when it ran
+        cfg.dataset.name = recorded
     cfg.tracking.uri = uri
     cfg.tracking.artifact_location = defaults.tracking.artifact_location
     cfg.logger = OmegaConf.to_container(defaults.logger, resolve=False)  # experiment_name: ${dataset.name}
@@ -168,6 +170,7 @@ def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
 def log_cell(plan: CellPlan, uri: str) -> tuple[int, str]:
     """Log what the cell lacks in this store: the number of runs created, and a line saying what was done."""
     from mtlv.run.aggregation import aggregate_cell
+    from mtlv.data.load import experiment_name
     from mtlv.run.prepare import open_parent_run
 
     if not plan.todo and (plan.aggregated or not plan.one_model_per_group):
@@ -175,8 +178,7 @@ def log_cell(plan: CellPlan, uri: str) -> tuple[int, str]:
     first = plan.todo[0] if plan.todo else None
     experiment = None
     if first is not None:
-        experiment = tracking.experiment_id(uri, first.cfg.logger.experiment_name,
-                                            first.cfg.tracking.artifact_location)
+        experiment = tracking.experiment_id(uri, experiment_name(first.cfg), first.cfg.tracking.artifact_location)
     created = []
     if plan.one_model_per_group and plan.parent_id is None:
         results = [item.result for item in plan.todo]

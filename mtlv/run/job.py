@@ -36,7 +36,7 @@ from mtlv.models.encoder import load_tokenizer
 from mtlv.models.export import export_model
 from mtlv.run import cost, record
 from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, open_cell
-from mtlv.data.load import load_corpus
+from mtlv.data.load import data_name, experiment_name, load_corpus
 from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
                                  verify_checkpoint)
 from mtlv.run.distributed import gather_by_document
@@ -106,13 +106,14 @@ def make_logger(cfg: DictConfig, job: JobLayout, run_name: str, tags: dict) -> t
     if cfg.get("logger") is None:
         return None, None
     uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
-    exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    experiment = experiment_name(cfg)
+    exp = tracking.experiment_id(uri, experiment, cfg.tracking.artifact_location)
     saved = job.mlflow_run
     run_id = read_json(saved)["run_id"] if saved.exists() and cfg.resume else None
     tracking.end_orphans(uri, exp, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"}, keep=run_id)
     where = {"artifact_location": None} if tracking.is_server(uri) else {}  # a server decides where artifacts go
-    logger = instantiate(cfg.logger, tracking_uri=tracking.with_busy_timeout(uri), run_name=run_name,
-                         tags=tags, run_id=run_id, **where)
+    logger = instantiate(cfg.logger, experiment_name=experiment, tracking_uri=tracking.with_busy_timeout(uri),
+                         run_name=run_name, tags=tags, run_id=run_id, **where)
     write_json(saved, {"run_id": logger.run_id, "tracking_uri": uri})
     return logger, uri
 
@@ -162,6 +163,7 @@ def prepare_folder(cfg: DictConfig, corpus: Corpus, grouping: TaskGrouping, job:
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
     counts = label_count_table(corpus, split)
     log.info("documents and positives per label:\n%s", counts.to_string())
+    record.warn_constant_labels(counts)
     write_text(job.label_counts, counts.to_csv())
     write_text(job.config_yaml, OmegaConf.to_yaml(cfg, resolve=True))
     grouping.save(job.groups_yaml)
@@ -170,7 +172,7 @@ def prepare_folder(cfg: DictConfig, corpus: Corpus, grouping: TaskGrouping, job:
 
 def job_tags(cfg: DictConfig, cell: Cell, job: JobLayout) -> dict:
     """The job's MLflow tags; a group job of an STL/GMTL cell is a child of the cell's parent run."""
-    tags = {"arch": cfg.arch.name, "dataset": cfg.dataset.name, "cell": cell.folder.name,
+    tags = {"arch": cfg.arch.name, "dataset": data_name(cfg), "cell": cell.folder.name,
             "mtlv.job_dir": str(job.folder), "mtlv.cell_dir": str(cell.folder), "mtlv.role": "job"}
     if cfg.arch.placement == "models" and cell.layout.parent_run.exists():
         tags["mlflow.parentRunId"] = read_json(cell.layout.parent_run)["run_id"]
@@ -350,7 +352,9 @@ def record_failure(cfg: DictConfig, err: BaseException) -> None:
 def job_result(cfg: DictConfig, cell: Cell, job: JobLayout, key: str, mkey: str, label_names: list[str],
                report: dict, elapsed: float, start: float, split: Split) -> dict:
     """What result.json holds for a finished job (trained or reused); written last, it marks the job done."""
+    # dataset: the name its runs are logged under (`data_name`): `mtlv.track` logs with it where the data is absent
     return {"key": key, "model_key": mkey, "run_name": cell.run_name, "group_index": cfg.group_index,
+            "dataset": data_name(cfg),
             "labels": label_names, "elapsed_s": elapsed, "start": start, "end": time.time(),
             "threshold": report["threshold"], "test": record.headline(report["test"]),
             "val": record.headline(report["val"]), "test_at_0.5": record.headline(report["test_at_0.5"]),

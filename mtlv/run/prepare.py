@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from mtlv import launch, tracking
 from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, open_cell
-from mtlv.data.load import load_corpus
+from mtlv.data.load import data_name, experiment_name, load_corpus
 from mtlv.checks import check_config, check_options
 from mtlv.config import flatten, identity, to_container, used_config
 from mtlv.grouping.partition import TaskGrouping
@@ -25,7 +25,7 @@ def prepare_tracking(cfg: DictConfig) -> str | None:
     if cfg.get("logger") is None:
         return None
     uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
-    tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+    tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
     return uri
 
 
@@ -41,7 +41,7 @@ def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
     if uri:
         with opening_parent(cell.layout):  # a second sweep preparing the cell now finds the first's run
             if not (parent.exists() and cfg.resume):
-                exp = tracking.experiment_id(uri, cfg.logger.experiment_name, cfg.tracking.artifact_location)
+                exp = tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
                 open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
     log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
     return cell, grouping
@@ -58,7 +58,7 @@ def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, c
     else:
         log.info("%s: another live process has the cell's parent run open (its lock %s is held): its runs are "
                  "left as they are", folder, cell.parent_lock)
-    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": cfg.dataset.name,
+    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": data_name(cfg),
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)
     params = flatten({k: v for k, v in used_config(cfg).items() if k not in ("group_index", "reuse_models")})

@@ -5,16 +5,19 @@ printed again from the saved files when a rerun finds the result finished, so a 
 the same metrics, run id and UI command."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from mtlv import tracking
 from mtlv.config import flatten, used_config
-from mtlv.evaluation.metrics import flat_metrics
+from mtlv.evaluation.metrics import constant_labels_note, flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, write_json, write_text
 from mtlv.layout import CellLayout, JobLayout, ResultFiles
+
+log = logging.getLogger(__name__)
 
 # The metrics a result.json / aggregate.json keeps of each evaluated split.
 HEADLINE = ("f1_macro", "f1_micro", "subset_accuracy", "n_undefined")
@@ -50,6 +53,15 @@ def save_evaluation(files: ResultFiles, val: Predictions, test: Predictions, rep
         plot_per_label_f1(report["test"], files.per_label_f1, title=plot_title)
 
 
+def warn_constant_labels(counts) -> None:
+    """A warning under a job's label table (`label_count_table`) naming the labels on every or on no test
+    document, and how they enter F1-macro (`metrics.constant_labels_note`)."""
+    from mtlv.data.splits import constant_labels
+
+    if note := constant_labels_note(*constant_labels(counts)):
+        log.warning(note)
+
+
 def environment_params() -> dict:
     return {f"env.{k}": v for k, v in tracking.run_environment().items()}
 
@@ -75,6 +87,7 @@ def log_result(uri: str, run_id: str, params: dict | None = None, metrics: dict 
     artifacts = list(artifacts or [])
     if label_names is not None and files is not None:
         write_json(files.label_keys, tracking.label_keys(list(label_names)))
+        artifacts += [] if files.label_keys in artifacts else [files.label_keys]  # the report maps keys back with it
     tracking.log_to_run(uri, run_id, params=params, metrics=metrics, artifacts=artifacts)
     if end:
         tracking.end_run(uri, run_id)

@@ -124,12 +124,12 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
     for index, sweep_cfg in sorted(plan.configs.items()):
         if sweep_cfg.get("task_name") == "baseline":
             continue
-        from mtlv.data.load import load_corpus
+        from mtlv.data.load import data_name, load_corpus
 
         corpus = load_corpus(sweep_cfg)
         protocol = (f"{sweep_cfg.split.folds} folds" if sweep_cfg.split.folds else
                     f"one split (test {sweep_cfg.split.test_size:g})")
-        line = (f"data: {sweep_cfg.dataset.name} ({sweep_cfg.dataset.get('path') or 'packaged'}): {len(corpus)} documents, "
+        line = (f"data: {data_name(sweep_cfg)} ({sweep_cfg.dataset.get('path') or 'packaged'}): {len(corpus)} documents, "
                 f"{corpus.num_labels} labels; {protocol}; model {sweep_cfg.model.name}, "
                 f"{sweep_cfg.trainer.max_epochs} epoch(s)")
         if line not in lines:

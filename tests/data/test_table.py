@@ -136,9 +136,33 @@ def test_non_utf8_replaced_and_counted(tmp_path, caplog):
     path.write_bytes(b"text,labels\nCaf\xe9 au lait,x\nfine,y\n\xff\xfe,y\n")
     with caplog.at_level(logging.WARNING):
         c = load_table(str(path))
-    assert c.notes["non_utf8"] == 2 and c.texts[0] == "Caf\ufffd au lait" and len(c) == 3
-    assert "not valid UTF-8" in caplog.text
+    assert c.notes["non_utf8"] == 3 and c.texts[0] == "Caf\ufffd au lait" and len(c) == 3
+    assert "3 byte(s) on 2 line(s) (2, 4) were not valid UTF-8" in caplog.text
     np.testing.assert_array_equal(c.labels, [[1, 0], [0, 1], [0, 1]])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_replacement_character_written_in_the_file_is_text_not_a_decoding_error(tmp_path, caplog, suffix):
+    """Valid UTF-8 that holds U+FFFD itself (text copied from an earlier lossy conversion) decodes without error:
+    no warning, no count. Only bytes that are not UTF-8 are counted, once each."""
+    rows = [("caf\ufffd au lait", "x"), ("fine", "y"), ("also fine", "x")]
+    path = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        path.write_text("text,labels\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps({"text": t, "labels": [lab]}) + "\n" for t, lab in rows), encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        c = load_table(str(path))
+    assert c.notes["non_utf8"] == 0 and "not valid" not in caplog.text
+    assert c.texts[0] == "caf\ufffd au lait"
+    # the same file with one invalid byte more: that byte is counted, not the U+FFFD that was there already
+    path.write_bytes(path.read_bytes().replace(b"also", b"al\xe9so"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        c = load_table(str(path))
+    line = 4 if suffix == ".csv" else 3
+    assert c.notes["non_utf8"] == 1 and f"1 byte(s) on 1 line(s) ({line}) were not valid UTF-8" in caplog.text
+    assert c.texts == ["caf\ufffd au lait", "fine", "al\ufffdso fine"]
 
 
 # ------------------------------------------------------------------ label cells that are list literals

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from mtlv.evaluation.evaluate import evaluate
-from mtlv.evaluation.metrics import multilabel_metrics
+from mtlv.evaluation.metrics import constant_labels_note, multilabel_metrics
 from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.thresholds import select_threshold
 
@@ -73,3 +75,44 @@ def test_per_label_thresholds(arrays):
     for j in range(4):
         best = max(f1_score(targets[:, j], probs[:, j] >= t) for t in np.arange(0.05, 0.951, 0.05))
         assert f1_score(targets[:, j], probs[:, j] >= thresholds[j]) == pytest.approx(best)
+
+
+def test_labels_on_every_or_no_test_document_are_warned_about_under_the_label_table(tmp_path, caplog):
+    """A label on every document scores F1 1.000 by predicting it everywhere; one on none has no F1. A job (here
+    the classical baseline, which shares the label table) names both under its label table, saying how each
+    enters F1-macro; the numbers show why: the first's F1 is 1.000, the second's undefined and not averaged."""
+    import logging
+
+    import pandas as pd
+
+    from mtlv.baselines.job import run_baseline
+    from mtlv.config import compose
+    from mtlv.data.splits import constant_labels
+    from mtlv.io import read_json
+
+    rng = np.random.default_rng(0)
+    n = 60
+    fever = (rng.random(n) < 0.5).astype(int)
+    texts = [f"patient {'febrile hot' if f else 'afebrile cool'} note {i}" for i, f in enumerate(fever)]
+    path = tmp_path / "always.csv"
+    pd.DataFrame({"text": texts, "fever": fever, "seen": 1, "never": 0}).to_csv(path, index=False)
+    cfg = compose(["dataset=csv", f"dataset.path={path}", "dataset.source.label_columns=[fever,seen,never]",
+                   f"paths.output_dir={tmp_path}", "logger=none"], config_name="baseline")
+    with caplog.at_level(logging.WARNING):
+        result = run_baseline(cfg)
+    counts = pd.read_csv(Path(result["folder"]) / "label_counts.csv", index_col=0)
+    assert constant_labels(counts) == (["seen"], ["never"])
+    warning = [r.getMessage() for r in caplog.records if "on every test document" in r.getMessage()]
+    assert warning == [constant_labels_note(["seen"], ["never"])]
+    assert "seen. Each one's F1 is 1.000" in warning[0] and "never. Each one's F1 is undefined" in warning[0]
+    test = read_json(Path(result["folder"]) / "metrics.json", numbers=True)["test"]
+    assert test["per_label"]["seen"]["f1"] == 1.0 and np.isnan(test["per_label"]["never"]["f1"])
+    assert test["n_undefined"] == 1
+    assert test["f1_macro"] == pytest.approx((test["per_label"]["fever"]["f1"] + 1.0) / 2)
+
+
+def test_constant_labels_note_names_what_there_is():
+    assert constant_labels_note([], []) is None
+    assert constant_labels_note(["a", "b"], []).startswith("Label(s) on every test document: a, b. ")
+    only_never = constant_labels_note([], ["c"], part="validation")
+    assert only_never.startswith("Label(s) on no validation document: c. ") and "1.000" not in only_never

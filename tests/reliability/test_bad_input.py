@@ -116,8 +116,9 @@ def test_non_utf8_bytes_are_replaced_counted_and_train(tmp_path, caplog):
     cfg = compose(["dataset=csv", f"dataset.path={path}", f"paths.output_dir={tmp_path}", *FAST])
     with caplog.at_level(logging.WARNING):
         corpus = load_corpus(cfg)
-    assert "2 rows were not valid UTF-8" in caplog.text and str(path) in caplog.text
-    assert corpus.notes["non_utf8"] == 2 and len(corpus) == 30
+    # 3 bytes on line 5 (rows[3]; the header is line 1), 3 on line 9
+    assert "6 byte(s) on 2 line(s) (5, 9) were not valid UTF-8" in caplog.text and str(path) in caplog.text
+    assert corpus.notes["non_utf8"] == 6 and len(corpus) == 30
     assert "\ufffd" in corpus.texts[3] and corpus.texts[3].startswith("caf")
     tokens = tokenize(corpus.texts, load_tokenizer("packaged:minilm"), 64)
     assert len(tokens) == 30 and tokens.lengths[3] > 5

@@ -61,7 +61,13 @@ def test_odd_label_names_finish_and_land_in_mlflow(odd_run):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("csv").experiment_id])
+    # the experiment of a CSV is named by its file and data (data.load.data_name), not `csv` for every file
+    from mtlv.config import compose
+    from mtlv.data.load import data_name
+
+    experiment = data_name(compose(["dataset=csv", f"dataset.path={out.parent / 'odd.csv'}"]))
+    assert experiment.startswith("odd-")
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     metrics = runs[0].data.metrics
     assert metrics["test/f1_macro"] == pytest.approx(result["test"]["f1_macro"], abs=1e-9)

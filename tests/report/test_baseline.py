@@ -12,6 +12,7 @@ from mtlv.config import compose
 from mtlv.data.splits import load_or_make_split
 from mtlv.evaluation.evaluate import evaluate
 from mtlv.evaluation.predictions import Predictions
+from mtlv.io import read_json
 from mtlv.report.collect import collect
 
 OVERRIDES = ["dataset=demo", "split.folds=2", "split.fold=1"]
@@ -75,6 +76,9 @@ def test_logged_like_any_run_and_skipped_when_rerun(baseline):
     assert run.data.metrics["test/f1_macro"] == pytest.approx(result["test"]["f1_macro"])
     assert {"test/f1_micro", "test/subset_accuracy", "val_best/f1_macro", "time/elapsed_s"} <= set(run.data.metrics)
     assert any(k.startswith("test/f1/") for k in run.data.metrics)
+    # the map from per-label metric keys back to label names, which the report reads (as for every result)
+    keys = tracking.client(uri).download_artifacts(result["run_id"], "label_keys.json", str(out / "keys"))
+    assert read_json(keys) == tracking.label_keys(list(load_corpus(cfg).label_names))
     assert run.data.params["split.fold"] == "1" and run.data.params["baseline.classifier"] == "logreg"
     assert run.data.metrics["model/trainable_params"] == result["trainable_params"] == expected_coefficients(cfg)
     again = run_baseline(cfg)

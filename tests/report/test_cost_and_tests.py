@@ -85,3 +85,25 @@ def test_per_label_gains_against_stl(data):
             assert frame.loc[label, column] == f"{100 * diff.mean():+.1f}", (key, label)
     assert f"Δ {name_of('gmtl-label')}" not in frame.columns
     assert "GMHL minilm (label, k=3): gains on 6, loses on 0 of 6 labels" in "\n".join(table.notes)
+
+
+def test_cost_plot_legend_is_outside_the_axes(runs, tmp_path):
+    """The legend sits beside the axes, never over a point (inside, its corner hid the best settings)."""
+    from matplotlib.transforms import Bbox
+
+    from mtlv.report.plots import cost_figure, cost_plot
+
+    raw = cost_table(runs, "csv").raw
+    fig = cost_figure(raw, "csv: cost vs test F1-macro")
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()][-1] == "Pareto frontier"
+    assert not Bbox.intersection(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
+    # saved with bbox_inches="tight": the PNG grows to hold the legend instead of cutting it off
+    from matplotlib.image import imread
+
+    png = cost_plot(raw, tmp_path / "cost.png", "csv: cost vs test F1-macro")
+    right = legend.get_window_extent(renderer).x1 - ax.get_window_extent(renderer).x0
+    assert imread(png).shape[1] >= right * 120 / fig.dpi

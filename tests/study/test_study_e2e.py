@@ -52,7 +52,11 @@ def test_quick_study_fails_a_job_then_completes_and_recommends(notes_csv, tmp_pa
     assert len(trained) == len(set(trained)) == int(plan.group(2)) - 1  # the distinct models less the baseline
     report = folder / "report"
     page = (report / "report.md").read_text()
-    assert "## csv" in page and "Chosen on validation:" in page and (report / "report.html").exists()
+    from mtlv.config import compose
+    from mtlv.data.load import data_name
+
+    section = data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))  # the file's name and fingerprint
+    assert f"## {section}" in page and "Chosen on validation:" in page and (report / "report.html").exists()
     assert "# MTLV recommendation" in second.stdout and "Chosen on validation:" in second.stdout  # printed too
     # the recommendation against the study's own results, recomputed here from runs.csv (validation only)
     import pandas as pd
@@ -92,7 +96,10 @@ def test_the_natural_grid_trains_each_distinct_job_once(notes_csv, tmp_path):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    frame = mlflow.search_runs(experiment_names=["csv"])
+    from mtlv.config import compose
+    from mtlv.data.load import data_name
+
+    frame = mlflow.search_runs(experiment_names=[data_name(compose([*CSV_OPTIONS, f"dataset.path={notes_csv}"]))])
     assert set(frame.status) == {"FINISHED"}
     mtl = frame[(frame["tags.arch"] == "mtl")]
     assert len(mtl) == 2 and "params.clustering.k" in frame and set(mtl["params.clustering.method"]) == {"none"}

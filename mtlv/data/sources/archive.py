@@ -2,11 +2,14 @@
 UTF-8 decoding that never crashes."""
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
 import shutil
 import tarfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mtlv.errors import DataError
@@ -17,12 +20,56 @@ log = logging.getLogger(__name__)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 
 
+class _Errors(threading.local):
+    """The (start, end) byte spans the decoding in progress on this thread could not decode."""
+
+    spans: list[tuple[int, int]] | None = None
+
+
+_ERRORS = _Errors()
+
+
+def _replace_and_count(err: UnicodeDecodeError) -> tuple[str, int]:
+    _ERRORS.spans.append((err.start, err.end))
+    return "\ufffd", err.end
+
+
+codecs.register_error("mtlv.replace_and_count", _replace_and_count)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Text decoded with every undecodable byte sequence replaced by U+FFFD, and what was replaced: the
+    bytes that were not valid in the encoding (a U+FFFD written in the file itself is valid text and is
+    not counted) and the 1-based lines of the file that hold them (empty for UTF-16/32)."""
+
+    text: str
+    bad_bytes: int
+    bad_lines: list[int]
+
+
+def decode_counting(raw: bytes, encoding: str = "utf-8") -> Decoded:
+    _ERRORS.spans = []
+    try:
+        text = raw.decode(encoding, errors="mtlv.replace_and_count")
+        spans = _ERRORS.spans
+    finally:
+        _ERRORS.spans = None
+    lines: list[int] = []
+    if spans and "\n".encode(encoding) == b"\n":  # an ASCII-compatible encoding: lines end in the byte \n
+        line, previous = 1, 0
+        for start, _ in spans:
+            line += raw.count(b"\n", previous, start)
+            previous = start
+            if not lines or lines[-1] != line:
+                lines.append(line)
+    return Decoded(text, sum(end - start for start, end in spans), lines)
+
+
 def decode_bytes(raw: bytes) -> tuple[str, bool]:
     """UTF-8 text, with undecodable bytes replaced (and flagged) instead of crashing."""
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), True
+    decoded = decode_counting(raw)
+    return decoded.text, decoded.bad_bytes > 0
 
 
 def refuse_special_file(path: Path) -> None:

@@ -7,6 +7,7 @@ label. Descriptions for clustering can be supplied as YAML/JSON/CSV.
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 import yaml
 
 from mtlv.data.corpus import Corpus
-from mtlv.data.sources.archive import refuse_special_file
+from mtlv.data.sources.archive import decode_counting, refuse_special_file
 from mtlv.data.sources.label_cells import cell_text, delimited_labels
 from mtlv.errors import ConfigError, DataError
 
@@ -68,20 +69,32 @@ def _check_encoding(path: Path, encoding: str) -> str:
     return name
 
 
-def _read(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
+def _read(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, int]:
+    """The table, every undecodable byte replaced by U+FFFD, and how many bytes that was (warned about here, with
+    their lines; counted while decoding: a U+FFFD the file itself holds is valid text, not an error)."""
     suffix = path.suffix.lower()
+    if suffix not in _CSV_SEP and suffix not in _JSON_SUFFIXES:
+        raise ConfigError(f"dataset.path={path} has an unsupported extension '{suffix}'; "
+                          "use .csv, .tsv, .jsonl or .json (JSON lines)")
+    decoded = decode_counting(path.read_bytes(), encoding)
+    text = decoded.text[1:] if decoded.text.startswith("\ufeff") else decoded.text  # a UTF-8 byte-order mark
+    if decoded.bad_bytes:
+        lines = decoded.bad_lines
+        where = (f" on {len(lines)} line(s) ({', '.join(map(str, lines[:5]))}{', ...' if len(lines) > 5 else ''})"
+                 if lines else "")
+        log.warning("%s: %d byte(s)%s were not valid %s and were replaced by U+FFFD. If the file is in another "
+                    "encoding, re-save it as UTF-8 or set dataset.source.encoding=... (e.g. cp1252)", path,
+                    decoded.bad_bytes, where, "UTF-8" if encoding == "utf-8" else encoding)
     try:
         if suffix in _CSV_SEP:
             # everything as text: ids like "007" keep their zeros, labels are parsed below
-            return pd.read_csv(path, sep=_CSV_SEP[suffix], dtype=str, keep_default_na=False,
-                               encoding=encoding, encoding_errors="replace")
-        if suffix in _JSON_SUFFIXES:
-            return pd.read_json(path, lines=True, dtype=False, encoding=encoding, encoding_errors="replace")
-    except (ValueError, pd.errors.ParserError, UnicodeError) as exc:  # EmptyDataError is a ValueError
+            frame = pd.read_csv(io.StringIO(text), sep=_CSV_SEP[suffix], dtype=str, keep_default_na=False)
+        else:
+            frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
+    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
         kind = "JSON lines (one object per line)" if suffix in _JSON_SUFFIXES else "delimited text"
         raise DataError(f"cannot parse {path} as {kind} ({exc}); fix the file or convert it") from exc
-    raise ConfigError(f"dataset.path={path} has an unsupported extension '{suffix}'; "
-                      "use .csv, .tsv, .jsonl or .json (JSON lines)")
+    return frame, decoded.bad_bytes
 
 
 def _require(df: pd.DataFrame, path: Path, columns: list[str], option: str) -> None:
@@ -140,7 +153,8 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
     if label_columns is None and label_column is None:
         raise ConfigError("set dataset.source.label_column (one delimited column) or "
                           "dataset.source.label_columns=[...] (one 0/1 column per label)")
-    df = _read(file, encoding).reset_index(drop=True)
+    df, non_utf8 = _read(file, encoding)
+    df = df.reset_index(drop=True)
     _require(df, file, text_columns, "dataset.source.text_columns")
     if label_columns is not None:
         _require(df, file, list(label_columns), "dataset.source.label_columns")
@@ -150,12 +164,6 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
         if col is not None:
             _require(df, file, [col], option)
 
-    used = text_columns + list(label_columns or [label_column]) + [c for c in (id_column, split_column) if c]
-    non_utf8 = int(df[used].apply(lambda c: c.map(lambda v: "\ufffd" in str(v))).any(axis=1).sum())
-    if non_utf8:
-        log.warning("%s: %d rows were not valid %s; bad bytes replaced by U+FFFD. If the file is in another "
-                    "encoding, re-save it as UTF-8 or set dataset.source.encoding=... (e.g. cp1252)", file, non_utf8,
-                    "UTF-8" if encoding == "utf-8" else encoding)
     texts = pd.Series([" ".join(t for t in map(cell_text, row) if t)
                        for row in df[text_columns].itertuples(index=False)], dtype=object)
     empty = (texts == "").to_numpy(dtype=bool)
@@ -187,6 +195,7 @@ def load_table(path: str, text_columns: list[str] | str = "text", label_column: 
             raise DataError(f"{file}: split column '{split_column}' has values {bad}; use train or test "
                             "(or unset dataset.source.split_column)")
     descriptions = load_label_descriptions(descriptions_path) if descriptions_path else {}
+    # non_utf8: the file's bytes that were not valid in its encoding (replaced by U+FFFD)
     notes = {"raw": len(keep), "non_utf8": non_utf8, "dropped_empty": int(empty.sum()),
              "dropped_duplicate": int(repeated.sum()) if drop_duplicates else 0, "kept": len(texts)}
     return Corpus(name=name, ids=ids, texts=texts, labels=y, label_names=names,
