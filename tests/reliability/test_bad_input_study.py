@@ -154,7 +154,7 @@ def test_report_names_an_unknown_experiment_and_a_malformed_filter(entry, table,
     code, out, err = entry(f"paths.output_dir={store}", "experiments=[nonexistent]", f"out={tmp_path}/report",
                            module="mtlv.report.__main__")
     assert_short_error(code, err, "experiments=['nonexistent']: nonexistent is not an experiment of sqlite:///",
-                       "it has: Default, csv")
+                       "it has: Default, data-")  # a CSV's experiment is its file name + fingerprint
     assert "No finished runs" not in out
     code, out, err = entry(f"paths.output_dir={store}", "filter='params.seed = 42'", f"out={tmp_path}/report",
                            module="mtlv.report.__main__")
