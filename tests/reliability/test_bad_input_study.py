@@ -161,7 +161,7 @@ def test_report_names_an_unknown_experiment_and_a_malformed_filter(entry, table,
     assert_short_error(code, err, "filter='params.seed = 42': not an MLflow search filter",
                        "Expected a quoted string value", "values quoted")
     assert "MlflowException" not in err
-    code, out, err = entry(f"paths.output_dir={store}", "filter=\"params.seed = '42'\"", "experiments=[csv]",
+    code, out, err = entry(f"paths.output_dir={store}", "filter=\"params.seed = '42'\"",
                            f"out={tmp_path}/report", "plots=false", module="mtlv.report.__main__")
     assert code == 0, err
 
