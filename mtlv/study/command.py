@@ -249,6 +249,9 @@ def run_study(args: list[str]) -> int:
         raise SystemExit(128 + int(outcome.stopped))
     page = report(cfg, plan, folder) if cfg.study.get("report", True) else None
     if page is not None:
+        from mtlv.study.model_commands import add_to_recommendation, budget_saves
+
+        add_to_recommendation(page.parent, plan, budget_saves(plan))
         print_recommendation(page)
         html = page.with_suffix(".html")
         print(f"report: {page}" + (f"\n        {html}" if html.exists() else ""), flush=True)
