@@ -46,7 +46,9 @@ MEASURED = {"compute_s", "store"}   # recommendation.json keys measured in secon
 
 def slurm_id(pid: int) -> str:
     env = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
-    return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if "SLURM_ARRAY_JOB_ID" in env:  # a sweep of several jobs is one job array
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env["SLURM_JOB_ID"]   # a sweep of one job is a plain job
 
 
 def run_requeueing(args: list[str], out: Path, markers: Path, timeout: float = 2400) -> tuple[int, str, list[str]]:
@@ -86,17 +88,20 @@ def job_logs(out: Path) -> dict[str, str]:
 def recommendation(report: Path, out: Path) -> tuple[str, dict]:
     """recommendation.md up to the model's commands (they name the launcher), seconds masked; and the JSON
     without measured seconds or the store's name."""
-    text = (report / "recommendation.md").read_text().split("\n## From recommendation to model")[0]
-    text = text.replace(str(out), "<out>")
-    for pattern, mask in SECONDS:
-        text = pattern.sub(mask, text)
+    def masked(text: str) -> str:
+        for pattern, mask in SECONDS:
+            text = pattern.sub(mask, text)
+        return text.replace(str(out), "<out>")
 
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in MEASURED and k != "model_commands"}
-        return [strip(v) for v in value] if isinstance(value, list) else value
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return masked(value) if isinstance(value, str) else value
 
-    return text, strip(json.loads((report / "recommendation.json").read_text()))
+    text = (report / "recommendation.md").read_text().split("\n## From recommendation to model")[0]
+    return masked(text), strip(json.loads((report / "recommendation.json").read_text()))
 
 
 def tables(report: Path) -> dict[str, pd.DataFrame]:
