@@ -263,11 +263,12 @@ def run_study(args: list[str]) -> int:
         print_recommendation(page)
         html = page.with_suffix(".html")
         print(f"report: {page}" + (f"\n        {html}" if html.exists() else ""), flush=True)
-    if confirmed is not None and confirmed.stopped:
-        stopped(confirmed.stopped)
-    if confirmed is not None and confirmed.failed:
-        outcome.failed += confirmed.failed
-        failed, total = failed + len(confirmed.failed), total + len(confirmed.failed)
+    if confirmed is not None:  # the confirmation's jobs count with the study's
+        more, (_, more_failed, more_total) = confirmed
+        if more.stopped:
+            stopped(more.stopped)
+        outcome.failed += more.failed
+        failed, total = failed + more_failed, total + more_total
     if outcome.failed:
         raise JobsFailedError(f"{failed} of {total} jobs failed (finished jobs are kept; rerun the same command to "
                               "run only the unfinished ones):\n  " + "\n  ".join(outcome.failed))

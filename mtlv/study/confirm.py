@@ -106,8 +106,8 @@ def _append(path: Path, lines: list[str]) -> None:
 
 
 def run_confirm(cfg, plan: Plan, folder: Path, page: Path, parallel: int | None):
-    """Plan, run and report the confirmation (after the study's report). Returns the run's Outcome (None:
-    nothing to confirm)."""
+    """Plan, run and report the confirmation (after the study's report). Returns the run's Outcome and its
+    (done, failed, total) jobs; None when there is nothing to confirm."""
     from mtlv.io import read_json, write_json
     from mtlv.report.confirm import held, markdown
     from mtlv.report.html import write_html
@@ -148,4 +148,4 @@ def run_confirm(cfg, plan: Plan, folder: Path, page: Path, parallel: int | None)
         write_html(page)
     data["confirm"] = {"seeds": seeds, "sections": results}
     write_json(report_dir / "recommendation.json", data)
-    return outcome
+    return outcome, progress.counts()
