@@ -61,7 +61,7 @@ def held(section: dict, settings: list[tuple[str, dict]], fresh: pd.DataFrame, s
     chosen = rows[0] if rows and rows[0]["role"] == "recommended" else None
     if chosen is not None and chosen["test_mean"] is not None:
         others = [r for r in ranked if r is not chosen]
-        out["rank"] = ranked.index(chosen) + 1
+        out["rank"] = 1 + sum(r["test_mean"] > chosen["test_mean"] for r in others)  # ties share a rank
         out["of"] = len(ranked)
         out["gap"] = chosen["test_mean"] - others[0]["test_mean"] if others else None
         out["best_other"] = others[0]["name"] if others else None
@@ -103,7 +103,9 @@ def markdown(results: list[dict], seeds: list[int]) -> list[str]:
         if "rank" in result:
             gap = (f"{_points(result['gap'])} against the best of the others, {result['best_other']}"
                    if result.get("gap") is not None else "no other setting to compare with")
-            verdict = "it is still the best" if result["rank"] == 1 else "it is no longer the best"
+            tied = result.get("gap") == 0
+            verdict = ("it is still the best" + (", tied" if tied else "") if result["rank"] == 1
+                       else "it is no longer the best")
             lines.append(f"**Recommended setting: rank {result['rank']} of {result['of']}** on the fresh seeds' mean "
                          f"test F1-macro ({verdict}; {gap}).")
         else:

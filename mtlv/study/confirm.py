@@ -10,7 +10,6 @@ rerun (`python -m mtlv.study ... study.confirm=2` of a finished study) trains on
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -57,8 +56,8 @@ def settings_to_confirm(section: dict, runs: pd.DataFrame) -> list[tuple[str, di
     return unique
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+ROLE_NAMES = {"recommended": "recommended", "cheapest equivalent": "cheapest", "MTL": "mtl", "STL": "stl",
+              "best baseline": "baseline"}   # the sweeps' names (a role is one setting per section)
 
 
 def confirm_sweeps(plan: Plan, runs: pd.DataFrame, sections: list[dict], seeds: list[int]) -> list[Sweep]:
@@ -67,7 +66,7 @@ def confirm_sweeps(plan: Plan, runs: pd.DataFrame, sections: list[dict], seeds: 
     by_cell = {str(j.cell): j for j in plan.jobs}
     out, seen = [], set()
     for section in sections:
-        for _, item in settings_to_confirm(section, runs):
+        for role, item in settings_to_confirm(section, runs):
             rows = _matches(runs, item, str(section["dataset"]))
             rows = rows[rows.cell_dir.astype(str).isin(cells)]
             jobs = [by_cell[str(c)] for c in dict.fromkeys(rows.cell_dir.astype(str)) if str(c) in by_cell]
@@ -81,7 +80,7 @@ def confirm_sweeps(plan: Plan, runs: pd.DataFrame, sections: list[dict], seeds: 
             if tuple(overrides) in seen:
                 continue
             seen.add(tuple(overrides))
-            out.append(Sweep(source.dataset, f"confirm-{_slug(item['name'])}", source.module, tuple(overrides)))
+            out.append(Sweep(source.dataset, f"confirm-{ROLE_NAMES[role]}", source.module, tuple(overrides)))
     return out
 
 

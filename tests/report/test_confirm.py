@@ -55,6 +55,14 @@ def test_a_recommendation_that_did_not_hold():
     assert "it is no longer the best" in text and "the claim **does not hold**" in text
 
 
+def test_a_tie_shares_the_rank():
+    fresh = pd.DataFrame(rows("gmtl", "cooccurrence-k2", [0.70], [0.70], [43])
+                         + rows("mtl", "", [0.70], [0.70], [43]) + rows("stl", "", [0.60], [0.6], [43]))
+    out = held(SECTION, SETTINGS, fresh, STUDY)
+    assert (out["rank"], out["gap"]) == (1, 0)
+    assert "it is still the best, tied" in "\n".join(markdown([out], [43]))
+
+
 def test_no_fresh_sample_in_common_leaves_the_claim_unchecked():
     fresh = pd.DataFrame(rows("gmtl", "cooccurrence-k2", [0.60], [0.70], [43]) + rows("mtl", "", [0.66], [0.68], [44]))
     out = held(SECTION, SETTINGS[:2], fresh, STUDY)
