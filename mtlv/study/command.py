@@ -51,6 +51,10 @@ def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
     if not cfg.get("study") or not cfg.study.get("grids"):
         raise ConfigError("study=...: choose a study from conf/study/ (quick, groupings, thesis, ...)")
     check_study(cfg)
+    confirm = cfg.study.get("confirm", 0)
+    if not isinstance(confirm, int) or isinstance(confirm, bool) or confirm < 0:
+        raise ConfigError(f"study.confirm={confirm}: the number of fresh seeds to train the recommendation's settings "
+                          "on again, an integer >= 0 (0: none)")
     return cfg, user
 
 
@@ -187,7 +191,7 @@ def study_folder(cfg: DictConfig, user: list[str], plan: Plan) -> Path:
 
     names = "-".join(dict.fromkeys(s.dataset for s in plan.sweeps)) or "none"
     study = OmegaConf.to_container(cfg.study, resolve=True)
-    for key in ("dry_run", "probe", "report", "verbose"):  # how it runs, not what
+    for key in ("dry_run", "probe", "report", "verbose", "confirm"):  # how it runs, or runs after (confirm)
         study.pop(key, None)
     asked = sorted(o for o in user if not key_of(o).startswith(HOW_KEYS))
     return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{stable_hash([study, asked])[:8]}"
@@ -273,6 +277,10 @@ def run_study(args: list[str]) -> int:
         if plan.to_train() else ({}, [])
     folder = study_folder(cfg, user, plan)
     text = plan_text(cfg, plan, times, sources, parallel, folder)
+    if (confirm := int(cfg.study.get("confirm") or 0)) > 0:
+        text += (f"\nconfirm: study.confirm={confirm}: after the report, the recommended setting, the cheapest "
+                 f"equivalent, MTL, STL and the best baseline train again on {confirm} fresh seed(s); that plan is "
+                 "printed, counted and timed then (it depends on the recommendation)")
     save_plan(folder, plan, text)
     print(text, flush=True)
     if cfg.study.get("dry_run"):
@@ -283,21 +291,39 @@ def run_study(args: list[str]) -> int:
     done, failed, total = progress.counts()
     progress.say(f"finished: {progress.status()}")
     if outcome.stopped:
-        import signal
-        import sys
-
-        print(f"stopped: {signal.Signals(outcome.stopped).name} ended the study; finished jobs are kept, and "
-              "rerunning the same command runs only the rest", file=sys.stderr, flush=True)
-        raise SystemExit(128 + int(outcome.stopped))
+        stopped(outcome.stopped)
     page = report(cfg, plan, folder) if cfg.study.get("report", True) else None
+    confirmed = None
     if page is not None:
+        from mtlv.study.model_commands import add_to_recommendation, budget_saves
+
+        if int(cfg.study.get("confirm") or 0) > 0:  # fresh seeds of the recommendation: "Did it hold?"
+            from mtlv.study.confirm import run_confirm
+
+            confirmed = run_confirm(cfg, plan, folder, page, parallel)
+        add_to_recommendation(page.parent, plan, budget_saves(plan))
         print_recommendation(page)
         html = page.with_suffix(".html")
         print(f"report: {page}" + (f"\n        {html}" if html.exists() else ""), flush=True)
+    if confirmed is not None:  # the confirmation's jobs count with the study's
+        more, (_, more_failed, more_total) = confirmed
+        if more.stopped:
+            stopped(more.stopped)
+        outcome.failed += more.failed
+        failed, total = failed + more_failed, total + more_total
     if outcome.failed:
         raise JobsFailedError(f"{failed} of {total} jobs failed (finished jobs are kept; rerun the same command to "
                               "run only the unfinished ones):\n  " + "\n  ".join(outcome.failed))
     return 0
+
+
+def stopped(signum: int) -> None:
+    import signal
+    import sys
+
+    print(f"stopped: {signal.Signals(signum).name} ended the study; finished jobs are kept, and "
+          "rerunning the same command runs only the rest", file=sys.stderr, flush=True)
+    raise SystemExit(128 + int(signum))
 
 
 def print_recommendation(page: Path) -> None:

@@ -43,6 +43,7 @@ class Job:
     reuses: bool = False          # another job (finished or earlier in the plan) trains its model
     work: dict = field(default_factory=dict)   # sizes for the time estimate (estimate.job_seconds)
     speed_key: str = ""           # jobs with equal keys train at the same speed (estimate.speed_key)
+    overrides: tuple[str, ...] = ()   # its cell's overrides, one value each (the sweep's combination)
 
     @property
     def trains(self) -> bool:
@@ -237,7 +238,7 @@ def make_plan(sweeps: list[Sweep], say=None, every: int = 10) -> Plan:
             index = part_of[tuple(combo)]
             plan.configs.setdefault(index, cfg)
             for job in prepared:
-                job.sweep = index
+                job.sweep, job.overrides = index, tuple(combo)
                 if job.model_key is not None and not job.finished:
                     first_job = seen.get(job.model_key)
                     job.reuses = first_job is not None or model_trained(cfg, job)
