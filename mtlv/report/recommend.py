@@ -164,7 +164,7 @@ def recommend(runs: pd.DataFrame, section: str, dataset: str, margin: float = MA
     shown = [i for i in cheaper if i["equivalent"]]
     rec.cheapest = shown[0] if shown else leader
     if not shown:
-        close = [i for i in cheaper if i["pairs"] and i["val_gap"] is not None and i["val_gap"] <= margin]
+        close = [i for i in cheaper if i["pairs"] and i["val_gap"] is not None and abs(i["val_gap"]) <= margin]
         rec.unshown = close[0] if close else None
     stl = frame[(frame.arch == "stl") & (frame.model == leader["model"])]
     if len(stl):
@@ -268,6 +268,10 @@ def _equivalent(rec: Recommendation, margin: str) -> str:
             f"test F1-macro is {cheap['test_f1_macro']:.3f} ({_ci(cheap)}). It trains {_cost(cheap, rec.stl)}.")
 
 
+def _shared(pairs: int) -> str:
+    return "its one paired sample does" if pairs == 1 else f"its {pairs} paired samples do"
+
+
 def _not_shown(rec: Recommendation, margin: str, uncompared: list[dict]) -> str:
     close, lead = rec.unshown, rec.chosen
     if close is None:
@@ -276,7 +280,7 @@ def _not_shown(rec: Recommendation, margin: str, uncompared: list[dict]) -> str:
     else:
         text = (f"**No cheaper setting is shown equivalent.** {close['name']} trains less and is on average "
                 f"{100 * close['val_gap']:.2f} points below {lead['name']} on validation, within the margin of "
-                f"{margin}, but its {_n(close['pairs'], 'paired sample')} do not show it")
+                f"{margin}, but {_shared(close['pairs'])} not show it")
         if close["pairs"] < 2:
             text += (": one pair has no spread, so equivalence cannot be shown. At least 2 paired samples are "
                      "needed, and how many depends on their spread (the report says once it has them).")

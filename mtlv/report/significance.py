@@ -44,7 +44,7 @@ def comparisons(runs: pd.DataFrame, metric: str = "f1_macro") -> pd.DataFrame:
                                       "anchor_mean", "mean_diff", "statistic", "pvalue", "min_p", "can_reach"])
     raw["holm_p"] = holm(raw.pvalue)
     # a row can be significant only if, with every test of the family at its smallest possible p, Holm passes it
-    raw["can_reach_holm"] = reachable(raw.min_p.where(np.isfinite(raw.pvalue)))
+    raw["can_reach_holm"] = reachable(pd.to_numeric(raw.min_p).where(np.isfinite(pd.to_numeric(raw.pvalue))))
     return raw
 
 
@@ -64,7 +64,7 @@ def section_power(runs: pd.DataFrame, raw: pd.DataFrame | None = None) -> Power 
     """The power of a section's tests (`raw`: its comparisons, computed when None): the pairs of its fullest
     comparison, the number of tests, the folds (for how to get more samples). None without a test."""
     raw = comparisons(runs) if raw is None else raw
-    tested = raw[np.isfinite(raw.pvalue)]
+    tested = raw[np.isfinite(pd.to_numeric(raw.pvalue))]
     folds = int(pd.to_numeric(runs.folds, errors="coerce").max() or 0) if len(runs) else 0
     return Power(int(tested.n.max()), len(tested), folds) if len(tested) else None
 
