@@ -84,7 +84,10 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
     ref_metrics = [m for m in METRICS if ref.has(1, dataset, m)]
     for m, name in METRICS.items():
         shown[name] = [fmt(a, b) for a, b in zip(raw[f"{m}_mean"], raw[f"{m}_std"])]
-    shown["n"] = raw.n.astype(str)
+    done = runs[runs.f1_macro.notna()]
+    samples = len(done[["fold", "seed"]].drop_duplicates()) if len(done) else 0
+    raw["missing"] = [max(samples - n, 0) for n in raw.n]
+    shown["n"] = [f"{n} ⚠ {m} missing" if m else str(n) for n, m in zip(raw.n, raw.missing)]
     if ref_metrics and ((raw.ref_model != "") & (raw.ref_model != raw.model)).any():
         shown["Ref. model"] = [r or DASH for r in raw.ref_model]
     if ref_metrics and (raw.ref_setting != "").any():
@@ -108,6 +111,9 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
                      f"baseline ({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned "
                      "encoder that does not beat TF-IDF features on the same split is not a result to publish; "
                      "check epochs, learning rate and max length first.")
+    if raw.missing.any():
+        notes.append("⚠ k missing: the row lacks k of the section's (fold, seed) samples (failed or missing jobs); "
+                     "its means are over the others.")
     if raw.labels_differ.any():
         notes.append(MIXED_NOTE)
     if ref_metrics:

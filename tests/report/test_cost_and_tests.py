@@ -99,3 +99,15 @@ def test_per_label_gains_against_stl(data):
             assert frame.loc[label, column] == f"{100 * diff.mean():+.1f}", (key, label)
     assert f"Δ {name_of('gmtl-label')}" not in frame.columns
     assert "GMHL minilm (label, k=3): gains on 6, loses on 0 of 6 labels" in "\n".join(table.notes)
+
+
+def test_a_setting_with_missing_samples_is_marked_in_the_tables(runs):
+    from mtlv.report.reference import Reference
+    from mtlv.report.study_tables import main_table
+
+    failed = runs.drop(runs[(runs.arch == "mtl") & (runs.fold == 2) & (runs.seed == 43)].index)
+    cost = cost_table(failed, "csv").frame.set_index("Setting")
+    assert "MTL minilm ⚠ 1 missing" in cost.index and "STL minilm" in cost.index
+    main = main_table(failed, "csv", Reference.load(), "val_f1_macro").frame
+    assert main.loc[main.Architecture == "mtl", "n"].tolist() == ["5 ⚠ 1 missing"]
+    assert main.loc[main.Architecture == "stl", "n"].tolist() == ["6"]
