@@ -88,11 +88,13 @@ def _round(value) -> float | None:
 
 def cost_key(item: dict) -> tuple:
     """Cheaper first: fewer models trained, fewer trained parameters (unknown: last), the architecture order,
-    the name. Only facts of the setting, never measured time."""
+    the smaller k, the name (as stats.best_setting within one architecture). Only facts of the setting, never
+    measured time."""
     inf = float("inf")
     return (item["trainings"] if item["trainings"] is not None else inf,
             item["trainable_params"] if item["trainable_params"] is not None else inf,
-            ARCH_RANK.get(item["arch"], len(ARCH_RANK)), item["name"])
+            ARCH_RANK.get(item["arch"], len(ARCH_RANK)), item.get("k") if item.get("k") is not None else inf,
+            item["name"])
 
 
 def rank_key(item: dict) -> tuple:
@@ -111,7 +113,9 @@ def describe(uri: str | None, frame: pd.DataFrame, sid: str, runs: pd.DataFrame,
     val = mine[VAL].dropna()
     test = mine[mine[TEST].notna()]
     ci = setting_interval(uri, test) if len(test) else None
+    k = pd.to_numeric(mine.k, errors="coerce").mean() if "k" in mine else np.nan
     return {"name": row["name"], "sid": sid, "arch": row.arch, "model": row.model, "setting": row.setting,
+            "k": _num(k),
             "samples": int(len(val)), "missing": max(section_samples - int(len(val)), 0) if len(val) else 0,
             "val_f1_macro": _round(val.mean()) if len(val) else None,
             "val_std": _round(val.std(ddof=1)) if len(val) > 1 else None,
@@ -346,6 +350,6 @@ def ranking_table(rec: Recommendation) -> list[str]:
                      f"{item['val_f1_macro']:.3f} | {std} | {rng} | {test} | {shown} |")
     methods = sorted({i["test_interval"]["method"] for i in rec.ranking if i["test_interval"]})
     lines += ["", "Ranking on validation (best first; ties: fewer models, fewer parameters, MTL, GMHL, GMTL, STL, "
-              "name). Val. std and range: the spread over (fold, seed) samples. Test interval: 95%, "
+              "smaller k, name). Val. std and range: the spread over (fold, seed) samples. Test interval: 95%, "
               + (", ".join(methods) if methods else "none (one sample without saved predictions)") + "."]
     return lines

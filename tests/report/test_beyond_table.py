@@ -96,6 +96,10 @@ def test_a_grid_stopped_part_way_marks_its_cells_and_never_ranks_them_above_comp
 def test_reference_grid_table_leaves_the_beyond_settings_to_table_6():
     table = grid_table(known_runs(), "openi", Reference.load())
     assert set(table.raw.setting) == {"description-k3", "label-k3", "affinity-k3", "description-k4"}
+    # GMTL's chosen setting (co-occurrence, agglomerative) is beyond this grid: no GMTL cell is bold, so table 2
+    # names no other "best GMTL" than table 1 and the recommendation
+    best = table.raw[table.raw.best]
+    assert best[["arch", "setting"]].values.tolist() == [["gmhl", "description-k4"]]
     reference_only = known_runs().query("arch in ['mtl', 'stl'] or (feature in ['label', 'description'] and "
                                         "weighting == '')")
     assert beyond_table(reference_only, "openi") is None
