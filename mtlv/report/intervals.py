@@ -47,8 +47,9 @@ class Interval:
     def text(self) -> str:
         """'95% interval 0.701 to 0.744, corrected resampled t over 6 samples (Nadeau & Bengio 2003; n_test/n_train
         0.59)': how the report prints a setting's interval."""
-        over = f"over {self.n} (fold, seed) samples" if self.method == NADEAU_BENGIO else f"over its {self.n} test documents"
-        return (f"{100 * CONFIDENCE:g}% interval {self.low:.3f} to {self.high:.3f}, {self.method} {over}"
+        how = (f"{self.method} over {self.n} (fold, seed) samples" if self.method == NADEAU_BENGIO
+               else f"bootstrap over its {self.n} test documents")
+        return (f"{100 * CONFIDENCE:g}% interval {self.low:.3f} to {self.high:.3f}, {how}"
                 + (f" ({self.detail})" if self.detail else ""))
 
     def to_json(self) -> dict:

@@ -27,6 +27,7 @@ import pandas as pd
 from mtlv.errors import ConfigError
 from mtlv.report.intervals import equivalence, setting_interval, split_ratio
 from mtlv.report.power import Power
+from mtlv.report.significance import section_power
 from mtlv.report.settings import fmt_count, fmt_params, settings_frame, with_ids
 from mtlv.report.stats import ALPHA, PAIR, paired
 from mtlv.report.study_tables import is_baseline
@@ -177,8 +178,6 @@ def recommend(runs: pd.DataFrame, section: str, dataset: str, margin: float = MA
     if len(baselines):
         top = min(baselines.index, key=lambda s: (-round(float(baselines.loc[s, VAL]), DIGITS), s))
         rec.baseline = describe(uri, frame, top, runs, rec.samples)
-    from mtlv.report.significance import section_power
-
     if (power := section_power(runs)) is not None:
         rec.power = power.to_json()
     rec.sentences = sentences(rec, uncompared=[i for i in cheaper if not i["pairs"]])
@@ -196,6 +195,10 @@ def _nan(value) -> float:
 
 def _points(value: float) -> str:
     return f"{value:g} point" + ("" if value == 1 else "s")
+
+
+def _score(value) -> str:
+    return f"{value:.3f}" if value is not None else "—"
 
 
 def _ci(item: dict) -> str:
@@ -236,7 +239,7 @@ def _cost(item: dict, stl: dict | None) -> str:
 def _leader(rec: Recommendation) -> str:
     lead, n = rec.chosen, rec.samples
     stl = rec.stl if rec.stl and rec.stl["model"] == lead["model"] else None
-    tail = (f"Its test F1-macro is {lead['test_f1_macro']:.3f} ({_ci(lead)}). It trains {_cost(lead, stl)}."
+    tail = (f"Its test F1-macro is {_score(lead['test_f1_macro'])} ({_ci(lead)}). It trains {_cost(lead, stl)}."
             + (f" ⚠ It lacks {lead['missing']} of the {n} (fold, seed) samples (failed or missing jobs): no "
                "setting has them all; rerun the same command to train the missing jobs." if lead["missing"] else ""))
     of = f"Of the {rec.settings} encoder settings, it has" if rec.settings > 1 else "It is the only encoder setting:"
@@ -269,7 +272,7 @@ def _equivalent(rec: Recommendation, margin: str) -> str:
             f"samples, and equivalence within ±{margin} is shown: two one-sided tests (TOST) with the corrected "
             f"resampled t give p = {cheap['tost_p']:.3g} (< {rec.alpha:g}); the {100 * (1 - 2 * rec.alpha):g}% "
             f"interval of the gap is {100 * cheap['gap_lower']:+.2f} to {100 * cheap['gap_upper']:+.2f} points. Its "
-            f"test F1-macro is {cheap['test_f1_macro']:.3f} ({_ci(cheap)}). It trains {_cost(cheap, rec.stl)}.")
+            f"test F1-macro is {_score(cheap['test_f1_macro'])} ({_ci(cheap)}). It trains {_cost(cheap, rec.stl)}.")
 
 
 def _shared(pairs: int) -> str:
@@ -320,7 +323,7 @@ def sentences(rec: Recommendation, uncompared: list[dict] = ()) -> list[str]:
         base, diff = rec.baseline, 100 * (rec.baseline["val_f1_macro"] - rec.chosen["val_f1_macro"])
         text = (f"The best classical baseline on validation, {base['name']}, has validation F1-macro "
                 f"{base['val_f1_macro']:.3f} ({diff:+.2f} points against {rec.chosen['name']}; test "
-                f"{base['test_f1_macro']:.3f}).")
+                f"{_score(base['test_f1_macro'])}).")
         if diff >= 0:
             text = ("**⚠ " + text[:-1] + ": no encoder setting beats it on validation.** Check the training "
                     "budget (epochs, learning rate, max length) before trusting the encoder results.")

@@ -237,7 +237,8 @@ def test_one_split_interval_is_a_bootstrap_over_the_saved_test_predictions(tmp_p
     expected = bootstrap_f1_macro((probs >= 0.45).astype(int), targets)
     assert (shown["low"], shown["high"]) == pytest.approx((expected.low, expected.high), abs=1e-9)
     assert shown["low"] < point < shown["high"] and 0.02 < shown["high"] - shown["low"] < 0.3
-    assert "bootstrap over test documents over its 200 test documents" in rec.sentences[0]
+    assert "95% interval" in rec.sentences[0] and "bootstrap over its 200 test documents (2000 resamples, seeded; " \
+        "the training seed's effect is not in it)" in rec.sentences[0]
     # each resample's F1-macro is MTLV's own rule (labels without a positive left out) on the drawn documents
     for _ in range(20):
         idx = rng.integers(0, 200, 200)

@@ -115,3 +115,14 @@ def test_the_plan_points_a_cpu_study_on_the_basic_launcher_to_the_parallel_one(n
     monkeypatch.setattr(command, "_cuda", lambda: True)  # on a GPU one job at a time is the sensible default
     assert run_study(args) == 0
     assert "basic launcher" not in capsys.readouterr().out
+
+
+def test_a_bad_study_margin_is_one_error_before_any_work(notes_csv, tmp_path, monkeypatch):
+    import pytest
+
+    from mtlv.errors import ConfigError
+
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    with pytest.raises(ConfigError, match=r"study.margin=1.5: give the equivalence margin of validation F1-macro"):
+        run_study(["study=quick", *CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny", "study.margin=1.5"])
+    assert not (tmp_path / "out").exists()
