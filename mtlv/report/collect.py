@@ -29,7 +29,8 @@ TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
 COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "k_requested", "algorithm",
            "weighting", "setting", "folds", "val_size", "test_size", "fold", "seed", "f1_macro", "f1_micro",
-           "subset_accuracy", "n_undefined", "val_f1_macro", "elapsed_s", "compute_s", "trainings", "trainable_params", "start_time", "role", "cell",
+           "subset_accuracy", "n_undefined", "val_f1_macro", "elapsed_s", "compute_s", "trainings", "trainable_params",
+           "start_time", "role", "cell",
            "cell_dir", "job_dir", "train_cfg"]
 
 

@@ -17,7 +17,8 @@ def cost_table(runs: pd.DataFrame, dataset: str) -> Table:
     raw = settings_frame(runs)
     raw["pareto"] = pareto(raw[COST_AXIS], raw.f1_macro)
     frame = pd.DataFrame({
-        "Setting": [f"{n} ⚠ {m} missing" if m else n for n, m in zip(raw.name, raw.missing)], "Trainings": raw.trainings.map(fmt_count),
+        "Setting": [f"{n} ⚠ {m} missing" if m else n for n, m in zip(raw.name, raw.missing)],
+        "Trainings": raw.trainings.map(fmt_count),
         "Trained parameters": raw.trainable_params.map(fmt_params),
         "Compute per result (s)": [fmt(c, np.nan, 1) for c in raw.compute_s],
         "Test F1-macro": [fmt(m, s) for m, s in zip(raw.f1_macro, raw.f1_macro_std)],

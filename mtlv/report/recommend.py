@@ -260,7 +260,8 @@ def _leader(rec: Recommendation) -> str:
     return (f"**Not resolved on validation: {lead['name']} leads, but within the seed-to-seed spread.** {of} the "
             f"highest mean validation F1-macro, {_val(lead)}, but {names}{more} trail it by no more than the "
             "spread of their gap (its standard deviation over the samples both have): another set of seeds could "
-            f"order them differently, so no setting is chosen. {tail} To resolve it, add seeds (study.seeds=[...]) or run "
+            f"order them differently, so no setting is chosen. {tail} To resolve it, add seeds (study.seeds=[...]) or "
+            "run "
             "study.confirm=N.")
 
 
@@ -313,7 +314,8 @@ def sentences(rec: Recommendation, uncompared: list[dict] = ()) -> list[str]:
     behind = [i for i in rec.incomplete if i is not rec.chosen]
     if behind:
         beats = [i for i in behind if i.get("val_gap") is not None and i["val_gap"] < 0]
-        out.append(f"**⚠ Missing samples:** {'; '.join(i['name'] + ' (' + str(i['samples']) + ' of ' + str(rec.samples) + ')' for i in behind)} "
+        lacking = "; ".join(f"{i['name']} ({i['samples']} of {rec.samples})" for i in behind)
+        out.append(f"**⚠ Missing samples:** {lacking} "
                    "lack (fold, seed) samples (failed or missing jobs); each comparison uses only the samples both "
                    "settings have, and a setting with fewer samples is not chosen over a complete one. Rerun the "
                    "same command to train the missing jobs."

@@ -85,11 +85,12 @@ def significance_table(runs: pd.DataFrame, dataset: str) -> Table | None:
     bold.loc[(raw.holm_p < ALPHA).to_numpy(), "Holm p"] = True
     tested = int(np.isfinite(raw.pvalue).sum())
     power = section_power(runs, raw)
-    notes = ([power.sentence()] if power else []) + [f"Test F1-macro of each setting against STL and MTL of the same model, paired by (fold, seed): mean "
-             "difference (setting − anchor) in F1 points, two-sided Wilcoxon signed-rank p (pairs with a zero difference "
-             "are dropped, n ≠ 0 counts the rest; exact up to 25 pairs, with ties and zeros, by enumerating all sign "
-             "flips; scipy.stats.wilcoxon above) and the Holm-adjusted p across the "
-             f"{tested} tests of this section (bold: below {ALPHA}). min p: the smallest p those pairs could give; "
-             f"⚠: this row cannot reach p < {ALPHA}, alone or after Holm, whatever the data: add folds or seeds."]
+    notes = ([power.sentence()] if power else []) + [
+        "Test F1-macro of each setting against STL and MTL of the same model, paired by (fold, seed): mean "
+        "difference (setting − anchor) in F1 points, two-sided Wilcoxon signed-rank p (pairs with a zero difference "
+        "are dropped, n ≠ 0 counts the rest; exact up to 25 pairs, with ties and zeros, by enumerating all sign "
+        f"flips; scipy.stats.wilcoxon above) and the Holm-adjusted p across the {tested} tests of this section "
+        f"(bold: below {ALPHA}). min p: the smallest p those pairs could give; ⚠: this row cannot reach p < "
+        f"{ALPHA}, alone or after Holm, whatever the data: add folds or seeds."]
     return Table("table8_significance", dataset, f"Table 8 ({dataset}): every setting vs STL and MTL "
                  "(Wilcoxon, Holm)", frame, raw, bold, notes)

@@ -228,8 +228,8 @@ def wilcoxon_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: 
         frame["Δ (ref)"] = [f"{d:+.3f}" if d is not None and np.isfinite(d) else DASH for d in raw.mean_diff_ref]
         frame["p (ref)"] = [f"{p:.4f}" if p is not None and np.isfinite(p) else DASH for p in raw.pvalue_ref]
     notes = ["Two-sided Wilcoxon signed-rank test (exact up to 25 pairs, ties and zeros included, by enumerating all "
-             "sign flips; scipy.stats.wilcoxon above), paired by (fold, seed); not corrected for multiple tests (Table 8 "
-             "is); n = pairs (≠ 0: those with a non-zero difference, the only ones ranked); min p = the "
+             "sign flips; scipy.stats.wilcoxon above), paired by (fold, seed); not corrected for multiple tests "
+             "(Table 8 is); n = pairs (≠ 0: those with a non-zero difference, the only ones ranked); min p = the "
              "smallest p those pairs could give (all differences of one sign). ⚠: min p ≥ 0.05, so no difference "
              "could be significant; repeat the cross-validation with more seeds (SEEDS=42,43,44 in `make "
              "reproduce-tables`: 12 pairs for Open-I's 4 folds, 9 for OHSUMED's 3)."]
