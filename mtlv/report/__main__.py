@@ -1,5 +1,5 @@
 """`python -m mtlv.report [tracking_uri=...] [out=...] [experiments=[openi]] [filter=...] [select_on=val|test]
-[reference=my_reference.csv] [reference_model=bert|null] [plots=false] [tolerance=0.01] [html=false]`: the
+[reference=my_reference.csv] [reference_model=bert|null] [plots=false] [margin=0.01] [html=false]`: the
 report of every study in an MLflow store, for any dataset: per section a recommendation (the setting chosen on
 validation, the cheapest one tied with it, what they cost), the tables and figures (beside the reference
 study's published numbers where it has them), report.md and report.html. Prints each section's table 1 and

@@ -17,7 +17,8 @@ def cost_table(runs: pd.DataFrame, dataset: str) -> Table:
     raw = settings_frame(runs)
     raw["pareto"] = pareto(raw[COST_AXIS], raw.f1_macro)
     frame = pd.DataFrame({
-        "Setting": raw.name, "Trainings": raw.trainings.map(fmt_count),
+        "Setting": [f"{n} ⚠ {m} missing" if m else n for n, m in zip(raw.name, raw.missing)],
+        "Trainings": raw.trainings.map(fmt_count),
         "Trained parameters": raw.trainable_params.map(fmt_params),
         "Compute per result (s)": [fmt(c, np.nan, 1) for c in raw.compute_s],
         "Test F1-macro": [fmt(m, s) for m, s in zip(raw.f1_macro, raw.f1_macro_std)],
@@ -32,6 +33,9 @@ def cost_table(runs: pd.DataFrame, dataset: str) -> Table:
              "time). Test and validation F1-macro: mean (± std) over the n samples.",
              "Pareto (bold): no other setting has both less compute and a higher mean test F1-macro. The frontier "
              "only describes the cost of each test score; the recommendation chooses on validation."]
+    if raw.missing.any():
+        notes.append("⚠ k missing: the setting lacks k of the section's (fold, seed) samples (failed or missing "
+                     "jobs); its means are over the others.")
     if raw.trainable_params.isna().any() and not raw.trainable_params.isna().all():
         notes.append("—: some runs of that setting did not record trainable parameters (trained before MTLV "
                      "recorded them); the count is not guessed.")

@@ -20,7 +20,7 @@ from mtlv.report.html import write_html
 from mtlv.report.incomplete import incomplete_lines
 from mtlv.report.label_gains import gains_matrix, label_gains_table
 from mtlv.report.per_label import constant_labels_warning, label_table
-from mtlv.report.recommend import TOLERANCE, Recommendation, recommend
+from mtlv.report.recommend import MARGIN, Recommendation, check_margin, recommend
 from mtlv.report.reference import CAVEAT, Reference
 from mtlv.report.render import Table, to_markdown
 from mtlv.report.significance import significance_table
@@ -189,10 +189,7 @@ def build_report(cfg: DictConfig) -> Path:
     recommendation.md/.json and runs.csv in `cfg.out`. Returns report.md."""
     if cfg.select_on not in CRITERIA:
         raise ConfigError(f"select_on={cfg.select_on}: use select_on=val or select_on=test")
-    tolerance = cfg.get("tolerance", TOLERANCE)
-    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
-        raise ConfigError(f"tolerance={tolerance}: give the validation F1-macro gap counted as a tie, a number in "
-                          "[0, 1) (0.01 = 1 point)")
+    margin = check_margin(cfg.get("margin", MARGIN))
     out = Path(cfg.out)
     ref = Reference.load(cfg.reference, cfg.get("reference_model"))
     experiments = list(cfg.experiments) if cfg.experiments else None
@@ -209,7 +206,7 @@ def build_report(cfg: DictConfig) -> Path:
         write_text(out / "runs.csv", data.runs.drop(columns=["start_time"]).to_csv(index=False))
     for dataset, study, name in sections(data.runs):
         runs = data.runs[(data.runs.dataset == dataset) & (data.runs.study == study)]
-        recs.append(recommend(runs, name, dataset, float(tolerance)))
+        recs.append(recommend(runs, name, dataset, margin, data.uri))
         lines += ["", f"## {name}", "", f"Data protocol: {study or 'defaults'}; {len(runs)} results.", "",
                   *recs[-1].markdown()]
         counts = label_counts(data.uri, runs)

@@ -42,12 +42,13 @@ def _all_or_nan(values: pd.Series) -> float:
 def settings_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """arch, model, setting, sid, name, baseline, n, trainings, trainable_params, compute_s (means per result),
     f1_macro, f1_macro_std, val_f1_macro (means over the setting's samples); in report order."""
-    columns = ID + ["sid", "name", "baseline", "n", "trainings", "trainable_params", "compute_s", "f1_macro",
-                    "f1_macro_std", "val_f1_macro"]
+    columns = ID + ["sid", "name", "baseline", "n", "missing", "trainings", "trainable_params", "compute_s",
+                    "f1_macro", "f1_macro_std", "val_f1_macro"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     runs = with_ids(runs)
+    section = missing_samples(runs)
     for arch in arch_order(runs.arch):
         mine = runs[runs.arch == arch]
         for model in model_order(mine.model):
@@ -56,11 +57,23 @@ def settings_frame(runs: pd.DataFrame) -> pd.DataFrame:
                 test = summarize(group.f1_macro)
                 rows.append({"arch": arch, "model": model, "setting": setting, "sid": group.sid.iloc[0],
                              "name": group.name.iloc[0], "baseline": is_baseline(arch), "n": test["n"],
+                             "missing": section.get(group.sid.iloc[0], 0),
                              "trainings": _all_or_nan(group.trainings),
                              "trainable_params": _all_or_nan(group.trainable_params),
                              "compute_s": float(group.compute_s.mean()), "f1_macro": test["mean"],
                              "f1_macro_std": test["std"], "val_f1_macro": float(group.val_f1_macro.mean())})
     return pd.DataFrame(rows, columns=columns)
+
+
+def missing_samples(runs: pd.DataFrame) -> dict[str, int]:
+    """sid -> how many of the section's (fold, seed) samples (those any setting has a test result for) the
+    setting lacks: failed or missing jobs, marked wherever the setting appears."""
+    done = runs[runs.f1_macro.notna()] if "f1_macro" in runs else runs
+    if done.empty or not {"fold", "seed"} <= set(done.columns):
+        return {}
+    keys = done.fold.astype(str) + "|" + done.seed.astype(str)
+    total = keys.nunique()
+    return {sid: total - n for sid, n in keys.groupby(done.sid).nunique().items() if n < total}
 
 
 def pareto(costs, scores) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Table 8: every setting against STL and against MTL of its model, two-sided Wilcoxon signed-rank tests of
-test F1-macro paired by (fold, seed), with the Holm correction across all the comparisons of the section
-(a grid of 40 settings makes 80 tests: at 0.05 a few would look significant by chance alone)."""
+test F1-macro paired by (fold, seed) (exact up to 25 pairs, ties and zeros included: stats.wilcoxon), with the
+Holm correction across all the comparisons of the section (a grid of 40 settings makes 80 tests: at 0.05 a few
+would look significant by chance alone). The table starts with whether any of them can be significant at all
+(power.py), and marks every row that cannot, whatever the data."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,24 +10,11 @@ import pandas as pd
 
 from mtlv.report.render import DASH, Table
 from mtlv.report.settings import with_ids
-from mtlv.report.stats import ALPHA, paired, wilcoxon
+from mtlv.report.power import Power, reachable
+from mtlv.report.stats import ALPHA, holm, paired, wilcoxon
 from mtlv.report.study_tables import is_baseline, model_order
 
 ANCHORS = ("stl", "mtl")
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values, in the input order: the i-th smallest of m p-values is multiplied by
-    m - i + 1 (i from 1), made non-decreasing in that order, and capped at 1. NaN (no test) stays NaN and does
-    not count in m."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    known = np.flatnonzero(np.isfinite(p))
-    order = known[np.argsort(p[known], kind="stable")]
-    m = len(order)
-    scaled = (m - np.arange(m)) * p[order]
-    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled)) if m else scaled
-    return out
 
 
 def comparisons(runs: pd.DataFrame, metric: str = "f1_macro") -> pd.DataFrame:
@@ -54,17 +43,30 @@ def comparisons(runs: pd.DataFrame, metric: str = "f1_macro") -> pd.DataFrame:
     raw = pd.DataFrame(rows, columns=["model", "arch", "setting", "name", "against", "n", "n_nonzero", "mean",
                                       "anchor_mean", "mean_diff", "statistic", "pvalue", "min_p", "can_reach"])
     raw["holm_p"] = holm(raw.pvalue)
+    # a row can be significant only if, with every test of the family at its smallest possible p, Holm passes it
+    raw["can_reach_holm"] = reachable(pd.to_numeric(raw.min_p).where(np.isfinite(pd.to_numeric(raw.pvalue))))
     return raw
 
 
 def _note(row) -> str:
     if row.n == 0:
-        return "no shared (fold, seed) sample"
+        return "they share 0 (fold, seed) samples: not tested"
     if row.n_nonzero == 0:
         return "identical in every pair"
     if not row.can_reach:
-        return f"⚠ n={row.n_nonzero}: p can never fall below {ALPHA}"
+        return f"⚠ cannot reach p < {ALPHA}: n={row.n_nonzero} gives p ≥ {row.min_p:.3g}"
+    if not row.can_reach_holm:
+        return f"⚠ cannot reach p < {ALPHA} after Holm with these tests"
     return f"significant after Holm (α = {ALPHA})" if row.holm_p < ALPHA else "not significant after Holm"
+
+
+def section_power(runs: pd.DataFrame, raw: pd.DataFrame | None = None) -> Power | None:
+    """The power of a section's tests (`raw`: its comparisons, computed when None): the pairs of its fullest
+    comparison, the number of tests, the folds (for how to get more samples). None without a test."""
+    raw = comparisons(runs) if raw is None else raw
+    tested = raw[np.isfinite(pd.to_numeric(raw.pvalue))]
+    folds = int(pd.to_numeric(runs.folds, errors="coerce").max() or 0) if len(runs) else 0
+    return Power(int(tested.n.max()), len(tested), folds) if len(tested) else None
 
 
 def significance_table(runs: pd.DataFrame, dataset: str) -> Table | None:
@@ -82,11 +84,13 @@ def significance_table(runs: pd.DataFrame, dataset: str) -> Table | None:
     bold = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     bold.loc[(raw.holm_p < ALPHA).to_numpy(), "Holm p"] = True
     tested = int(np.isfinite(raw.pvalue).sum())
-    notes = [f"Test F1-macro of each setting against STL and MTL of the same model, paired by (fold, seed): mean "
-             "difference (setting − anchor) in F1 points, two-sided Wilcoxon signed-rank p (scipy.stats.wilcoxon; "
-             "pairs with a zero difference are dropped, n ≠ 0 counts the rest) and the Holm-adjusted p across the "
-             f"{tested} tests of this section (bold: below {ALPHA}). min p: the smallest p those pairs could give; "
-             f"⚠ where it is not below {ALPHA}, no difference could be significant, whatever the data: add folds "
-             "or seeds."]
+    power = section_power(runs, raw)
+    notes = ([power.sentence()] if power else []) + [
+        "Test F1-macro of each setting against STL and MTL of the same model, paired by (fold, seed): mean "
+        "difference (setting − anchor) in F1 points, two-sided Wilcoxon signed-rank p (pairs with a zero difference "
+        "are dropped, n ≠ 0 counts the rest; exact up to 25 pairs, with ties and zeros, by enumerating all sign "
+        f"flips; scipy.stats.wilcoxon above) and the Holm-adjusted p across the {tested} tests of this section "
+        f"(bold: below {ALPHA}). min p: the smallest p those pairs could give; ⚠: this row cannot reach p < "
+        f"{ALPHA}, alone or after Holm, whatever the data: add folds or seeds."]
     return Table("table8_significance", dataset, f"Table 8 ({dataset}): every setting vs STL and MTL "
                  "(Wilcoxon, Holm)", frame, raw, bold, notes)

@@ -84,7 +84,10 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
     ref_metrics = [m for m in METRICS if ref.has(1, dataset, m)]
     for m, name in METRICS.items():
         shown[name] = [fmt(a, b) for a, b in zip(raw[f"{m}_mean"], raw[f"{m}_std"])]
-    shown["n"] = raw.n.astype(str)
+    done = runs[runs.f1_macro.notna()]
+    samples = len(done[["fold", "seed"]].drop_duplicates()) if len(done) else 0
+    raw["missing"] = [max(samples - n, 0) for n in raw.n]
+    shown["n"] = [f"{n} ⚠ {m} missing" if m else str(n) for n, m in zip(raw.n, raw.missing)]
     if ref_metrics and ((raw.ref_model != "") & (raw.ref_model != raw.model)).any():
         shown["Ref. model"] = [r or DASH for r in raw.ref_model]
     if ref_metrics and (raw.ref_setting != "").any():
@@ -108,6 +111,9 @@ def main_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
                      f"baseline ({best_base.arch}, F1-macro {best_base.f1_macro_mean:.3f}): {names}. A fine-tuned "
                      "encoder that does not beat TF-IDF features on the same split is not a result to publish; "
                      "check epochs, learning rate and max length first.")
+    if raw.missing.any():
+        notes.append("⚠ k missing: the row lacks k of the section's (fold, seed) samples (failed or missing jobs); "
+                     "its means are over the others.")
     if raw.labels_differ.any():
         notes.append(MIXED_NOTE)
     if ref_metrics:
@@ -144,13 +150,16 @@ def criterion_text(criterion: str) -> str:
 def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str = "val_f1_macro") -> Table:
     """Table 2: the full clustering grid (feature x k) of GMHL and GMTL per model, best marked: the reference
     study's kind of setting (k-medoids, a given k, the summed loss); the rest is table 6 (beyond.py)."""
+    every = runs
     runs = runs[(runs.algorithm.fillna("kmedoids") == "kmedoids") & (runs.weighting.fillna("") == "")
                 & (runs.k_requested.astype(str) != "auto")]
     raw = []
     for arch in [a for a in CLUSTERED if a in set(runs.arch)]:
         for model in model_order(runs[runs.arch == arch].model):
             rows = runs[(runs.arch == arch) & (runs.model == model)]
-            best = best_setting(rows, criterion)
+            # the setting tables 1, 3-5 and the recommendation name, chosen over every setting (the beyond ones
+            # too): bold here only if it is in this grid, so no table names another "best"
+            _, best = chosen(every, arch, model, criterion)
             for setting, group in rows.groupby("setting"):
                 s, v = summarize(group.f1_macro), summarize(group.val_f1_macro)
                 raw.append({"dataset": dataset, "arch": arch, "model": model, "feature": group.feature.iloc[0],
@@ -177,7 +186,8 @@ def grid_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: str 
         bold.append({"Architecture": False, "Model": False, "Feature": False, **marks})
     frame, bold = pd.DataFrame(shown), pd.DataFrame(bold)
     notes = [f"Test F1-macro, mean ± std over (fold, seed). Bold: the setting chosen per model (best mean "
-             f"{criterion_text(criterion)})."]
+             f"{criterion_text(criterion)}, over every setting of the section; none is bold where the chosen one "
+             "is beyond this grid: Table 6)."]
     if raw.labels_differ.any():
         notes.append(MIXED_NOTE)
     if raw.f1_macro_ref.notna().any():
@@ -217,8 +227,9 @@ def wilcoxon_table(runs: pd.DataFrame, dataset: str, ref: Reference, criterion: 
     if raw.pvalue_ref.notna().any():
         frame["Δ (ref)"] = [f"{d:+.3f}" if d is not None and np.isfinite(d) else DASH for d in raw.mean_diff_ref]
         frame["p (ref)"] = [f"{p:.4f}" if p is not None and np.isfinite(p) else DASH for p in raw.pvalue_ref]
-    notes = ["Two-sided Wilcoxon signed-rank test (scipy.stats.wilcoxon, exact for n ≤ 50 without ties), paired by "
-             "(fold, seed); n = pairs (≠ 0: those with a non-zero difference, the only ones scipy ranks); min p = the "
+    notes = ["Two-sided Wilcoxon signed-rank test (exact up to 25 pairs, ties and zeros included, by enumerating all "
+             "sign flips; scipy.stats.wilcoxon above), paired by (fold, seed); not corrected for multiple tests "
+             "(Table 8 is); n = pairs (≠ 0: those with a non-zero difference, the only ones ranked); min p = the "
              "smallest p those pairs could give (all differences of one sign). ⚠: min p ≥ 0.05, so no difference "
              "could be significant; repeat the cross-validation with more seeds (SEEDS=42,43,44 in `make "
              "reproduce-tables`: 12 pairs for Open-I's 4 folds, 9 for OHSUMED's 3)."]

@@ -12,6 +12,8 @@ from mtlv.checks import check_command_line
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
+from mtlv.report.power import plan_power_line
+from mtlv.report.recommend import MARGIN, check_margin
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.estimate import JOB_FIXED_S, SWEEP_START_S, study_seconds
 from mtlv.study.progress import duration
@@ -168,6 +170,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
             lines.append("estimate: only classical baselines to fit (seconds each)")
         else:
             lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
+    lines += plan_power_line(plan)  # before any training: can the report's tests be significant at all
     lines += [f"note: {n}" for n in plan.notes]
     if parallel == 1 and train > 1 and (cores := launch.cores()) > 1 and not _cuda():
         lines.append(f"note: the basic launcher trains one job at a time; on this machine's {cores} CPU cores, "
@@ -191,7 +194,7 @@ def study_folder(cfg: DictConfig, user: list[str], plan: Plan) -> Path:
 
     names = "-".join(dict.fromkeys(s.dataset for s in plan.sweeps)) or "none"
     study = OmegaConf.to_container(cfg.study, resolve=True)
-    for key in ("dry_run", "probe", "report", "verbose", "confirm"):  # how it runs, or runs after (confirm)
+    for key in ("dry_run", "probe", "report", "verbose", "confirm", "margin"):  # how it runs or is reported, or runs after (confirm): not what
         study.pop(key, None)
     asked = sorted(o for o in user if not key_of(o).startswith(HOW_KEYS))
     return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{stable_hash([study, asked])[:8]}"
@@ -239,7 +242,7 @@ def report(cfg: DictConfig, plan: Plan, folder: Path) -> Path | None:
         log.info("no MLflow logger (logger=none): no report; `python -m mtlv.track` logs the runs, then mtlv.report")
         return None
     report_cfg = compose([f"out={value_text(str(folder / 'report'))}"], config_name="report")  # any folder name
-    with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri,
+    with_cells = OmegaConf.merge(report_cfg, {"tracking_uri": cfg.tracking.uri, "margin": cfg.study.get("margin", 0.01),
                                               "cells": [str(c) for c in plan.cells],
                                               "incomplete": incomplete(plan)})
     return build_report(with_cells)
@@ -262,6 +265,7 @@ def run_study(args: list[str]) -> int:
     from mtlv.study.run import run_plan
 
     cfg, user = compose_study(args)
+    check_margin(cfg.study.get("margin", MARGIN), "study.margin")
     notes: list[str] = []
     sweeps = dataset_sweeps(cfg, user, notes)
     if not sweeps:

@@ -45,16 +45,17 @@ def samples(folds=FOLDS, seeds=SEEDS) -> list[tuple[int, int, int]]:
 
 
 def build(folder: Path, empty_db: Path, folds=FOLDS, seeds=SEEDS, only=tuple(SETTINGS), params_for=tuple(SETTINGS),
-          dataset: str = "csv", n_folds: int | None = None) -> str:
+          dataset: str = "csv", n_folds: int | None = None, time_scale: float = 1.0, order: int = 3) -> str:
     """The store for the given (fold, seed) samples and settings of a `n_folds`-fold study (default: as many as
     `folds`); trainable parameters recorded only for `params_for` (the others as in a store older than that
-    metric). Runs are written in a shuffled order."""
+    metric). Runs are written in a shuffled order (`order`: its seed); measured seconds are scaled by
+    `time_scale` (a rerun of the same study measures other times)."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(empty_db, folder / "mlflow.db")
     uri = f"sqlite:///{folder}/mlflow.db"
     exp = tracking.experiment_id(uri, dataset, str(folder / "mlartifacts"))
     todo = [(name, i, f, s) for name in only for i, f, s in samples(folds, seeds)]
-    for j in np.random.default_rng(3).permutation(len(todo)):
+    for j in np.random.default_rng(order).permutation(len(todo)):
         name, i, fold, seed = todo[j]
         arch, setting, trainings, compute, val, test, offsets = SETTINGS[name]
         p = {"arch.name": arch, "split.folds": n_folds or len(folds), "split.fold": fold, "seed": seed,
@@ -70,10 +71,10 @@ def build(folder: Path, empty_db: Path, folds=FOLDS, seeds=SEEDS, only=tuple(SET
             p["num_groups"] = trainings
         m = {"test/f1_macro": test[i], "val_best/f1_macro": val[i], "test/n_undefined": 0,
              "test/f1_micro": test[i], "test/subset_accuracy": test[i] - 0.3,
-             "time/elapsed_s": compute / (2 if parent else 1),
+             "time/elapsed_s": time_scale * compute / (2 if parent else 1),
              **{f"test/f1/{label}": test[i] + off for label, off in zip(LABELS, offsets)}}
         if parent:
-            m["time/sum_job_s"] = compute
+            m["time/sum_job_s"] = time_scale * compute
         if name in params_for:  # a baseline: (vocabulary + intercept) per label
             m["model/trainable_params"] = trainings * (1001 if arch.startswith("baseline") else ENCODER)
         run_id = tracking.create_run(uri, exp, f"{name}-fold{fold}", {

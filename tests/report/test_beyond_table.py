@@ -75,7 +75,7 @@ def test_beyond_table_values_and_verdicts():
            "-3.00 points" in notes
 
 
-def test_a_grid_stopped_part_way_marks_its_cells_and_ranks_on_shared_folds():
+def test_a_grid_stopped_part_way_marks_its_cells_and_never_ranks_them_above_complete_ones():
     # affinity k=3 again, but only folds 0 and 2 finished (rows 1 and 0 of FOLDS = [2, 0, 3, 1]); on validation
     # it beats co-occurrence/agglomerative on those two folds (0.83 vs 0.82), though not over all four
     partial = [r for r in results("gmtl", [0.79, 0.81, 0.5, 0.5], [0.83, 0.83, 0.5, 0.5], "affinity",
@@ -86,16 +86,20 @@ def test_a_grid_stopped_part_way_marks_its_cells_and_ranks_on_shared_folds():
     assert frame.loc[("gmtl", "cooccurrence, agglomerative", "—"), "k=3"] == "0.755 ± 0.024"  # complete: no n
     notes = "\n".join(table.notes)
     assert "(n=…): a cell with fewer (fold, seed) samples than the fullest (4)" in notes
-    # chosen on the shared folds 0 and 2: affinity vs description there: fold 2 +0.04, fold 0 +0.07
-    assert ("GMTL, k=3: the data-driven grouping chosen on validation (affinity-k3-agglomerative) beats the "
-            "name/description one chosen the same way (description-k3): +5.50 F1-macro points on test "
-            "(higher in 2 of 2 samples)") in notes
+    # issue 29: a setting lacking samples is marked, never chosen over a complete one (as in the recommendation)
+    assert ("GMTL, k=3: the data-driven grouping chosen on validation (cooccurrence-k3-agglomerative) beats the "
+            "name/description one chosen the same way (description-k3)") in notes
+    assert "affinity-k3-agglomerative" not in notes
     assert "(n=" not in "\n".join(beyond_table(known_runs(), "openi").notes)
 
 
 def test_reference_grid_table_leaves_the_beyond_settings_to_table_6():
     table = grid_table(known_runs(), "openi", Reference.load())
     assert set(table.raw.setting) == {"description-k3", "label-k3", "affinity-k3", "description-k4"}
+    # GMTL's chosen setting (co-occurrence, agglomerative) is beyond this grid: no GMTL cell is bold, so table 2
+    # names no other "best GMTL" than table 1 and the recommendation
+    best = table.raw[table.raw.best]
+    assert best[["arch", "setting"]].values.tolist() == [["gmhl", "description-k4"]]
     reference_only = known_runs().query("arch in ['mtl', 'stl'] or (feature in ['label', 'description'] and "
                                         "weighting == '')")
     assert beyond_table(reference_only, "openi") is None

@@ -70,8 +70,22 @@ def test_every_setting_against_stl_and_mtl_with_holm(runs):
     assert row.mean_diff == pytest.approx((gmhl - stl).mean()) and row.n == 6
     # 7 tests: the smallest p is multiplied by 7 -- 0.031 alone, 0.219 after Holm
     assert raw.holm_p.min() == pytest.approx(7 * raw.pvalue.min())
+    # issue 29: p = 0.031 alone reads "not significant" as if it could have been; with 7 tests no row can pass
+    # Holm (7 x 2 / 2**6 = 0.22), so every row says so, and the table's first note says how many samples would
     assert table.frame.loc[table.frame.Setting == name_of("gmhl"), "Note"].tolist() == [
-        "not significant after Holm"] * 2
+        "⚠ cannot reach p < 0.05 after Holm with these tests"] * 2
+    assert not table.raw.can_reach_holm.any() and table.raw.can_reach.all()
+    assert table.notes[0].startswith("⚠ Power: 6 paired samples and 7 tests (Holm's correction)")
+    assert "At least 9 paired samples would make it possible (3 seeds over the 3 folds" in table.notes[0]
+
+
+def test_with_enough_samples_rows_can_pass_holm(tmp_path, empty_db):
+    """4 folds x 3 seeds: 12 pairs, 7 x 2 / 2**12 < 0.05: no row is marked, and the clear differences pass."""
+    runs = collect(rec_store.build(tmp_path / "store", empty_db)).runs
+    table = significance_table(runs, "csv")
+    assert table.raw.can_reach_holm.all() and table.notes[0].startswith("Power: 12 paired samples and 7 tests")
+    row = table.raw.set_index(["name", "against"]).loc[(name_of("gmhl"), "stl")]
+    assert row.holm_p < 0.05 and "⚠" not in " ".join(table.frame.Note)
 
 
 def test_per_label_gains_against_stl(data):
@@ -107,3 +121,15 @@ def test_cost_plot_legend_is_outside_the_axes(runs, tmp_path):
     png = cost_plot(raw, tmp_path / "cost.png", "csv: cost vs test F1-macro")
     right = legend.get_window_extent(renderer).x1 - ax.get_window_extent(renderer).x0
     assert imread(png).shape[1] >= right * 120 / fig.dpi
+
+
+def test_a_setting_with_missing_samples_is_marked_in_the_tables(runs):
+    from mtlv.report.reference import Reference
+    from mtlv.report.study_tables import main_table
+
+    failed = runs.drop(runs[(runs.arch == "mtl") & (runs.fold == 2) & (runs.seed == 43)].index)
+    cost = cost_table(failed, "csv").frame.set_index("Setting")
+    assert "MTL minilm ⚠ 1 missing" in cost.index and "STL minilm" in cost.index
+    main = main_table(failed, "csv", Reference.load(), "val_f1_macro").frame
+    assert main.loc[main.Architecture == "mtl", "n"].tolist() == ["5 ⚠ 1 missing"]
+    assert main.loc[main.Architecture == "stl", "n"].tolist() == ["6"]

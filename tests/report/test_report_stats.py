@@ -1,4 +1,5 @@
-"""Statistics helpers: sample std, deterministic best setting, exact Wilcoxon and its small-n warning."""
+"""Statistics helpers: sample std, deterministic best setting, exact Wilcoxon (ties and zeros too) and its
+small-n warning."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,17 +28,17 @@ def test_best_setting_by_validation_with_deterministic_ties():
     assert best_setting(runs.iloc[0:0]) is None
 
 
-def test_best_setting_ranks_on_the_samples_all_settings_share():
+def test_best_setting_never_ranks_a_setting_with_missing_samples_above_a_complete_one():
     # A grid stopped part-way: co-occurrence finished fold 2 only, an easy fold where it is below description
-    # (0.90 vs 0.95). Its one-fold mean (0.90) is above description's four-fold mean (0.8375), but on the
-    # documents both were scored on, description is better. Rows shuffled; seeds as a second key.
+    # (0.90 vs 0.95). Its one-fold mean (0.90) is above description's four-fold mean (0.8375), but it lacks three
+    # of the four samples: the complete setting is chosen (the report marks the other). Rows shuffled.
     runs = pd.DataFrame({"setting": ["description-k3"] * 4 + ["cooccurrence-k3"],
                          "feature": ["description"] * 4 + ["cooccurrence"], "k": [3] * 5,
                          "fold": [3, 2, 0, 1, 2], "seed": [7] * 5,
                          "val_f1_macro": [0.80, 0.95, 0.80, 0.80, 0.90]}).iloc[[4, 1, 3, 0, 2]]
     assert best_setting(runs) == "description-k3"
-    # the same fold of another seed is another sample: nothing shared with seed 7 -> each setting's own mean
-    assert best_setting(runs.assign(seed=[8, 7, 7, 7, 7])) == "cooccurrence-k3"
+    # the same fold of another seed is another sample: still one sample against four
+    assert best_setting(runs.assign(seed=[8, 7, 7, 7, 7])) == "description-k3"
     # every setting complete: the plain means decide (co-occurrence's other folds lift it above description)
     full = pd.concat([runs, pd.DataFrame({"setting": "cooccurrence-k3", "feature": "cooccurrence", "k": 3,
                                           "fold": [0, 1, 3], "seed": 7, "val_f1_macro": [0.90, 0.90, 0.90]})])
@@ -52,14 +53,56 @@ def test_paired_matches_fold_and_seed():
     assert pairs.a.tolist() == [0.1, 0.4, 0.3] and pairs.b.tolist() == [0.5, 0.7, 0.6]
 
 
-@pytest.mark.parametrize("n", [6, 8, 12])
-def test_wilcoxon_is_scipys_exact_test(n):
+def test_best_setting_ties_go_to_fewer_models_then_parameters_never_seconds():
+    # three settings tie on validation; the one with fewer models wins whatever the measured seconds say
+    runs = pd.DataFrame({"setting": ["label-k4", "label-k3", "cooccurrence-k3"], "k": [4, 3, 3],
+                         "fold": 0, "seed": 1, "val_f1_macro": [0.7, 0.7 + 1e-12, 0.7],
+                         "trainings": [4.0, 3.0, 3.0], "trainable_params": [4e6, 3e6, 3e6],
+                         "compute_s": [1.0, 900.0, 800.0]})
+    assert best_setting(runs) == "cooccurrence-k3"                   # 3 models, 3M, k=3; then by name
+    assert best_setting(runs.assign(compute_s=[900.0, 1.0, 2.0])) == "cooccurrence-k3"
+    assert best_setting(runs.assign(trainable_params=[4e6, 2e6, 3e6])) == "label-k3"
+
+
+@pytest.mark.parametrize("n", [6, 8, 12, 25])
+def test_wilcoxon_is_scipys_exact_test_without_ties(n):
     rng = np.random.default_rng(n)
     x, y = rng.uniform(0.6, 0.9, n), rng.uniform(0.6, 0.9, n)
     res = wilcoxon(x, y)
-    direct = stats.wilcoxon(x, y)
-    assert res["pvalue"] == direct.pvalue and res["statistic"] == direct.statistic and res["n"] == n
-    assert res["pvalue"] == stats.wilcoxon(x, y, method="exact").pvalue
+    direct = stats.wilcoxon(x, y, method="exact")
+    assert res["pvalue"] == pytest.approx(direct.pvalue, rel=1e-12) and res["statistic"] == direct.statistic
+    assert res["n"] == n and res["method"] == "exact"
+
+
+def test_wilcoxon_is_exact_with_zeros_and_ties():
+    # issue 29: 14 pairs, 9 zero and 5 equal non-zero differences. scipy falls back to the normal approximation
+    # (p = 0.025) beside a note that p cannot fall below 0.0625; the exact p is 2 / 2**5 = 0.0625.
+    d = np.r_[np.zeros(9), np.full(5, 0.01)]
+    assert stats.wilcoxon(d).pvalue < 0.05                              # the contradiction this fixes
+    res = wilcoxon(d, np.zeros(14))
+    assert res["pvalue"] == pytest.approx(0.0625) and res["min_p"] == pytest.approx(0.0625)
+    assert res["note"].startswith("⚠ n=5") and res["method"] == "exact"
+    # ties among non-zero differences: the p is the share of all 2**n sign flips at least as extreme,
+    # enumerated here independently
+    import itertools
+
+    d = np.array([0.02, -0.01, 0.02, 0.03, 0.01, 0.02, -0.02, 0.04])
+    ranks = stats.rankdata(np.abs(d))
+    observed = ranks[d > 0].sum()
+    sums = [sum(r for r, keep in zip(ranks, signs) if keep) for signs in itertools.product([0, 1], repeat=len(d))]
+    centre = ranks.sum() / 2
+    expected = np.mean([abs(t - centre) >= abs(observed - centre) - 1e-9 for t in sums])
+    assert wilcoxon(d, np.zeros(len(d)))["pvalue"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_no_p_contradicts_its_note(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 26))
+    d = rng.choice([0.0, 0.01, -0.01, 0.02, 0.03], size=n, p=[0.4, 0.3, 0.1, 0.1, 0.1])
+    res = wilcoxon(d, np.zeros(n))
+    assert res["pvalue"] >= res["min_p"] - 1e-12
+    assert (res["pvalue"] < 0.05) == res["note"].startswith("significant")
 
 
 def test_wilcoxon_small_n_cannot_be_significant():

@@ -53,6 +53,10 @@ def test_dry_run_plan(notes_csv, tmp_path, monkeypatch, capsys):
     assert any("clustering=kmedoids_desc dropped" in n and "description" in n for n in plan["notes"])
     assert len(by_sweep["csv-names"]) == 2
     assert "csv-given" in shown and "study.dry_run=true: stopped after the plan" in shown
+    # power before any training: 5 settings, one sample; 7 tests (4 against STL, 3 against MTL) need 9 samples
+    assert ("⚠ Power: 1 paired sample and 7 tests (Holm's correction): the smallest p a two-sided Wilcoxon "
+            "signed-rank test can give is 1, 1 after Holm: no comparison can be significant at 0.05, whatever the "
+            "results. At least 9 paired samples would make it possible (9 seeds of the split") in shown
     row = [line.split() for line in shown.splitlines() if line.strip().startswith("csv-given")][0]
     assert row[1:] == ["2", "4", "0", "2", "2"]  # cells, jobs, finished, to train, reuse
     assert not (tmp_path / "out" / "mlflow.db").exists()  # a dry run opens no MLflow runs
@@ -112,3 +116,14 @@ def test_the_plan_points_a_cpu_study_on_the_basic_launcher_to_the_parallel_one(n
     monkeypatch.setattr(command, "_cuda", lambda: True)  # on a GPU one job at a time is the sensible default
     assert run_study(args) == 0
     assert "basic launcher" not in capsys.readouterr().out
+
+
+def test_a_bad_study_margin_is_one_error_before_any_work(notes_csv, tmp_path, monkeypatch):
+    import pytest
+
+    from mtlv.errors import ConfigError
+
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    with pytest.raises(ConfigError, match=r"study.margin=1.5: give the equivalence margin of validation F1-macro"):
+        run_study(["study=quick", *CSV_OPTIONS, f"dataset.path={notes_csv}", "model=tiny", "study.margin=1.5"])
+    assert not (tmp_path / "out").exists()
