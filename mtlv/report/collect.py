@@ -31,7 +31,8 @@ STUDY_KEYS = {"split.folds": "folds", "dataset.limit": "limit", "dataset.fractio
 TRAIN_KEYS = ("trainer.max_epochs", "model.max_length", "model.module.lr", "data.batch_size")
 FEATURE_NAMES = {"name": "label", "description": "description"}  # the reference's names for the two features
 COLUMNS = ["run_id", "run_name", "dataset", "study", "arch", "model", "feature", "k", "k_requested", "algorithm",
-           "weighting", "setting", "folds", "val_size", "test_size", "fold", "seed", "f1_macro", "f1_micro",
+           "weighting", "setting", "folds", "val_size", "test_size", "n_train", "n_val", "n_test", "fold", "seed",
+           "f1_macro", "f1_micro",
            "subset_accuracy", "n_undefined", "val_f1_macro", "elapsed_s", "compute_s", "trainings", "trainable_params",
            "start_time", "role", "cell",
            "cell_dir", "job_dir", "train_cfg"]
@@ -127,6 +128,9 @@ def run_row(run) -> dict:
         "weighting": weighting_of(params), "setting": setting,
         "folds": _num(params.get("split.folds"), int) or 0, "val_size": _num(params.get("split.val_size")),
         "test_size": _num(params.get("split.test_size")), "fold": _num(params.get("split.fold"), int) or 0,
+        # the documents each part really had: a dataset's own split (OHSUMED's folders, a CSV's split_column)
+        # is not what split.test_size says, and the corrected resampled t needs n_test / n_train
+        **{f"n_{part}": _num(params.get(f"split.n_{part}")) for part in ("train", "val", "test")},
         "seed": _num(params.get("seed"), int),
         "f1_macro": metrics.get("test/f1_macro", np.nan), "f1_micro": metrics.get("test/f1_micro", np.nan),
         "subset_accuracy": metrics.get("test/subset_accuracy", np.nan),

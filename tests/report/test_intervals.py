@@ -118,3 +118,26 @@ def test_the_plan_counts_the_reports_tests():
     assert (power.samples, power.tests, power.folds) == (6, 11, 3) and not power.can_reach
     assert samples_for(11) == 9 and 11 * 2 / 2 ** 9 < 0.05 <= 11 * 2 / 2 ** 8
     assert "At least 9 paired samples would make it possible (3 seeds over the 3 folds" in power.sentence()
+
+
+def test_the_ratio_is_the_documents_each_part_had_where_the_runs_logged_them():
+    """A dataset's own split (OHSUMED's training/test folders: 114 test of 342) is not split.test_size's 0.2:
+    the corrected t's n_test/n_train comes from the sizes each job logged (split.n_*), through the collected rows."""
+    import pandas as pd
+
+    from mtlv.report.collect import run_row
+    from mtlv.report.intervals import split_ratio
+
+    def run(n_train, n_test):
+        params = {"arch.name": "mtl", "split.test_size": "0.2", "split.val_size": "0.15", "seed": "42",
+                  "split.n_train": str(n_train), "split.n_val": "34", "split.n_test": str(n_test)}
+        return SimpleNamespace(info=SimpleNamespace(run_id="r", run_name="mtl-tiny", start_time=0),
+                               data=SimpleNamespace(tags={"arch": "mtl", "dataset": "ohsumed"}, params=params,
+                                                    metrics={"test/f1_macro": 0.5}))
+
+    rows = pd.DataFrame([run_row(run(194, 114)), run_row(run(194, 114))])
+    assert split_ratio(rows, "test") == pytest.approx(114 / 194)
+    assert split_ratio(rows, "val") == pytest.approx(34 / 194)
+    # without recorded sizes (an older store): the split options, 0.2 held out, 0.15 of the rest for validation
+    older = rows.drop(columns=["n_train", "n_val", "n_test"])
+    assert split_ratio(older, "test") == pytest.approx(0.2 / (0.8 * 0.85))
