@@ -320,7 +320,8 @@ def sentences(rec: Recommendation, uncompared: list[dict] = ()) -> list[str]:
                    "settings have, and a setting with fewer samples is not chosen over a complete one. Rerun the "
                    "same command to train the missing jobs."
                    + "".join(f" {i['name']} scores {abs(100 * i['val_gap']):.2f} points above {rec.chosen['name']} on "
-                             f"the {i['pairs']} samples they share." for i in beats))
+                             f"validation over the {i['pairs']} sample{'s' if i['pairs'] != 1 else ''} they share."
+                             for i in beats))
     if rec.baseline is not None:
         base, diff = rec.baseline, 100 * (rec.baseline["val_f1_macro"] - rec.chosen["val_f1_macro"])
         text = (f"The best classical baseline on validation, {base['name']}, has validation F1-macro "

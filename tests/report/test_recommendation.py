@@ -256,7 +256,7 @@ def test_missing_samples_are_marked_and_compared_pairwise():
     assert rec.chosen["name"] == "GMTL m (label, k=3)" and rec.samples == 9
     text = "\n".join(rec.sentences)
     assert "**⚠ Missing samples:** MTL m (6 of 9); GMHL m (label, k=2) (1 of 9)" in text
-    assert "MTL m scores 2.00 points above GMTL m (label, k=3) on the 6 samples they share." in text
+    assert "MTL m scores 2.00 points above GMTL m (label, k=3) on validation over the 6 samples they share." in text
     assert "GMHL m (label, k=2) shares 0 (fold, seed) samples with GMTL m (label, k=3): not compared" in text
     table = "\n".join(rec.markdown())
     assert "| MTL m | 6 ⚠ 3 of 9 samples missing |" in table
