@@ -52,11 +52,13 @@ def compose_study(args: list[str]) -> tuple[DictConfig, list[str]]:
         raise ConfigError(f"{first} (options as for `python -m mtlv.train`; the study's own under study.*)") from None
     if not cfg.get("study") or not cfg.study.get("grids"):
         raise ConfigError("study=...: choose a study from conf/study/ (quick, groupings, thesis, ...)")
-    check_study(cfg)
+    # the study's own values first: check_study then makes the output folders to see that they can be written
+    check_margin(cfg.study.get("margin", MARGIN), "study.margin")
     confirm = cfg.study.get("confirm", 0)
     if not isinstance(confirm, int) or isinstance(confirm, bool) or confirm < 0:
         raise ConfigError(f"study.confirm={confirm}: the number of fresh seeds to train the recommendation's settings "
                           "on again, an integer >= 0 (0: none)")
+    check_study(cfg)
     return cfg, user
 
 
@@ -265,7 +267,6 @@ def run_study(args: list[str]) -> int:
     from mtlv.study.run import run_plan
 
     cfg, user = compose_study(args)
-    check_margin(cfg.study.get("margin", MARGIN), "study.margin")
     notes: list[str] = []
     sweeps = dataset_sweeps(cfg, user, notes)
     if not sweeps:
