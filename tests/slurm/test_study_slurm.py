@@ -138,7 +138,7 @@ def test_a_study_on_slurm_with_requeued_jobs_reports_as_under_joblib(slurm_clust
               for name, text in (("slurm", log), ("joblib", parallel.stdout))}
     md_slurm, js_slurm = recommendation(folder["slurm"], tmp_path / "slurm")
     md_joblib, js_joblib = recommendation(folder["joblib"], tmp_path / "joblib")
-    assert "Chosen on validation:" in md_slurm
+    assert re.search(r"\*\*(Chosen|Leading|Not resolved) on validation", md_slurm), md_slurm  # a recommendation was made
     assert md_slurm == md_joblib
     assert js_slurm == js_joblib
     got, want = tables(folder["slurm"]), tables(folder["joblib"])

@@ -156,7 +156,7 @@ def test_confirm_reruns_the_settings_on_a_fresh_seed_and_says_whether_it_held(st
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
-    runs = mlflow.search_runs(experiment_names=["csv"])
+    runs = mlflow.search_runs(search_all_experiments=True)  # a CSV's experiment is its data name
     runs = runs[runs["params.seed"] == "43"]
     for setting in result["settings"]:
         [sample] = setting["fresh"]
