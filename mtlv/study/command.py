@@ -305,7 +305,7 @@ def run_study(args: list[str]) -> int:
         if int(cfg.study.get("confirm") or 0) > 0:  # fresh seeds of the recommendation: "Did it hold?"
             from mtlv.study.confirm import run_confirm
 
-            confirmed = run_confirm(cfg, plan, folder, page, parallel)
+            confirmed = run_confirm(cfg, plan, folder, page, parallel, (estimates, plan_text, save_plan))
         add_to_recommendation(page.parent, plan, budget_saves(plan))
         print_recommendation(page)
         html = page.with_suffix(".html")

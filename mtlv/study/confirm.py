@@ -104,13 +104,16 @@ def _append(path: Path, lines: list[str]) -> None:
         write_text(path, path.read_text(encoding="utf-8").rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
 
-def run_confirm(cfg, plan: Plan, folder: Path, page: Path, parallel: int | None):
+def run_confirm(cfg, plan: Plan, folder: Path, page: Path, parallel: int | None, planning):
     """Plan, run and report the confirmation (after the study's report). Returns the run's Outcome and its
-    (done, failed, total) jobs; None when there is nothing to confirm."""
+    (done, failed, total) jobs; None when there is nothing to confirm. `planning`: the study command's own
+    (estimates, plan_text, save_plan), so that the confirmation is planned, timed and shown as the study was
+    (passed in: this module is below the command, which imports it)."""
     from mtlv.io import read_json, write_json
     from mtlv.report.confirm import held, markdown
     from mtlv.report.html import write_html
-    from mtlv.study.command import estimates, plan_text, save_plan
+
+    estimates, plan_text, save_plan = planning
     from mtlv.study.plan import make_plan
     from mtlv.study.progress import Progress
     from mtlv.study.run import run_plan
