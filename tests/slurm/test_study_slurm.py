@@ -106,7 +106,7 @@ def recommendation(report: Path, out: Path) -> tuple[str, dict]:
 
 def tables(report: Path) -> dict[str, pd.DataFrame]:
     out = {}
-    for path in sorted(report.glob("csv/*.csv")):
+    for path in sorted(report.glob("*/table*.csv")):  # each section's folder is its data name (notes-<fingerprint>)
         if path.name.startswith("table5_") or path.name == "curves.csv":
             continue  # wall-clock seconds
         frame = pd.read_csv(path)
