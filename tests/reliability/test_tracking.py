@@ -222,20 +222,17 @@ def test_a_server_decides_where_artifacts_go_a_local_store_keeps_its_folder(tmp_
 def test_mlflow_requests_to_a_server_that_went_away_end_in_seconds_a_user_setting_wins(closed_port, monkeypatch):
     """MLflow's own bounds (7 retries, backoff factor 2, 120 s per request) kept a sweep's job in silent retries
     for 8 minutes after its server went away. MTLV's bounds apply where the environment sets none."""
-    import time
-
     from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT
 
     for name in tracking.HTTP_BOUNDS:
         monkeypatch.setenv(name, "0")
         monkeypatch.delenv(name)  # unset for the test, restored after it
     uri = f"http://127.0.0.1:{closed_port}"
-    start = time.monotonic()
     with pytest.raises(Exception) as info:  # noqa: PT011 - MlflowException
         tracking.client(uri).search_experiments(max_results=1)
-    elapsed = time.monotonic() - start
     assert tracking.server_gone(uri, info.value), info.value
-    assert elapsed < 30, elapsed  # 3 retries with backoff factor 1: ~7 s; MLflow's defaults: minutes
+    # the bounds the failed request ran under (3 retries, backoff 1: ~7 s; MLflow's defaults: minutes); no
+    # wall-clock assertion here, the 120 s test timeout catches unbounded retries
     assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 3 and MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 30
     import os
 
