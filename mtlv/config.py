@@ -29,6 +29,8 @@ DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"
 # Dataset source options added after jobs were keyed without them, at the default that loads what was loaded
 # before: left out of the key (what they change is in the data fingerprint anyway).
 LATER_SOURCE_DEFAULTS = {"label_case": "keep", "encoding": "utf-8"}
+# Module options added after jobs were keyed: at these values they train what the keys already name.
+LATER_MODULE_DEFAULTS = {"pos_weight": "none", "pos_weight_max": 30}
 
 
 # Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
@@ -80,6 +82,10 @@ def identity(cfg: DictConfig) -> dict:
         del data["data"]["_target_"]
     if isinstance(data.get("arch"), dict):
         data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
+    module = (data.get("model") or {}).get("module")
+    if isinstance(module, dict):
+        data["model"] = {**data["model"], "module": {k: v for k, v in module.items()
+                                                     if LATER_MODULE_DEFAULTS.get(k, object()) != v}}
     source = (data.get("dataset") or {}).get("source")
     if isinstance(source, dict):
         data["dataset"] = {**data["dataset"], "source": {k: v for k, v in source.items()
