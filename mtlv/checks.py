@@ -162,6 +162,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("data.test_curve", bool),
     Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),  # Lightning's names
     Option("trainer.max_epochs", low=1, example=3),
+    Option("trainer.max_steps", low=1, words=(-1,), example=500),
     Option("trainer.accumulate_grad_batches", low=1, example=1),
     Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),
     Option("trainer.log_every_n_steps", low=1, example=10),
