@@ -147,6 +147,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("model.max_length", example=128),  # range: check_max_length (it depends on the model)
     Option("model.trust_remote_code", bool),
     Option("model.module.pooling", str, choices=_declared("mtlv.models.options.POOLINGS")),
+    Option("model.module.pos_weight", str, choices=_declared("mtlv.models.options.POS_WEIGHTS")),
     Option("model.module.dropout", float, low=0, high=1, high_open=True, example=0.1),
     Option("model.module.lr", float, low=0, example=2e-5),
     Option("model.module.head_lr", float, low=0, null=True, example=1e-3),
@@ -161,6 +162,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("data.test_curve", bool),
     Option("trainer.accelerator", str, choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")),  # Lightning's names
     Option("trainer.max_epochs", low=1, example=3),
+    Option("trainer.max_steps", low=1, words=(-1,), example=500),
     Option("trainer.accumulate_grad_batches", low=1, example=1),
     Option("trainer.gradient_clip_val", float, low=0, null=True, example=1.0),
     Option("trainer.log_every_n_steps", low=1, example=10),

@@ -26,9 +26,14 @@ VOLATILE_KEYS = ("hydra", "paths", "logger", "tracking", "group_index", "task_na
 VOLATILE_TRAINER_KEYS = ("enable_progress_bar", "default_root_dir", "log_every_n_steps", "enable_model_summary")
 VOLATILE_ARCH_KEYS = ("inprocess",)  # how group jobs are run, not what they compute
 DEFAULT_DATAMODULE = "mtlv.data.datamodule.MultiLabelDataModule"
-# Dataset source options added after jobs were keyed without them, at the default that loads what was loaded
-# before: left out of the key (what they change is in the data fingerprint anyway).
-LATER_SOURCE_DEFAULTS = {"label_case": "keep", "encoding": "utf-8"}
+# Options added after jobs were keyed without them, by config node: at these defaults they compute what was
+# computed before, so they are left out of the key and finished jobs are still found. (A dataset source's
+# options change what the data fingerprint already covers.)
+LATER_DEFAULTS = {
+    ("dataset", "source"): {"label_case": "keep", "encoding": "utf-8"},
+    ("model", "module"): {"pos_weight": "none", "pos_weight_max": 30},
+    ("trainer",): {"max_steps": -1},
+}
 
 
 # Callbacks do change results (early stopping, which checkpoint is "best"), except progress bars and
@@ -80,11 +85,20 @@ def identity(cfg: DictConfig) -> dict:
         del data["data"]["_target_"]
     if isinstance(data.get("arch"), dict):
         data["arch"] = {k: v for k, v in data["arch"].items() if k not in VOLATILE_ARCH_KEYS}
-    source = (data.get("dataset") or {}).get("source")
-    if isinstance(source, dict):
-        data["dataset"] = {**data["dataset"], "source": {k: v for k, v in source.items()
-                                                         if LATER_SOURCE_DEFAULTS.get(k, object()) != v}}
+    for path, defaults in LATER_DEFAULTS.items():
+        data = _without_defaults(data, path, defaults)
     return data
+
+
+def _without_defaults(data: dict, path: tuple[str, ...], defaults: dict) -> dict:
+    """`data` with the node at `path` lacking the keys that equal `defaults` (a copy; `data` is unchanged)."""
+    head, *rest = path
+    node = data.get(head)
+    if not isinstance(node, dict):
+        return data
+    node = _without_defaults(node, tuple(rest), defaults) if rest else \
+        {k: v for k, v in node.items() if defaults.get(k, object()) != v}
+    return {**data, head: node}
 
 
 def compose(overrides: list[str] | None = None, config_name: str = "train", return_hydra: bool = False) -> DictConfig:

@@ -11,7 +11,7 @@ from mtlv.errors import ConfigError
 from mtlv.evaluation.metrics import f1_from_counts
 from mtlv.models.encoder import load_encoder
 from mtlv.models.heads import GroupedHeads, pool
-from mtlv.models.options import LOSS_REDUCTIONS, SCHEDULES
+from mtlv.models.options import LOSS_REDUCTIONS, POS_WEIGHTS, SCHEDULES
 from mtlv.models.optim import adamw, clip_gradients, is_fused, uses_loss_scaler
 from mtlv.tracking import label_key
 from mtlv.weighting import Weighting, from_reduction
@@ -29,6 +29,19 @@ def check_head_options(heads: int, loss_reduction: str = "sum", head_weights=Non
         raise ConfigError(f"model.module.head_lrs needs one learning rate per head ({heads} heads), got {head_lrs}")
 
 
+def positive_weights(train_labels: np.ndarray, kind: str, cap: float) -> torch.Tensor:
+    """BCE's `pos_weight` per label from its training prevalence: negatives/positives ("balanced": a rare
+    label's positives count as much as its negatives) or its square root ("sqrt": half way), capped at
+    `cap` and never below 1 (a common label is not down-weighted). With one epoch of a short budget, a
+    label with 1% positives otherwise learns "always 0" first and its F1 is 0: which rare labels escape
+    that depends on the seed (docs/study.md, "A recipe for quick")."""
+    labels = np.asarray(train_labels, dtype=np.float64)
+    pos = labels.sum(0)
+    ratio = (len(labels) - pos) / np.maximum(pos, 1.0)
+    ratio = np.sqrt(ratio) if kind == "sqrt" else ratio
+    return torch.tensor(np.clip(ratio, 1.0, cap), dtype=torch.float32)
+
+
 class MultiTaskModule(L.LightningModule):
     """MTL = one group of all labels; GMHL = several groups; a GMTL/STL job = the labels of one group.
 
@@ -41,8 +54,11 @@ class MultiTaskModule(L.LightningModule):
                  head_weights: list[float] | None = None, freeze_encoder: bool = False,
                  random_init: dict | None = None, trust_remote_code: bool = False, seed: int = 0,
                  fused_adamw: bool | None = None, compile: bool = False, weighting=None,
-                 head_lrs: list[float] | None = None, head_hidden: int | None = None) -> None:
+                 head_lrs: list[float] | None = None, head_hidden: int | None = None,
+                 pos_weight: str = "none", pos_weight_max: float = 30.0) -> None:
         super().__init__()
+        if pos_weight not in POS_WEIGHTS:
+            raise ValueError(f"model.module.pos_weight={pos_weight!r}: use one of {POS_WEIGHTS}")
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"model.loss_reduction={loss_reduction!r}: use one of {LOSS_REDUCTIONS}")
         if schedule not in SCHEDULES:
@@ -69,8 +85,16 @@ class MultiTaskModule(L.LightningModule):
         self.weighting: Weighting = (weighting(len(self.groups), head_sizes=sizes) if weighting is not None
                                      else from_reduction(loss_reduction, head_weights, len(self.groups)))
         self.label_names = list(label_names)
+        self._pos_weight: torch.Tensor | None = None  # set in setup("fit") from the training labels
         self._val_counts: torch.Tensor | None = None
         self._val_exact = None
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.get("pos_weight", "none") != "none":
+            dm = self.trainer.datamodule
+            dm.setup(stage)
+            self._pos_weight = positive_weights(dm.labels[dm.split.train], self.hparams.pos_weight,
+                                                self.hparams.pos_weight_max).to(self.device)
 
     def configure_model(self) -> None:
         if self.hparams.compile and not getattr(self, "_compiled", False):
@@ -101,7 +125,12 @@ class MultiTaskModule(L.LightningModule):
 
     def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         index = (getattr(self, f"_group_index{i}") for i in range(len(self.groups)))
-        return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g]) for g in index])
+        w = self._pos_weight
+        if w is not None and w.device != logits.device:
+            w = self._pos_weight = w.to(logits.device)
+        return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g],
+                                                               pos_weight=None if w is None else w[g])
+                            for g in index])
 
     def combine(self, losses: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         return self.weighting(losses, features)

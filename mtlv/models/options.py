@@ -5,3 +5,4 @@ imports nothing, so a bad value is one error line before torch loads."""
 POOLINGS = ("cls", "pooler", "mean")             # heads.pool
 SCHEDULES = ("constant", "linear")               # MultiTaskModule.configure_optimizers
 LOSS_REDUCTIONS = ("sum", "mean", "weighted")    # MultiTaskModule: weighting.from_reduction
+POS_WEIGHTS = ("none", "sqrt", "balanced")  # MultiTaskModule.positive_weights: weight of a positive in BCE

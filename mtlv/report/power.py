@@ -87,6 +87,33 @@ def _values(overrides, key: str) -> int:
     return 0
 
 
+def plan_samples(plan) -> tuple[int, int]:
+    """(samples, folds) of the plan's training sweeps: (fold, seed) samples per setting, and the folds."""
+    train = [s for s in plan.sweeps if s.module == "mtlv.train"]
+    if not train:
+        return 0, 0
+    folds = _values(train[0].overrides, "split.fold")
+    return max(folds, 1) * max(_values(train[0].overrides, "seed"), 1), folds
+
+
+def plan_ranking_line(plan, spread: float | None) -> list[str]:
+    """The plan's line on how far the ranking of settings can be trusted, before anything trains. `spread`:
+    the study's measured seed-to-seed range of one setting's test F1-macro at its budget (study.seed_spread,
+    docs/study.md), said so that a one-sample study is not read as a ranking."""
+    samples, folds = plan_samples(plan)
+    if samples == 0:
+        return []
+    if samples > 1:
+        return [f"Ranking: {samples} samples per setting: the report shows each setting's seed-to-seed spread and "
+                "names a setting chosen only when its lead on validation is larger than that spread."]
+    measured = (f" At this study's budget the seed alone moved a setting's test F1-macro by up to "
+                f"{100 * spread:.1f} points (docs/study.md), so smaller gaps between settings are noise."
+                if spread else "")
+    return [f"⚠ Ranking: one sample per setting (one split, one seed): the report's ranking will be unchecked and "
+            f"it names no setting chosen.{measured} To check it: study.seeds=[42,43,44] (every setting on 3 "
+            "splits, about 3x the time) or study.confirm=2 (after the report, the leaders again on 2 fresh seeds)."]
+
+
 def plan_power(plan) -> Power | None:
     """The power of the report a study's plan will have (before anything trains): samples = folds x seeds of
     its training sweeps, tests = the comparisons of every setting with STL and MTL of its model (Table 8).
@@ -94,9 +121,7 @@ def plan_power(plan) -> Power | None:
     train = [i for i, s in enumerate(plan.sweeps) if s.module == "mtlv.train"]
     if not train:
         return None
-    sweep = plan.sweeps[train[0]]
-    folds = _values(sweep.overrides, "split.fold")
-    samples = max(folds, 1) * max(_values(sweep.overrides, "seed"), 1)
+    samples, folds = plan_samples(plan)
     models = max((_values(plan.sweeps[i].overrides, "model") for i in train), default=1) or 1
     cells: dict[str, set] = {}
     for job in plan.jobs:

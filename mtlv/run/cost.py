@@ -3,6 +3,7 @@ result.json so that a study can estimate later jobs from the ones this machine a
 (mtlv/study/estimate.py)."""
 from __future__ import annotations
 
+import math
 import os
 import socket
 
@@ -18,14 +19,34 @@ EVAL_WEIGHT = 1 / 3
 def units(work: dict, eval_weight: float = EVAL_WEIGHT) -> float:
     """Training-document epochs plus the weighted documents scored (validation every epoch and at the end,
     test at the end, and after every epoch with data.test_curve)."""
-    epochs = int(work.get("epochs", 1))
-    scored = work["val"] * (epochs + 1) + work["test"] * (1 + (epochs if work.get("test_curve") else 0))
+    epochs = float(work.get("epochs", 1))  # a fraction when trainer.max_steps ends training within an epoch
+    evals = math.floor(epochs)  # validation runs at the end of every whole epoch, and once more at the end
+    scored = work["val"] * (evals + 1) + work["test"] * (1 + (evals if work.get("test_curve") else 0))
     return work["train"] * epochs + eval_weight * scored
 
 
 def work_of(cfg: DictConfig, split) -> dict:
-    """The sizes that make a job's cost: its split's parts and epochs."""
-    return {**split.sizes(), "epochs": int(cfg.trainer.max_epochs), "test_curve": bool(cfg.data.get("test_curve"))}
+    """The sizes that make a job's cost: its split's parts and epochs (trainer.max_steps can end it sooner)."""
+    sizes = split.sizes()
+    return {**sizes, "epochs": epochs_of(cfg.trainer, sizes["train"], int(cfg.data.batch_size)),
+            "test_curve": bool(cfg.data.get("test_curve"))}
+
+
+def epochs_of(trainer, train: int, batch_size: int) -> int | float:
+    """The epochs a job trains: trainer.max_epochs, or fewer when trainer.max_steps (> 0, optimizer steps)
+    comes first: a fraction when it ends within an epoch. An optimizer step takes accumulate_grad_batches
+    batches, and the last (partial) batch of an epoch also steps."""
+    epochs = int(trainer.max_epochs)
+    steps = int(trainer.get("max_steps") or -1)
+    if steps <= 0 or train <= 0:
+        return epochs
+    accumulate = int(trainer.get("accumulate_grad_batches") or 1)
+    batches = math.ceil(train / max(batch_size, 1))
+    per_epoch = math.ceil(batches / accumulate)
+    if steps >= per_epoch * epochs:
+        return epochs
+    whole, rest = divmod(steps, per_epoch)
+    return whole + min(rest * accumulate * batch_size, train) / train
 
 
 def threads_of(cfg: DictConfig) -> int:

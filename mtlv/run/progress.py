@@ -81,7 +81,9 @@ class LineProgressBar(ProgressBar):
     def _where(self, trainer) -> str:
         total = trainer.estimated_stepping_batches
         steps = f"{trainer.global_step}/{total}" if math.isfinite(total) else str(trainer.global_step)
-        epochs = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        # With a step budget (trainer.max_steps) the step count says when training ends, not max_epochs.
+        by_epochs = trainer.max_epochs and trainer.max_epochs > 0 and not (trainer.max_steps and trainer.max_steps > 0)
+        epochs = f"/{trainer.max_epochs}" if by_epochs else ""
         return f"epoch {trainer.current_epoch + 1}{epochs}  step {steps}"
 
     @staticmethod

@@ -12,7 +12,7 @@ from mtlv.checks import check_command_line
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text
-from mtlv.report.power import plan_power_line
+from mtlv.report.power import plan_power_line, plan_ranking_line
 from mtlv.report.recommend import MARGIN, check_margin
 from mtlv.study.plan import Plan, make_plan
 from mtlv.study.estimate import JOB_FIXED_S, SWEEP_START_S, study_seconds
@@ -125,6 +125,12 @@ def estimates(plan: Plan, runs_dir: str, probe: bool, say) -> tuple[dict[Path, f
             if j.speed_key in speeds}, sources
 
 
+def budget_text(trainer) -> str:
+    steps = int(trainer.get("max_steps") or -1)
+    epochs = f"{trainer.max_epochs} epoch(s)"
+    return f"{steps} optimizer steps (at most {epochs})" if steps > 0 else epochs
+
+
 def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: list[str], parallel: int | None,
               folder: Path) -> str:
     study = cfg.study
@@ -139,7 +145,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
                     f"one split (test {sweep_cfg.split.test_size:g})")
         line = (f"data: {data_name(sweep_cfg)} ({sweep_cfg.dataset.get('path') or 'packaged'}): {len(corpus)} documents, "
                 f"{corpus.num_labels} labels; {protocol}; model {sweep_cfg.model.name}, "
-                f"{sweep_cfg.trainer.max_epochs} epoch(s)")
+                + budget_text(sweep_cfg.trainer))
         if line not in lines:
             lines.append(line)
     header = f"  {'sweep':<28} {'cells':>6} {'jobs':>6} {'finished':>9} {'to train':>9} {'reuse':>6}"
@@ -173,6 +179,7 @@ def plan_text(cfg: DictConfig, plan: Plan, times: dict[Path, float], sources: li
         else:
             lines.append("estimate: none (no earlier jobs of this kind on this machine; study.probe=true times one)")
     lines += plan_power_line(plan)  # before any training: can the report's tests be significant at all
+    lines += plan_ranking_line(plan, study.get("seed_spread"))  # and can its ranking be trusted
     lines += [f"note: {n}" for n in plan.notes]
     if parallel == 1 and train > 1 and (cores := launch.cores()) > 1 and not _cuda():
         lines.append(f"note: the basic launcher trains one job at a time; on this machine's {cores} CPU cores, "

@@ -60,6 +60,27 @@ def test_dry_run_plan(notes_csv, tmp_path, monkeypatch, capsys):
     row = [line.split() for line in shown.splitlines() if line.strip().startswith("csv-given")][0]
     assert row[1:] == ["2", "4", "0", "2", "2"]  # cells, jobs, finished, to train, reuse
     assert not (tmp_path / "out" / "mlflow.db").exists()  # a dry run opens no MLflow runs
+    # one sample: the plan says, before any training, that the ranking will be unchecked and how to check it
+    ranking = [line for line in shown.splitlines() if "Ranking:" in line]
+    assert ranking == ["⚠ Ranking: one sample per setting (one split, one seed): the report's ranking will be "
+                       "unchecked and it names no setting chosen. To check it: study.seeds=[42,43,44] (every setting "
+                       "on 3 splits, about 3x the time) or study.confirm=2 (after the report, the leaders again on 2 "
+                       "fresh seeds)."]
+
+
+def test_the_plan_says_the_measured_spread_and_what_more_seeds_give(notes_csv, tmp_path, monkeypatch, capsys):
+    (tmp_path / "conf" / "study").mkdir(parents=True)
+    (tmp_path / "conf" / "study" / "mine.yaml").write_text(MINE)
+    monkeypatch.setenv("MTLV_OUTPUT_DIR", str(tmp_path / "out"))
+    base = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "study=mine", *CSV_OPTIONS, f"dataset.path={notes_csv}",
+            "model=tiny", "study.dry_run=true", "study.seed_spread=0.062"]
+    assert run_study(base) == 0
+    one = [line for line in capsys.readouterr().out.splitlines() if "Ranking:" in line]
+    assert len(one) == 1 and "the seed alone moved a setting's test F1-macro by up to 6.2 points" in one[0]
+    assert run_study(base + ["study.seeds=[1,2,3]"]) == 0
+    three = [line for line in capsys.readouterr().out.splitlines() if "Ranking:" in line]
+    assert three == ["Ranking: 3 samples per setting: the report shows each setting's seed-to-seed spread and names "
+                     "a setting chosen only when its lead on validation is larger than that spread."]
 
 
 def test_cells_differing_only_in_unused_options_are_one_job():

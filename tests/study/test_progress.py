@@ -135,3 +135,26 @@ def test_history_fits_fixed_and_per_document_seconds(tmp_path):
     assert units(works[0]) == pytest.approx(200 + (20 * 3 + 20) / 3)
     assert from_history(tmp_path, "nothing") is None
     assert speed.seconds(works[1]) == pytest.approx(5 + 0.01 * units(works[1]))
+
+
+def test_a_step_budget_counts_the_epochs_it_trains():
+    from omegaconf import OmegaConf
+
+    from mtlv.run.cost import epochs_of
+
+    def trainer(max_steps, accumulate=1, max_epochs=3):
+        return OmegaConf.create({"max_epochs": max_epochs, "max_steps": max_steps,
+                                 "accumulate_grad_batches": accumulate})
+
+    # 100 documents in batches of 4: 25 optimizer steps per epoch
+    assert epochs_of(trainer(-1), 100, 4) == 3
+    assert epochs_of(trainer(30), 100, 4) == pytest.approx(1.2)      # 25 steps + 5 steps of 4 documents
+    assert epochs_of(trainer(75), 100, 4) == 3 and epochs_of(trainer(500), 100, 4) == 3  # max_epochs caps it
+    # two batches per step: 13 steps per epoch (the last, odd batch steps alone)
+    assert epochs_of(trainer(13, accumulate=2), 100, 4) == pytest.approx(1.0)
+    assert epochs_of(trainer(20, accumulate=2), 100, 4) == pytest.approx(1.56)  # 13 + 7 steps of 8 documents
+    # a corpus smaller than the budget: 10 documents, 3 steps per epoch
+    assert epochs_of(trainer(4, max_epochs=100), 10, 4) == pytest.approx(1.4)
+    # the work of a job that stops within its second epoch: 2 validations (end of epoch 1, the end), 1 test
+    work = {"train": 100, "val": 20, "test": 20, "epochs": 1.2, "test_curve": False}
+    assert units(work) == pytest.approx(120 + (20 * 2 + 20) / 3)
