@@ -203,7 +203,8 @@ def study_folder(cfg: DictConfig, user: list[str], plan: Plan) -> Path:
 
     names = "-".join(dict.fromkeys(s.dataset for s in plan.sweeps)) or "none"
     study = OmegaConf.to_container(cfg.study, resolve=True)
-    for key in ("dry_run", "probe", "report", "verbose", "confirm", "margin"):  # how it runs or is reported, or runs after (confirm): not what
+    # how it runs or is reported, what it says (seed_spread), or what runs after it (confirm): not what runs
+    for key in ("dry_run", "probe", "report", "verbose", "confirm", "margin", "seed_spread"):
         study.pop(key, None)
     asked = sorted(o for o in user if not key_of(o).startswith(HOW_KEYS))
     return Path(cfg.paths.output_dir) / "studies" / f"{cfg.study.name}-{names}-{stable_hash([study, asked])[:8]}"
