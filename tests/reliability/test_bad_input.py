@@ -304,7 +304,7 @@ def test_conflicting_overrides_explain_what_is_ignored(overrides, message, caplo
     from mtlv.checks import check_config
 
     cfg = compose([*FAST, *overrides, f"paths.output_dir={tmp_path}"])
-    with caplog.at_level(logging.WARNING, logger="mtlv.checks"):
+    with caplog.at_level(logging.WARNING, logger="mtlv.grouping.checks"):
         check_config(cfg, 8)
     assert message in caplog.text
 
@@ -653,7 +653,7 @@ def test_option_table_names_only_keys_that_exist():
     """A renamed config key must not silently drop out of the checks."""
     from omegaconf import OmegaConf
 
-    from mtlv.checks import OPTIONS, PREDICT_OPTIONS
+    from mtlv.options import OPTIONS, PREDICT_OPTIONS
 
     configs = [compose(["clustering=kmedoids_label", "dataset=ohsumed"], config_name="baseline"),
                compose(["clustering=given"]), compose(["arch=gmtl", "clustering=affinity"]),
@@ -708,7 +708,7 @@ def test_entry_point_wrapper(monkeypatch, capsys):
 def test_trainer_deterministic_takes_lightnings_warn(entry):
     """Found on the GPU: Lightning's `deterministic="warn"` (deterministic where CUDA has such kernels) was
     refused as not a bool; a value that is neither names all three."""
-    from mtlv.checks import check_values
+    from mtlv.options import check_values
 
     for value in ("true", "false", "warn", "null"):
         check_values(compose([f"trainer.deterministic={value}"]))
@@ -736,7 +736,7 @@ def test_seed_out_of_numpys_range_is_one_error_line(entry, tmp_path, seed):
 
 
 def test_seed_range_ends_are_accepted(tmp_path):
-    from mtlv.checks import check_values
+    from mtlv.options import check_values
 
     for seed in (0, 2**32 - 1):
         check_values(compose([f"seed={seed}"]))
@@ -761,7 +761,7 @@ def test_parallel_launcher_n_jobs_joblib_cannot_use(entry, tmp_path, n_jobs):
 
 
 def test_n_jobs_joblib_accepts_pass_the_check():
-    from mtlv.checks import check_values
+    from mtlv.options import check_values
 
     for value in (1, 3, -1, -_cores()):
         check_values(compose(["hydra/launcher=parallel", f"hydra.launcher.n_jobs={value}"], return_hydra=True))
