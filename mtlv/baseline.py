@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 import mtlv.config  # noqa: F401  (registers resolvers before Hydra composes)
-from mtlv.checks import command_line_checked
+from mtlv.cli import command_line_checked
 from mtlv.config import CONF_DIR
 from mtlv.errors import entry_point
 

@@ -8,10 +8,13 @@ import math
 import os
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import yaml
+
+from mtlv.errors import ConfigError
 
 
 def _create_new(parent: Path, prefix: str, suffix: str, create: Callable[[Path], None]) -> Path:
@@ -148,3 +151,16 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     """Short content hash of a JSON-serialisable object (keys sorted)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def check_writable(folder: str | Path, key: str = "paths.output_dir",
+                   fix: str = "set MTLV_OUTPUT_DIR=/a/writable/folder or paths.output_dir=/a/writable/folder") -> None:
+    """Create `folder` and write a file in it, before the run writes anything there: a read-only folder is one
+    ConfigError naming `key` and the `fix`, not an OSError from the first file written."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".mtlv-write-test-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{key}={folder}: cannot write there ({err.strerror or err}); {fix}") from err

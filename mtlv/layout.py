@@ -10,14 +10,18 @@ The grouping files (GroupingFiles) are named in mtlv/grouping/files.py, beside t
 A job folder and an aggregated STL/GMTL cell hold the same result files (ResultFiles): the report,
 `mtlv.predict` and the tests read them by these names. Baselines use a job folder of their own.
 Here, at the top of the package and below every floor that reads it (mtlv/run/, the study planner,
-mtlv/models/inference.py): it imports only mtlv/io.py and mtlv/grouping/files.py.
+mtlv/models/inference.py): it imports only mtlv/io.py, mtlv/grouping/files.py and the option reader
+(mtlv/options.py, for check_output_folders).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from mtlv.grouping.files import GROUPS_YAML, GroupingFiles
-from mtlv.io import read_json
+from mtlv.io import check_writable, read_json
+from mtlv.options import MISSING, config_value
 
 MODEL_DIR = "model"           # the job folder of a cell with one job (MTL, GMHL)
 SWEEP_CELLS = "cells.json"    # in a Hydra sweep folder: the STL/GMTL cells it aggregates
@@ -195,3 +199,13 @@ class ModelRegistry:
 
     def entry(self, model_key: str) -> Path:
         return self.folder / f"{model_key}.json"
+
+
+def check_output_folders(cfg: DictConfig) -> None:
+    """paths.output_dir, and the cache and job folders (below it unless set apart), can be written: a read-only
+    folder is one line here, not an OSError from the first split or token file."""
+    check_writable(cfg.paths.output_dir)
+    for key in ("paths.cache_dir", "paths.runs_dir"):
+        folder = config_value(cfg, key)
+        if folder is not MISSING and folder is not None:
+            check_writable(folder, key, f"set {key}=/a/writable/folder")

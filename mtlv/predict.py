@@ -18,7 +18,8 @@ from mtlv.errors import entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
 @entry_point
 def main(cfg: DictConfig) -> None:
-    from mtlv.checks import PREDICT_OPTIONS, check_values, check_writable
+    from mtlv.io import check_writable
+    from mtlv.options import PREDICT_OPTIONS, check_values
     from mtlv.models.inference import predict, read_texts, resolve_folder, write_predictions
 
     check_values(cfg, PREDICT_OPTIONS)

@@ -495,26 +495,3 @@ def ui_command(uri: str) -> str:
     if is_server(uri):
         return f"open {uri.rstrip('/')} in a browser"
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)} --host 127.0.0.1 --port 5000"
-
-
-def run_environment() -> dict[str, str]:
-    """Seed-independent provenance logged with every run: library versions and git commit."""
-    import subprocess
-    import sys
-
-    import lightning
-    import torch
-    import transformers
-
-    import mtlv
-
-    env = {"mtlv_version": mtlv.__version__, "python": sys.version.split()[0], "torch": torch.__version__,
-           "lightning": lightning.__version__, "transformers": transformers.__version__}
-    try:
-        root = Path(mtlv.__file__).resolve().parents[1]
-        env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                           text=True, timeout=10, check=False).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        env["git_commit"] = "unknown"
-    env["hostname"] = os.uname().nodename
-    return env

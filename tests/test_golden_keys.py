@@ -257,8 +257,7 @@ def train_facts(cfg, recorder: Recorder, monkeypatch) -> dict:
 
 def launcher_facts(cfg) -> dict:
     """How a launcher's jobs are counted and threaded (with the cores and environment given, not this machine's)."""
-    from mtlv.checks import submitted_to_cluster
-    from mtlv.launch import default_threads, joblib_workers
+    from mtlv.launch import default_threads, joblib_workers, submitted_to_cluster
     from mtlv.study.command import workers
 
     launcher = cfg.hydra.launcher

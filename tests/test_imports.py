@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mtlv"
 # and the commands). No exception: what a floor needs lives on that floor or below it. The commands'
 # machinery on the floors (mtlv.predict's models/inference.py, mtlv.cluster's grouping/preview.py) reads a
 # cell's corpus from mtlv/data/load.py and its files from mtlv/layout.py, not from mtlv/run/.
-LOWER = ("mtlv.errors", "mtlv.io", "mtlv.launch", "mtlv.layout", "mtlv.config", "mtlv.checks", "mtlv.data",
-         "mtlv.tracking", "mtlv.evaluation", "mtlv.weighting", "mtlv.grouping", "mtlv.models")
+LOWER = ("mtlv.errors", "mtlv.io", "mtlv.launch", "mtlv.layout", "mtlv.config", "mtlv.options", "mtlv.checks",
+         "mtlv.cli", "mtlv.provenance", "mtlv.data", "mtlv.tracking", "mtlv.evaluation", "mtlv.weighting", "mtlv.grouping", "mtlv.models")
 UPPER = ("mtlv.run", "mtlv.study", "mtlv.baselines", "mtlv.report", "mtlv.train", "mtlv.predict", "mtlv.cluster",
          "mtlv.baseline", "mtlv.aggregate", "mtlv.track")
 

@@ -1,6 +1,6 @@
 """Each option's choices are declared once, by the code that implements them, and the checks read them there:
 a grouping method is its class plus its YAML, a clusterer one entry of `ALGORITHMS`, and neither needs an
-edit of mtlv/checks.py or of an error text to be accepted."""
+edit of the option registry (mtlv/options.py) or of an error text to be accepted."""
 from __future__ import annotations
 
 import shutil
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mtlv import config
-from mtlv.checks import OPTIONS, check_config, check_options, choices
+from mtlv.checks import check_config, check_options
+from mtlv.options import OPTIONS, choices
 from mtlv.config import compose
 from mtlv.errors import ConfigError
 from mtlv.grouping.base import GroupingMethod, grouping_methods
@@ -83,11 +84,11 @@ def test_a_new_pooling_is_declared_once(tmp_path, monkeypatch):
 
 
 def test_the_checks_read_choices_from_lower_floors_without_loading_torch():
-    """Every list the checks read lives on a floor below them (mtlv/checks.py may not import run/ or
+    """Every list the checks read lives on a floor below them (mtlv/options.py may not import run/ or
     baselines/), and reading them all loads neither torch nor Lightning: a typo is one error line at once."""
     declared = [o.choices.ref for o in OPTIONS if callable(o.choices) and hasattr(o.choices, "ref")]
     assert len(declared) >= 10 and all(ref.startswith(LOWER) for ref in declared), declared
-    code = ("import sys; from mtlv.checks import OPTIONS; "
+    code = ("import sys; from mtlv.options import OPTIONS; "
             "[o.choices() for o in OPTIONS if callable(o.choices)]; "
             "print(sorted(m for m in ('torch', 'lightning', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

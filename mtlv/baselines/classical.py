@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from mtlv.checks import choices
 from mtlv.errors import ConfigError, DataError
+from mtlv.options import choices
 
-# declared with the other options in mtlv/checks.py (OPTIONS), which sits below this module
+# declared with the other options in the option registry (mtlv/options.py: OPTIONS), which sits below this module
 FEATURES = choices("baseline.features")         # tfidf, bow
 CLASSIFIERS = choices("baseline.classifier")    # logreg, random_forest
 

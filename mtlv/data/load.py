@@ -11,7 +11,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mtlv.checks import check_corpus
+from mtlv.data.checks import check_corpus
 from mtlv.data.corpus import Corpus
 from mtlv.errors import ConfigError
 from mtlv.io import stable_hash

@@ -40,7 +40,7 @@ MEASURES = ("cosine", "lookahead")
 
 def resolve_device(device: str | None) -> torch.device:
     """clustering.device as a torch device: `auto` is CUDA when there is one, else the CPU; an explicit
-    device that this machine cannot use is a ConfigError (checked before any work, mtlv.checks)."""
+    device that this machine cannot use is a ConfigError (checked before any work: mtlv/grouping/checks.py)."""
     text = "auto" if device is None else str(device)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,5 +1,5 @@
 """The choices of the module's options (`model.module.*`), declared once: the code that implements each
-(`heads.pool`, `MultiTaskModule`) reads its list here, and so do the checks (mtlv/checks.py). This file
+(`heads.pool`, `MultiTaskModule`) reads its list here, and so does the option registry (mtlv/options.py). This file
 imports nothing, so a bad value is one error line before torch loads."""
 
 POOLINGS = ("cls", "pooler", "mean")             # heads.pool

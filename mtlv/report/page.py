@@ -195,7 +195,7 @@ def build_report(cfg: DictConfig) -> Path:
     experiments = list(cfg.experiments) if cfg.experiments else None
     cells = list(cfg.cells) if cfg.get("cells") is not None else None
     data = collect(str(cfg.tracking_uri), experiments, cfg.filter or "", cells)
-    from mtlv.checks import check_writable
+    from mtlv.io import check_writable
 
     # after the store is found (a missing store creates nothing), before any table or figure is made
     check_writable(out, "out", "set out=/a/writable/folder")

@@ -37,14 +37,14 @@ from mtlv.models.export import export_model
 from mtlv.run import cost, record
 from mtlv.run.cell import Cell, cell_grouping, finished_result, job_key, open_cell
 from mtlv.data.load import data_name, experiment_name, load_corpus
-from mtlv.run.checkpoint import (AtomicCheckpointIO, PreemptionCheckpoint, clear_stale_checkpoints, under_slurm,
-                                 verify_checkpoint)
+from mtlv.run.checkpoint import AtomicCheckpointIO, clear_stale_checkpoints, verify_checkpoint
 from mtlv.run.distributed import gather_by_document
 from mtlv.layout import JobLayout
 from mtlv.run.lock import job_lock
+from mtlv.run.preempt import PreemptionCheckpoint
 from mtlv.run.progress import progress_switch
 from mtlv.run.reuse import model_key, register, trained_source
-from mtlv.run.stop import StopJob, die_with_sweeper
+from mtlv.run.stop import StopJob, die_with_sweeper, under_slurm
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import time
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress import ProgressBar
 
-from mtlv.checks import choices
+from mtlv.options import choices
 
 log = logging.getLogger(__name__)
 
-STYLES = choices("callbacks.progress_bar.style")  # auto, bar, lines (declared in mtlv/checks.py's OPTIONS)
+STYLES = choices("callbacks.progress_bar.style")  # auto, bar, lines (declared in mtlv/options.py's OPTIONS)
 LOSS, VAL_F1, STEP_LOSS = "train/loss_epoch", "val/f1_macro", "train/loss_step"  # what MultiTaskModule logs
 
 

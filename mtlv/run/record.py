@@ -16,6 +16,7 @@ from mtlv.evaluation.predictions import Predictions
 from mtlv.evaluation.report import classification_report, metrics_table
 from mtlv.io import read_json, write_json, write_text
 from mtlv.layout import CellLayout, JobLayout, ResultFiles
+from mtlv.provenance import run_environment
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def warn_constant_labels(counts) -> None:
 
 
 def environment_params() -> dict:
-    return {f"env.{k}": v for k, v in tracking.run_environment().items()}
+    return {f"env.{k}": v for k, v in run_environment().items()}
 
 
 def group_params(grouping) -> dict:

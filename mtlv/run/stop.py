@@ -1,7 +1,7 @@
 """Stopping a job or a sweep from outside: SIGTERM (`kill`, `timeout`, `docker stop`, systemd) or Ctrl-C.
 
 A plain job (`python -m mtlv.train`, not one job of a sweep, not under SLURM), `StopJob`: SIGTERM during
-training saves `last.ckpt` at the next batch boundary (PreemptionCheckpoint, mtlv/run/checkpoint.py),
+training saves `last.ckpt` at the next batch boundary (PreemptionCheckpoint, mtlv/run/preempt.py),
 elsewhere (loading, evaluating) and on Ctrl-C it stops at once; either way the job exits with 128 +
 the signal (143, 130), as a shell reports a process the signal ended, and prints one `stopped:` line
 that says what is kept. Left to Lightning, SIGTERM ended fit as if it had finished: the job exited 0
@@ -28,7 +28,18 @@ import sys
 import threading
 from pathlib import Path
 
-from mtlv.run.checkpoint import Preempted, under_slurm
+
+class Preempted(SystemExit):
+    """A job told to stop saved `path` (`batch` None: at the end of training) and exits with 128 + signum."""
+
+    def __init__(self, signum: int, path: Path, epoch: int, batch: int | None) -> None:
+        super().__init__(128 + signum)
+        self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
+
+
+def under_slurm() -> bool:
+    """Started by SLURM (srun), as Lightning's SLURMEnvironment.detect() sees it, minus its warning."""
+    return "SLURM_NTASKS" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
 
 
 class Redeliver:

@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mtlv import launch
-from mtlv.checks import check_command_line
+from mtlv.cli import check_command_line
 from mtlv.config import compose
 from mtlv.errors import ConfigError, DataError, JobsFailedError
 from mtlv.io import write_json, write_text

@@ -143,7 +143,7 @@ def check_study(cfg: DictConfig) -> None:
     """Before anything is planned: the study's own options (check_study_options), and that the folders the plan
     and the jobs write (caches, job folders, the study's folder) can be written, so that a read-only
     paths.output_dir is one error line, not an OSError from the first cache file."""
-    from mtlv.checks import check_output_folders
+    from mtlv.layout import check_output_folders
 
     check_study_options(cfg.study)
     check_output_folders(cfg)
@@ -152,7 +152,7 @@ def check_study(cfg: DictConfig) -> None:
 def check_study_options(study: DictConfig) -> None:
     """study.*: a value that selects nothing is an error naming the valid ones, not a part of the study silently
     left out."""
-    from mtlv.checks import Option
+    from mtlv.options import Option
 
     grids = OmegaConf.to_container(study.grids) or {}
     if (run_grids := _names(study, "run_grids")) is not None:

@@ -63,7 +63,7 @@ def test_only_datasets_names_the_studys_datasets(entry, tmp_path):
 def test_folds_below_two_are_an_error_line_wherever_the_corpus_is_checked():
     """check_corpus divided by split.folds before checking it (the study loads its data before the jobs' own
     option checks): ZeroDivisionError at 0."""
-    from mtlv.checks import check_corpus
+    from mtlv.data.checks import check_corpus
 
     rng = np.random.default_rng(0)
     corpus = Corpus("t", [str(i) for i in range(40)], [f"text {i}" for i in range(40)],
