@@ -30,7 +30,7 @@ def preview_grouping(cfg: DictConfig) -> None:
     method.check(corpus.num_labels)
     out = Path(cfg.paths.output_dir) / "clustering" / f"{corpus.name}-{method.label()}"
     files = GroupingFiles(out)
-    rows = train_rows(cfg, corpus) if method.uses_documents else None
+    rows = train_rows(corpus, cfg.paths.cache_dir, cfg.seed, cfg.split) if method.uses_documents else None
     groups = method.groups(corpus, out, cfg.paths.cache_dir, rows)
     grouping = TaskGrouping(tuple(corpus.label_names), tuple(tuple(g) for g in groups), "models")
     grouping.save(files.groups_yaml)
