@@ -91,7 +91,7 @@ def train_job(cfg: DictConfig, spec: JobSpec, corpus: Corpus, grouping: TaskGrou
     label_names = [corpus.label_names[j] for j in cols]
     mkey = spec.model_key(label_names, heads)
     if spec.reuses and (source := trained_source(spec.registry, mkey, job, spec.save_weights)) is not None:
-        return reuse_job(cfg, spec, corpus, grouping, mkey, source, label_names, heads)
+        return reuse_job(cfg.get("logger"), spec, corpus, grouping, mkey, source, label_names, heads)
     if job.result_json.exists() and "reused_from" in read_json(job.result_json):
         job.mlflow_run.unlink(missing_ok=True)  # now trained here: a run of its own, not the reused result's
     L.seed_everything(spec.seed, workers=True)
@@ -118,10 +118,11 @@ def train_job(cfg: DictConfig, spec: JobSpec, corpus: Corpus, grouping: TaskGrou
     return record_job(spec, logger, grouping, split, report, result, trained=mkey)
 
 
-def reuse_job(cfg: DictConfig, spec: JobSpec, corpus: Corpus, grouping: TaskGrouping, mkey: str, source: JobLayout,
-              label_names: list[str], heads: list[list[int]]) -> dict:
+def reuse_job(logger_cfg: DictConfig | None, spec: JobSpec, corpus: Corpus, grouping: TaskGrouping, mkey: str,
+              source: JobLayout, label_names: list[str], heads: list[list[int]]) -> dict:
     """The job's result from the model another job already trained (same model key): its folder is
-    prepared and its predictions evaluated, recorded and logged as if it had trained; no training."""
+    prepared and its predictions evaluated, recorded and logged as if it had trained; no training.
+    `logger_cfg`: the `logger` node (None: no MLflow)."""
     job = spec.job
     start = time.time()
     split = prepare_folder(spec, corpus, grouping)
@@ -142,7 +143,6 @@ def reuse_job(cfg: DictConfig, spec: JobSpec, corpus: Corpus, grouping: TaskGrou
               "reused_from": origin}
     if trained.get("trainable_params") is not None:  # a source trained before it was recorded: none
         result["trainable_params"] = trained["trainable_params"]
-    logger, _ = make_logger(cfg.get("logger"), spec,
-                            record.job_run_name(spec.cell.run_name, spec.group_index, label_names),
+    logger, _ = make_logger(logger_cfg, spec, record.job_run_name(spec.cell.run_name, spec.group_index, label_names),
                             {**spec_tags(spec), "mtlv.reused_from": origin})
     return record_job(spec, logger, grouping, split, report, result, reused_from=origin)

@@ -152,7 +152,7 @@ class JobSpec:
 
     @classmethod
     def of(cls, cfg: DictConfig) -> JobSpec:
-        """The spec of a config checked before (a sweep's cell, a study's grid, a failed job's folder)."""
+        """The spec of a config without its checks (they ran before, or only its names are wanted)."""
         from mtlv.data.load import data_fingerprint, data_name
 
         group_index = cfg.get("group_index")

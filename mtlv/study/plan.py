@@ -23,7 +23,6 @@ from omegaconf import DictConfig, open_dict
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, user_error
-from mtlv.io import read_json, stable_hash
 from mtlv.study.spec import BASELINE_MODULE, Sweep, key_of
 
 log = logging.getLogger(__name__)
