@@ -14,7 +14,7 @@ ConfigError/DataError naming the value and the fix, which the entry points print
 from __future__ import annotations
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mtlv.data.splits import validate_split_options
 from mtlv.errors import entry_point
@@ -45,6 +45,20 @@ class PreflightCallback(Callback):
     @entry_point
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         check_options(config)
+        _PREFLIGHT.add(_options_text(config))
+
+
+# The configs PreflightCallback checked in this process (as their unresolved text without `hydra`): the
+# job's spec (mtlv/run/spec.py) does not check them again.
+_PREFLIGHT: set[str] = set()
+
+
+def _options_text(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+
+
+def checked_by_preflight(cfg: DictConfig) -> bool:
+    return bool(_PREFLIGHT) and _options_text(cfg) in _PREFLIGHT
 
 
 def check_config(cfg: DictConfig, num_labels: int, say_ignored: bool = True) -> None:

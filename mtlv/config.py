@@ -60,7 +60,12 @@ def used_config(cfg: DictConfig) -> dict:
     differ only in options their architecture ignores are one job with one key, trained once, and its MLflow
     run logs no options it did not use (a second cell logging clustering.k=3 over 2 failed the job). With
     clustering=none itself nothing changes, so the keys of finished jobs stay as they were."""
-    data = to_container(cfg)
+    return used_of(to_container(cfg))
+
+
+def used_of(data: dict) -> dict:
+    """`used_config` of a resolved config given as a plain dict (`to_container`'s): a JobSpec is built from it."""
+    data = dict(data)
     arch = data.get("arch")
     if isinstance(arch, dict) and arch.get("grouping", "clustering") != "clustering" and "clustering" in data:
         data["clustering"] = _no_grouping()
@@ -69,7 +74,12 @@ def used_config(cfg: DictConfig) -> dict:
 
 def identity(cfg: DictConfig) -> dict:
     """The resolved config minus what cannot change results: the key of a finished job or sweep cell."""
-    data = {k: v for k, v in used_config(cfg).items() if k not in VOLATILE_KEYS}
+    return identity_of(used_config(cfg))
+
+
+def identity_of(used: dict) -> dict:
+    """`identity` of a `used_config` given as a plain dict (nothing in `used` is changed)."""
+    data = {k: v for k, v in used.items() if k not in VOLATILE_KEYS}
     trainer = dict(data.get("trainer") or {})
     for key in VOLATILE_TRAINER_KEYS:
         trainer.pop(key, None)

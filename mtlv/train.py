@@ -16,19 +16,21 @@ from mtlv.errors import entry_point
 @entry_point
 def main(cfg: DictConfig) -> float | None:
     from mtlv.run.inprocess import run_groups, wants_inprocess
-    from mtlv.run.job import record_failure, run_job
+    from mtlv.run.job import run_job
+    from mtlv.run.outcome import record_failure
+    from mtlv.run.spec import JobSpec
     from mtlv.run.stop import stop_job
 
     with stop_job():  # a plain job: SIGTERM and Ctrl-C exit 143/130 with a `stopped:` line (mtlv/run/stop.py)
-        if wants_inprocess(cfg):  # arch.inprocess=true: every group of the cell in this one job
-            results = run_groups(cfg)
+        spec = JobSpec.resolve(cfg)  # the checks, once; the job's keys, folders, tracking and launch facts
+        if wants_inprocess(spec):  # arch.inprocess=true: every group of the cell in this one job
+            results = run_groups(cfg, spec)
             return sum(r["test"]["f1_macro"] for r in results) / len(results)
         try:
-            return run_job(cfg)["test"]["f1_macro"]
+            return run_job(cfg, spec)["test"]["f1_macro"]
         except Exception as err:
-            record_failure(cfg, err)  # failed.json in the job folder: a study shows the failure at once
+            record_failure(spec, err)  # failed.json in the job folder: a study shows the failure at once
             raise
-
 
 if __name__ == "__main__":
     main()

@@ -82,20 +82,25 @@ def overrides_for(group: str, option: str, files: dict[str, Path], out: Path) ->
 def build(cfg, out: Path) -> dict:
     """What run_job builds, by the same functions, up to (not including) fit."""
     from mtlv.data.splits import load_or_make_split
-    from mtlv.run.cell import build_grouping, open_cell
-    from mtlv.run.job import build_datamodule, build_module, build_trainer, check_options, load_data, make_logger
+    import dataclasses
+
+    from mtlv.data.load import load_corpus
+    from mtlv.run.cell import build_grouping
+    from mtlv.run.nodes import build_datamodule, build_module, build_trainer, make_logger
+    from mtlv.run.spec import JobSpec
     from mtlv.layout import JobLayout
 
-    check_options(cfg)
-    corpus = load_data(cfg)
-    grouping = build_grouping(cfg, corpus, out / "cell")
+    spec = JobSpec.resolve(cfg)
+    corpus = load_corpus(cfg)
+    grouping = build_grouping(spec, corpus, out / "cell")
     cols, heads = grouping.job_labels(0 if grouping.placement == "models" else None)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
     dm = build_datamodule(cfg.data, cfg.model, corpus, split, cols, cfg.paths.cache_dir, int(cfg.seed))
     module = build_module(cfg.model.module, heads, [corpus.label_names[j] for j in cols])
     job = JobLayout(out / "job")
-    logger, _ = make_logger(cfg, job, open_cell(cfg).run_name, {"test": "config"})
-    trainer, checkpoint = build_trainer(cfg, job, logger)
+    logger, _ = make_logger(cfg.get("logger"), dataclasses.replace(spec, job=job), spec.cell.run_name,
+                            {"test": "config"})
+    trainer, checkpoint = build_trainer(cfg.trainer, cfg.get("callbacks"), job, logger)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     features = module.features(batch["input_ids"], batch["attention_mask"])

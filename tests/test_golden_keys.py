@@ -167,18 +167,18 @@ def _fix_learned_groups(cfg, corpus) -> None:
     """A learned clustering's groups, written where the cell keeps them, so no clustering is computed."""
     from mtlv.grouping.base import method_from_config
     from mtlv.grouping.partition import from_spec
-    from mtlv.run.cell import open_cell
+    from mtlv.run.spec import JobSpec
 
     if cfg.arch.grouping != "clustering" or not method_from_config(cfg.clustering).learned:
         return
     k = cfg.clustering.k
     groups = FIXED_GROUPS[3 if k == "auto" else int(k)]
-    path = open_cell(cfg).layout.groups_yaml
+    path = JobSpec.of(cfg).cell.layout.groups_yaml
     path.parent.mkdir(parents=True, exist_ok=True)
     from_spec(groups, corpus.label_names, cfg.arch.placement).save(path)
 
 
-def _grouping_key(cfg, monkeypatch) -> str | None:
+def _grouping_key(cfg, spec, monkeypatch) -> str | None:
     """The cache key of a learned grouping; an encoder's files are known by their sizes and mtimes, which
     differ per checkout, so they are left out here (the rest of the key is pinned)."""
     from mtlv.grouping import features
@@ -189,7 +189,7 @@ def _grouping_key(cfg, monkeypatch) -> str | None:
     if cfg.arch.grouping != "clustering" or not method.learned:
         return None
     monkeypatch.setattr(features, "_encoder_identity", lambda encoder: {"encoder": str(encoder), "files": "pinned"})
-    return grouping_key(cfg, method)
+    return grouping_key(spec, method)
 
 
 def _differing(first: dict, other: dict) -> dict:
@@ -199,45 +199,49 @@ def _differing(first: dict, other: dict) -> dict:
 
 def train_facts(cfg, recorder: Recorder, monkeypatch) -> dict:
     from mtlv.io import read_json
-    from mtlv.run import job as job_module
+    from mtlv.run import nodes
     from mtlv.data.splits import load_or_make_split
     from mtlv.run import record
-    from mtlv.run.cell import job_config, job_keys, open_cell
     from mtlv.data.load import load_corpus
+    from mtlv.run.cell import cell_grouping
     from mtlv.run.cost import speed_key
-    from mtlv.run.job import job_tags, make_logger
-    from mtlv.run.prepare import heads_grouping, prepare_cell
-    from mtlv.run.reuse import job_model_keys, registry
+    from mtlv.run.nodes import make_logger
+    from mtlv.run.outcome import spec_tags
+    from mtlv.run.prepare import prepare_cell
+    from mtlv.run.spec import JobSpec
 
     corpus = load_corpus(cfg)
     _fix_learned_groups(cfg, corpus)
     runs = Path(cfg.paths.runs_dir)
+    spec = JobSpec.resolve(cfg)  # as the entry (mtlv.train, the sweeper) resolves it
+    cell = spec.cell
     if cfg.arch.placement == "models":
-        cell, grouping = prepare_cell(cfg)  # the sweeper's preparation: grouping and parent MLflow run
+        grouping = prepare_cell(spec, corpus)  # the sweeper's preparation: grouping and parent MLflow run
         indices = list(range(grouping.num_groups))
     else:
-        cell, grouping, indices = open_cell(cfg), heads_grouping(cfg), [None]
+        grouping, indices = cell_grouping(spec, corpus), [None]
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    keys, model_keys = job_keys(cfg, indices), job_model_keys(cfg, grouping, indices)
+    keys, model_keys = spec.job_keys(indices), spec.model_keys(grouping, indices)
     jobs, first_params = [], None
     for index, key, model_key in zip(indices, keys, model_keys):
-        job_cfg = job_config(cfg, index)
-        layout = cell.job(index)
+        job_spec = spec.for_group(index)
+        layout = job_spec.job
         layout.mkdir()
         columns, _ = grouping.job_labels(index)
         labels = [corpus.label_names[j] for j in columns]
         with monkeypatch.context() as patch:  # the job's MLflow logger, as train_job makes it
-            patch.setattr(job_module, "instantiate", recorder.logger)
-            _, uri = make_logger(job_cfg, layout, record.job_run_name(cell.run_name, index, labels),
-                                 job_tags(job_cfg, cell, layout))
+            patch.setattr(nodes, "instantiate", recorder.logger)
+            _, uri = make_logger(cfg.logger, job_spec, record.job_run_name(cell.run_name, index, labels),
+                                 spec_tags(job_spec))
         run_id = read_json(layout.mlflow_run)["run_id"]
-        record.log_job(job_cfg, uri, run_id, cell.layout, layout, grouping, _report(corpus, split, columns),
+        record.log_job(job_spec.used, uri, run_id, cell.layout, layout, grouping, _report(corpus, split, columns),
                        1.0, record.split_info(split), env=record.environment_params(), trainable_params=1234)
         logged = recorder.runs.pop(run_id)
         logger = logged["logger"]
         job = {"group_index": index, "key": key, "folder": str(layout.folder.relative_to(runs)),
-               "model_key": model_key, "registry": str(registry(cfg).entry(model_key).relative_to(runs)),
+               "model_key": model_key, "registry": str(job_spec.registry.entry(model_key).relative_to(runs)),
                "run_name": logger["run_name"], "experiment_name": logger["experiment_name"], "tags": logger["tags"]}
+        assert (job_spec.job_key, job_spec.model_key(labels, grouping.job_labels(index)[1])) == (key, model_key)
         if first_params is None:
             first_params = logged["params"]
             job.update(params=logged["params"], metrics=logged["metrics"])
@@ -245,7 +249,8 @@ def train_facts(cfg, recorder: Recorder, monkeypatch) -> dict:
             job["params_differing"] = _differing(first_params, logged["params"])
         jobs.append(job)
     facts = {"cell": {"run_name": cell.run_name, "key": cell.key, "folder": str(cell.folder.relative_to(runs))},
-             "grouping_key": _grouping_key(cfg, monkeypatch), "speed_key": speed_key(cfg, 1), "jobs": jobs}
+             "grouping_key": _grouping_key(cfg, spec, monkeypatch), "speed_key": speed_key(spec.config, 1),
+             "jobs": jobs}
     parents = list(recorder.runs.values())
     if parents:  # the parent run of an STL/GMTL cell; its params: those that differ from its first job's
         parent = dict(parents[0])
@@ -269,19 +274,18 @@ def launcher_facts(cfg) -> dict:
 
 
 def baseline_facts(cfg, recorder: Recorder) -> dict:
-    from mtlv.baselines.job import arch_name, identity, job_dir, log_run, run_name
+    from mtlv.baselines.job import BaselineSpec, log_run
     from mtlv.data.splits import load_or_make_split
-    from mtlv.io import stable_hash
     from mtlv.data.load import load_corpus
 
     corpus = load_corpus(cfg)
     split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    key = stable_hash(identity(cfg))
-    folder = job_dir(cfg, key)
+    spec = BaselineSpec.resolve(cfg)
+    folder = spec.job.folder
     folder.mkdir(parents=True, exist_ok=True)
-    run_id = log_run(cfg, folder, _report(corpus, split, list(range(corpus.num_labels))), 1.0, 1234)
-    return {"experiments": sorted(set(recorder.experiments)), "key": key, "arch": arch_name(cfg),
-            "run_name": run_name(cfg), "folder": str(folder.relative_to(Path(cfg.paths.runs_dir))),
+    run_id = log_run(spec, _report(corpus, split, list(range(corpus.num_labels))), 1.0, 1234)
+    return {"experiments": sorted(set(recorder.experiments)), "key": spec.key, "arch": spec.arch,
+            "run_name": spec.run_name, "folder": str(folder.relative_to(Path(cfg.paths.runs_dir))),
             "run": recorder.runs[run_id]}
 
 

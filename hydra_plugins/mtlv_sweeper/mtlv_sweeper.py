@@ -43,42 +43,48 @@ class GroupSweeper(BasicSweeper):
         from mtlv.errors import JobsFailedError, MTLVError, user_error
         from mtlv.io import write_json
         from mtlv.layout import SWEEP_CELLS
-        from mtlv.run.prepare import (finished_jobs, grouping_workers, precompute_groupings, prepare_cell,
-                                      prepare_tracking)
-        from mtlv.run.reuse import job_model_keys, launch_waves
+        from mtlv.data.load import load_corpus
+        from mtlv.run.cell import cell_grouping
+        from mtlv.run.prepare import cell_spec, finished_jobs, grouping_workers, precompute_groupings, prepare_cell
+        from mtlv.run.reuse import launch_waves
         from mtlv.run.stop import StopOnSigterm
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        precompute_groupings(configs, grouping_workers(self.config.hydra.launcher))
+        specs = [cell_spec(cfg) for cfg in configs]  # each cell resolved once: corpus and label checks, keys
+        precompute_groupings(list(zip(configs, specs)), grouping_workers(self.config.hydra.launcher))
         jobs, cells, keys, kept = [], [], [], 0
-        for combo, cfg in zip(combos, configs):
-            reuse = bool(cfg.get("reuse_models") and cfg.resume)
+        for combo, cfg, spec in zip(combos, configs, specs):
             if cfg.get("task_name") != "train":  # a baseline sweep: no task groups, models or cells to prepare
                 jobs.append(list(combo))
                 keys.append([])
-            elif cfg.arch.placement == "models":
-                cell, grouping = prepare_cell(cfg)
-                cells.append(cell.folder)
-                done = finished_jobs(cfg, range(grouping.num_groups), cell)
+            elif spec is None:  # an MTL/GMHL cell the checks refuse: its job fails on its own, the rest run
+                jobs.append(list(combo))
+                keys.append([])
+            elif spec.arch["placement"] == "models":
+                grouping = prepare_cell(spec, load_corpus(cfg))
+                cells.append(spec.cell.folder)
+                done = finished_jobs(spec, range(grouping.num_groups))
                 groups = [i for i in range(grouping.num_groups) if i not in done]
                 kept += grouping.num_groups - len(groups)
-                if cfg.arch.get("inprocess"):  # one job trains every unfinished group (mtlv/run/inprocess.py)
+                if spec.arch.get("inprocess"):  # one job trains every unfinished group (mtlv/run/inprocess.py)
                     if groups:
                         jobs.append(list(combo))
-                        keys.append(job_model_keys(cfg, grouping, groups) if reuse else [])
+                        keys.append(spec.model_keys(grouping, groups) if spec.reuses else [])
                 else:
                     jobs += [[*combo, f"group_index={i}"] for i in groups]
-                    keys += [job_model_keys(cfg, grouping, [i]) if reuse else [] for i in groups]
+                    keys += [spec.model_keys(grouping, [i]) if spec.reuses else [] for i in groups]
             else:
-                prepare_tracking(cfg)
-                if finished_jobs(cfg, [None]):
+                if spec.tracking is not None:
+                    spec.tracking.experiment_id  # noqa: B018 - the store and experiment made before the jobs start
+                if finished_jobs(spec, [None]):
                     kept += 1
                     continue
                 jobs.append(list(combo))
-                keys.append(heads_keys(cfg) if reuse and len(configs) > 1 else [])
+                reuse = spec.reuses and len(configs) > 1
+                keys.append(spec.model_keys(cell_grouping(spec, load_corpus(cfg)), [None]) if reuse else [])
         write_json(sweep_dir / SWEEP_CELLS, [str(c) for c in cells])
         log.info("sweep: %d jobs (%d one-model-per-group cells) -> %s", len(jobs), len(cells), sweep_dir)
         if kept:
@@ -131,17 +137,3 @@ class GroupSweeper(BasicSweeper):
             raise JobsFailedError("\n".join(problems))
         return returns
 
-
-def heads_keys(cfg) -> list:
-    """The model key of an MTL/GMHL job, for ordering the launch; none when its data or options are bad:
-    that job then fails on its own and is listed with the sweep's other failures (the rest still run)."""
-    from mtlv.errors import user_error
-    from mtlv.run.prepare import heads_grouping
-    from mtlv.run.reuse import job_model_keys
-
-    try:
-        return job_model_keys(cfg, heads_grouping(cfg), [None])
-    except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
-        if user_error(err) is None:
-            raise
-        return []

@@ -101,8 +101,9 @@ def _read_corpus(cfg: DictConfig) -> Corpus:
     return corpus
 
 
-def train_rows(cfg: DictConfig, corpus: Corpus):
-    """The fold's training documents (the split is deterministic and cached, so every job agrees)."""
+def train_rows(corpus: Corpus, cache_dir: str | None, seed: int, split: dict):
+    """The fold's training documents (the split is deterministic and cached, so every job agrees); `split`:
+    the split options (`cfg.split`)."""
     from mtlv.data.splits import load_or_make_split
 
-    return load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split).train
+    return load_or_make_split(corpus, cache_dir, seed=int(seed), **split).train

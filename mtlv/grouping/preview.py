@@ -14,7 +14,7 @@ from mtlv.errors import ConfigError
 
 
 def preview_grouping(cfg: DictConfig) -> None:
-    from mtlv.checks import check_options
+    from mtlv.checks import check_options, checked_by_preflight
     from mtlv.grouping.partition import TaskGrouping
     from mtlv.io import read_json
     from mtlv.grouping.base import choices_text, method_from_config
@@ -25,12 +25,13 @@ def preview_grouping(cfg: DictConfig) -> None:
     if not method.learned:
         raise ConfigError(f"mtlv.cluster needs a learned grouping: {choices_text(learned=True)} "
                           f"(got clustering={cfg.clustering.method})")
-    check_options(cfg)
+    if not checked_by_preflight(cfg):  # `python -m mtlv.cluster` checked them before Hydra made its folder
+        check_options(cfg)
     corpus = load_corpus(cfg)
     method.check(corpus.num_labels)
     out = Path(cfg.paths.output_dir) / "clustering" / f"{corpus.name}-{method.label()}"
     files = GroupingFiles(out)
-    rows = train_rows(cfg, corpus) if method.uses_documents else None
+    rows = train_rows(corpus, cfg.paths.cache_dir, cfg.seed, cfg.split) if method.uses_documents else None
     groups = method.groups(corpus, out, cfg.paths.cache_dir, rows)
     grouping = TaskGrouping(tuple(corpus.label_names), tuple(tuple(g) for g in groups), "models")
     grouping.save(files.groups_yaml)

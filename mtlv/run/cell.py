@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from mtlv.grouping.base import GroupingMethod, method_from_config
-from mtlv.config import identity
 from mtlv.data.corpus import Corpus
-from mtlv.data.load import data_fingerprint, train_rows
+from mtlv.data.load import train_rows
 from mtlv.errors import ConfigError
 from mtlv.grouping.partition import TaskGrouping, all_in_one, from_spec, one_per_label
 from mtlv.io import read_json, stable_hash, write_json
@@ -22,27 +21,6 @@ from mtlv.grouping.files import GroupingFiles
 from mtlv.layout import CellLayout, JobLayout
 
 log = logging.getLogger(__name__)
-
-
-def cell_identity(cfg: DictConfig) -> dict:
-    data = identity(cfg)
-    if cfg.arch.grouping != "clustering":  # clustering options cannot change an mtl/stl cell
-        data.pop("clustering", None)
-    data["data_fingerprint"] = data_fingerprint(cfg)
-    return data
-
-
-def cell_key(cfg: DictConfig) -> str:
-    return stable_hash(cell_identity(cfg))
-
-
-def run_name(cfg: DictConfig) -> str:
-    parts = [cfg.arch.name, cfg.model.name]
-    if cfg.arch.grouping == "clustering":
-        parts.append(method_from_config(cfg.clustering).label())
-    if cfg.split.folds is not None:
-        parts.append(f"fold{cfg.split.fold}")
-    return "-".join(str(p) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -63,92 +41,61 @@ class Cell:
         return self.layout.job(self.placement, group_index)
 
 
-def open_cell(cfg: DictConfig) -> Cell:
-    name = run_name(cfg)
-    key = cell_key(cfg)
-    folder = CellLayout(Path(cfg.paths.runs_dir) / cfg.dataset.name / f"{name}-{key}")
-    return Cell(name, key, folder, cfg.arch.placement)
-
-
-def job_config(cfg: DictConfig, group_index: int | None) -> DictConfig:
-    """The config of the cell's job for `group_index` (what the launcher composes with `group_index=i`)."""
-    if group_index == cfg.get("group_index"):
-        return cfg
-    job = cfg.copy()
-    with open_dict(job):
-        job.group_index = group_index
-    return job
-
-
-def job_key(cfg: DictConfig) -> str:
-    return job_keys(cfg, [cfg.get("group_index")])[0]
-
-
-def job_keys(cfg: DictConfig, group_indices) -> list[str]:
-    """The keys of the cell's jobs for these groups. The config's identity leaves `group_index` out, so it is
-    computed once for all of them (~10 ms each: a GMTL grid's sweep checks ~500 jobs before it launches)."""
-    base, data = identity(cfg), data_fingerprint(cfg)
-    return [stable_hash([base, i, data]) for i in group_indices]
-
-
-def finished_result(cfg: DictConfig, out: Path | JobLayout, key: str | None = None) -> dict | None:
-    """The saved result of the job of `cfg` in `out` when it finished with this config (resume), else None."""
-    job = JobLayout(out)
-    if cfg.resume and job.result_json.exists():
+def finished_result(spec: "JobSpec", out: JobLayout | None = None, key: str | None = None) -> dict | None:
+    """The saved result of the spec's job (or of its cell's job in `out`, whose key is `key`) when it finished
+    with this config (resume), else None."""
+    job = out or spec.job
+    if spec.resume and job.result_json.exists():
         result = job.result()
         # A result reused from another job's model is not this job's own training: reuse_models=false retrains it.
-        if result.get("key") == (key or job_key(cfg)) and (cfg.get("reuse_models") or "reused_from" not in result):
+        if result.get("key") == (key or spec.job_key) and (spec.config.get("reuse_models")
+                                                            or "reused_from" not in result):
             return result
     return None
 
 
-def cell_dir(cfg: DictConfig) -> Path:
-    return open_cell(cfg).folder
+def grouping_method(spec: "JobSpec") -> GroupingMethod:
+    """The cell's grouping method, made from its `clustering` node (`_target_`)."""
+    return method_from_config(OmegaConf.create(spec.config["clustering"]))
 
 
-def job_dir(cfg: DictConfig) -> Path:
-    return open_cell(cfg).job(cfg.group_index).folder
-
-
-def build_grouping(cfg: DictConfig, corpus: Corpus, out_dir: Path) -> TaskGrouping:
-    grouping, placement, names = cfg.arch.grouping, cfg.arch.placement, corpus.label_names
+def build_grouping(spec: "JobSpec", corpus: Corpus, out_dir: Path) -> TaskGrouping:
+    grouping, placement, names = spec.arch["grouping"], spec.arch["placement"], corpus.label_names
     if grouping == "all":
         return all_in_one(names, placement)
     if grouping == "single":
         return one_per_label(names, placement)
-    method = method_from_config(cfg.clustering)
+    method = grouping_method(spec)
     # Data-driven task features see the training documents of the fold only, never val or test.
-    rows = train_rows(cfg, corpus) if method.uses_documents else None
+    rows = train_rows(corpus, spec.cache_dir, spec.seed, spec.split) if method.uses_documents else None
     if not method.learned:
-        return from_spec(method.groups(corpus, out_dir, cfg.paths.cache_dir, rows), names, placement)
-    return from_spec(cached_groups(cfg, method, corpus, Path(out_dir), rows), names, placement)
+        return from_spec(method.groups(corpus, out_dir, spec.cache_dir, rows), names, placement)
+    return from_spec(cached_groups(spec, method, corpus, Path(out_dir), rows), names, placement)
 
 
-def grouping_key(cfg: DictConfig, method: GroupingMethod) -> str:
+def grouping_key(spec: "JobSpec", method: GroupingMethod) -> str:
     """What a learned grouping depends on: the clustering options, the encoder's files, the data, and for
     features of the documents the fold (split options and seed). Not the architecture: a GMHL and a GMTL
     cell with the same clustering share one grouping; label name/description embeddings also share it
     across folds."""
     from mtlv.grouping.features import _encoder_identity
 
-    clustering = OmegaConf.to_container(cfg.clustering, resolve=True)
+    clustering = spec.config["clustering"]
     encoder = clustering.get("encoder")
     return stable_hash(["grouping", clustering, _encoder_identity(str(encoder)) if encoder else None,
-                        data_fingerprint(cfg),
-                        [OmegaConf.to_container(cfg.split, resolve=True), int(cfg.seed)]
-                        if method.uses_documents else None])
+                        spec.data_fingerprint, [spec.split, spec.seed] if method.uses_documents else None])
 
 
-def cached_groups(cfg: DictConfig, method: GroupingMethod, corpus: Corpus, out_dir: Path, rows) -> list[list[int]]:
+def cached_groups(spec: "JobSpec", method: GroupingMethod, corpus: Corpus, out_dir: Path, rows) -> list[list[int]]:
     """A learned grouping's groups, and its files (elbow, plots, k choice, similarity, affinity cost) in
     `out_dir`: computed once per `grouping_key` and copied from the cache for every other cell. Measured on
     one H200: a beyond-the-thesis grid computes 128 groupings for its GMHL sweep and the same 128 again for
     its GMTL sweep (0.5-1.4 s each, mostly plotting) while the GPU waits."""
     import shutil
 
-    if not cfg.paths.cache_dir:
-        return method.groups(corpus, out_dir, cfg.paths.cache_dir, rows)
-    cached = Path(cfg.paths.cache_dir) / "groupings" / grouping_key(cfg, method)
+    if not spec.cache_dir:
+        return method.groups(corpus, out_dir, spec.cache_dir, rows)
+    cached = Path(spec.cache_dir) / "groupings" / grouping_key(spec, method)
     done = cached / "groups.json"
     cached.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cached) + ".lock", timeout=3600):
@@ -158,7 +105,7 @@ def cached_groups(cfg: DictConfig, method: GroupingMethod, corpus: Corpus, out_d
                 shutil.copy2(path, out_dir / path.name)
             log.info("task groups as computed before for the same clustering options, data and fold (%s)", cached)
             return read_json(done)
-        groups = [list(map(int, g)) for g in method.groups(corpus, out_dir, cfg.paths.cache_dir, rows)]
+        groups = [list(map(int, g)) for g in method.groups(corpus, out_dir, spec.cache_dir, rows)]
         cached.mkdir(parents=True, exist_ok=True)
         for path in GroupingFiles(out_dir).written():
             shutil.copy2(path, cached / path.name)
@@ -166,9 +113,9 @@ def cached_groups(cfg: DictConfig, method: GroupingMethod, corpus: Corpus, out_d
         return groups
 
 
-def cell_grouping(cfg: DictConfig, corpus: Corpus, cell: Cell | None = None) -> TaskGrouping:
+def cell_grouping(spec: "JobSpec", corpus: Corpus) -> TaskGrouping:
     """The cell's grouping: computed once (under a lock), saved in the cell folder, then only read."""
-    folder = (cell or open_cell(cfg)).layout
+    folder = spec.cell.layout
     folder.mkdir()
     path = folder.groups_yaml
     with FileLock(str(path) + ".lock", timeout=3600):
@@ -177,7 +124,7 @@ def cell_grouping(cfg: DictConfig, corpus: Corpus, cell: Cell | None = None) -> 
             if list(saved.label_names) != list(corpus.label_names):
                 raise ConfigError(f"{path} was written for other labels; delete it to recompute the grouping")
             return saved
-        grouping = build_grouping(cfg, corpus, folder.folder)
+        grouping = build_grouping(spec, corpus, folder.folder)
         grouping.save(path)
         log.info("task groups (%d): %s", grouping.num_groups, grouping.named_groups())
         return grouping

@@ -4,12 +4,8 @@ result.json so that a study can estimate later jobs from the ones this machine a
 from __future__ import annotations
 
 import math
-import os
 import socket
 
-from omegaconf import DictConfig, OmegaConf
-
-from mtlv import launch
 from mtlv.io import stable_hash
 
 # Scoring a document costs about a third of training on it (a forward pass against forward + backward).
@@ -25,18 +21,19 @@ def units(work: dict, eval_weight: float = EVAL_WEIGHT) -> float:
     return work["train"] * epochs + eval_weight * scored
 
 
-def work_of(cfg: DictConfig, split) -> dict:
-    """The sizes that make a job's cost: its split's parts and epochs (trainer.max_steps can end it sooner)."""
+def work_of(config: dict, split) -> dict:
+    """The sizes that make a job's cost: its split's parts and epochs (trainer.max_steps can end it sooner;
+    `config`: the job's resolved config)."""
     sizes = split.sizes()
-    return {**sizes, "epochs": epochs_of(cfg.trainer, sizes["train"], int(cfg.data.batch_size)),
-            "test_curve": bool(cfg.data.get("test_curve"))}
+    return {**sizes, "epochs": epochs_of(config["trainer"], sizes["train"], int(config["data"]["batch_size"])),
+            "test_curve": bool(config["data"].get("test_curve"))}
 
 
 def epochs_of(trainer, train: int, batch_size: int) -> int | float:
     """The epochs a job trains: trainer.max_epochs, or fewer when trainer.max_steps (> 0, optimizer steps)
     comes first: a fraction when it ends within an epoch. An optimizer step takes accumulate_grad_batches
-    batches, and the last (partial) batch of an epoch also steps."""
-    epochs = int(trainer.max_epochs)
+    batches, and the last (partial) batch of an epoch also steps. `trainer`: the trainer node (a mapping)."""
+    epochs = int(trainer["max_epochs"])
     steps = int(trainer.get("max_steps") or -1)
     if steps <= 0 or train <= 0:
         return epochs
@@ -49,23 +46,14 @@ def epochs_of(trainer, train: int, batch_size: int) -> int | float:
     return whole + min(rest * accumulate * batch_size, train) / train
 
 
-def threads_of(cfg: DictConfig) -> int:
-    """The CPU threads a job of `cfg` will use (as mtlv.run.job.configure_torch sets them)."""
-    if cfg.get("torch_threads"):
-        return int(cfg.torch_threads)
-    launcher = cfg.hydra.launcher if "hydra" in cfg else None
-    import torch
-
-    return launch.default_threads(launcher, os.environ, launch.cores()) or torch.get_num_threads()
-
-
-def speed_key(cfg: DictConfig, threads: int) -> str:
+def speed_key(config: dict, threads: int) -> str:
     """Equal for jobs that train at the same speed on one machine: encoder, its size, tokens, batch, device,
-    precision, CPU threads (`threads`: what the job uses, or `threads_of` before it runs)."""
-    model = cfg.model
-    return stable_hash([str(model.name_or_path), OmegaConf.to_container(model.module, resolve=True).get("random_init"),
-                        int(model.max_length), int(cfg.data.batch_size), str(cfg.trainer.accelerator),
-                        str(cfg.trainer.precision), int(threads), bool(model.module.get("freeze_encoder"))])
+    precision, CPU threads (`threads`: what the job uses, `LaunchSpec.torch_threads()`); `config`: the job's
+    resolved config."""
+    model = config["model"]
+    return stable_hash([str(model["name_or_path"]), model["module"].get("random_init"), int(model["max_length"]),
+                        int(config["data"]["batch_size"]), str(config["trainer"]["accelerator"]),
+                        str(config["trainer"]["precision"]), int(threads), bool(model["module"].get("freeze_encoder"))])
 
 
 def host() -> str:

@@ -150,16 +150,19 @@ def _ms(seconds: float) -> int:
 
 def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
     """One job's run, as `run_job` logs it (tags from `job_tags`, params/metrics/artifacts from `record.log_job`)."""
+    from mtlv.config import used_config
+    from mtlv.data.load import data_name
     from mtlv.run.cell import Cell
-    from mtlv.run.job import job_tags
+    from mtlv.run.outcome import job_tags
 
     result, job, cfg = item.result, item.job, item.cfg
     cell = Cell(result["run_name"], layout.name[len(result["run_name"]) + 1:], layout, item.grouping.placement)
     tracking.end_orphans(uri, experiment, {"mtlv.job_dir": str(job.folder), "mtlv.role": "job"})
     name = record.job_run_name(result["run_name"], result.get("group_index"), result.get("labels") or [])
-    run_id = tracking.create_run(uri, experiment, name, job_tags(cfg, cell, job), start_time=_ms(result["start"]))
+    tags = job_tags(cfg.arch.name, data_name(cfg), cell, job, cfg.group_index)
+    run_id = tracking.create_run(uri, experiment, name, tags, start_time=_ms(result["start"]))
     split = result.get("split") or record.split_from_counts(job.label_counts)
-    record.log_job(cfg, uri, run_id, layout, job, item.grouping, item.report, result["elapsed_s"], split,
+    record.log_job(used_config(cfg), uri, run_id, layout, job, item.grouping, item.report, result["elapsed_s"], split,
                    result.get("env") or {}, trainable_params=result.get("trainable_params"))
     tracking.end_run(uri, run_id, end_time=_ms(result["end"]))
     write_json(job.mlflow_run, {"run_id": run_id, "tracking_uri": uri})
@@ -170,7 +173,8 @@ def log_job(item: JobRun, layout: CellLayout, uri: str, experiment: str) -> str:
 def log_cell(plan: CellPlan, uri: str) -> tuple[int, str]:
     """Log what the cell lacks in this store: the number of runs created, and a line saying what was done."""
     from mtlv.run.aggregation import aggregate_cell
-    from mtlv.data.load import experiment_name
+    from mtlv.config import used_config
+    from mtlv.data.load import data_name, experiment_name
     from mtlv.run.prepare import open_parent_run
 
     if not plan.todo and (plan.aggregated or not plan.one_model_per_group):
@@ -183,7 +187,7 @@ def log_cell(plan: CellPlan, uri: str) -> tuple[int, str]:
     if plan.one_model_per_group and plan.parent_id is None:
         results = [item.result for item in plan.todo]
         env = next((r["env"] for r in results if r.get("env")), {})
-        open_parent_run(first.cfg, uri, experiment, first.result["run_name"], plan.layout, plan.grouping, env,
+        open_parent_run(first.cfg.arch.name, data_name(first.cfg), used_config(first.cfg), uri, experiment, first.result["run_name"], plan.layout, plan.grouping, env,
                         start_time=_ms(min(r["start"] for r in results)))
         created.append("parent")
     for item in plan.todo:

@@ -15,25 +15,27 @@ from omegaconf import DictConfig
 
 from mtlv.data.load import load_corpus
 from mtlv.errors import JobsFailedError
-from mtlv.run.cell import cell_grouping, job_config
+from mtlv.run.cell import cell_grouping
+from mtlv.run.spec import JobSpec, LaunchSpec
 
 log = logging.getLogger(__name__)
 
 
-def wants_inprocess(cfg: DictConfig) -> bool:
-    return cfg.arch.placement == "models" and bool(cfg.arch.get("inprocess")) and cfg.get("group_index") is None
+def wants_inprocess(spec: JobSpec) -> bool:
+    return spec.arch["placement"] == "models" and bool(spec.arch.get("inprocess")) and spec.group_index is None
 
 
-def run_groups(cfg: DictConfig) -> list[dict]:
+def run_groups(cfg: DictConfig, spec: JobSpec) -> list[dict]:
+    """Every group job of the cell of `spec` (resolved, and so checked, once for all of them)."""
     from mtlv.run.job import run_job
 
-    grouping = cell_grouping(cfg, load_corpus(cfg))
+    grouping = cell_grouping(spec, load_corpus(cfg))
     results, failed = [], []
     for i in range(grouping.num_groups):
-        job = job_config(cfg, i)
+        job = spec.for_group(i, LaunchSpec.resolve(cfg, i))
         log.info("group %d of %d (in-process): %s", i + 1, grouping.num_groups, ", ".join(grouping.named_groups()[i]))
         try:
-            results.append(run_job(job))
+            results.append(run_job(cfg, job))
         except Exception as err:  # the sweep goes on after a failed job; so does this loop
             log.exception("group %d failed", i)
             failed.append(f"  group_index={i}: {type(err).__name__}: {err}")

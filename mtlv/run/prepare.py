@@ -7,61 +7,52 @@ import logging
 from omegaconf import DictConfig
 
 from mtlv import launch, tracking
-from mtlv.run.cell import Cell, cell_grouping, finished_result, grouping_params, job_keys, open_cell
-from mtlv.data.load import data_name, experiment_name, load_corpus
-from mtlv.checks import check_config, check_options
-from mtlv.config import flatten, identity, to_container, used_config
+from mtlv.config import flatten, identity, to_container
+from mtlv.data.corpus import Corpus
+from mtlv.data.load import load_corpus
 from mtlv.grouping.partition import TaskGrouping
 from mtlv.io import stable_hash, write_json
 from mtlv.layout import CellLayout
-from mtlv.run.lock import hold_parent, opening_parent
 from mtlv.run import record
+from mtlv.run.cell import cell_grouping, finished_result, grouping_params
+from mtlv.run.lock import hold_parent, opening_parent
+from mtlv.run.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
 
-def prepare_tracking(cfg: DictConfig) -> str | None:
-    """Create the store and experiment in this process, so parallel jobs never race to create them."""
-    if cfg.get("logger") is None:
-        return None
-    uri = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.fallback_uri)
-    tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
-    return uri
-
-
-def prepare_cell(cfg: DictConfig) -> tuple[Cell, TaskGrouping]:
-    check_options(cfg)
-    corpus = load_corpus(cfg)
-    check_config(cfg, corpus.num_labels)
-    cell = open_cell(cfg)
-    grouping = cell_grouping(cfg, corpus, cell)
-    folder = cell.folder
-    uri = prepare_tracking(cfg)
+def prepare_cell(spec: JobSpec, corpus: Corpus) -> TaskGrouping:
+    """An STL/GMTL cell before its group jobs start: its grouping, computed once, and its parent MLflow run
+    (the store and experiment created here, so parallel jobs never race to create them)."""
+    cell = spec.cell
+    grouping = cell_grouping(spec, corpus)
     parent = cell.layout.parent_run
-    if uri:
+    if spec.tracking is not None:
+        uri, exp = spec.tracking.uri, spec.tracking.experiment_id
         with opening_parent(cell.layout):  # a second sweep preparing the cell now finds the first's run
-            if not (parent.exists() and cfg.resume):
-                exp = tracking.experiment_id(uri, experiment_name(cfg), cfg.tracking.artifact_location)
-                open_parent_run(cfg, uri, exp, cell.run_name, cell.layout, grouping, record.environment_params())
-    log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, folder)
-    return cell, grouping
+            if not (parent.exists() and spec.resume):
+                open_parent_run(spec.arch["name"], spec.data_name, spec.used, uri, exp, cell.run_name, cell.layout,
+                                grouping, record.environment_params())
+    log.info("%s: %d group jobs -> %s", cell.run_name, grouping.num_groups, cell.folder)
+    return grouping
 
 
-def open_parent_run(cfg: DictConfig, uri: str, experiment: str, run_name: str, cell: CellLayout,
+def open_parent_run(arch: str, dataset: str, used: dict, uri: str, experiment: str, run_name: str, cell: CellLayout,
                     grouping: TaskGrouping, env: dict, start_time: int | None = None) -> str:
     """The parent MLflow run of an STL/GMTL cell (its group job runs are its children, the aggregated result
     is logged to it), saved as the cell's parent_run.json: before a sweep's jobs start, or later from the
-    cell's folder (`mtlv.track`). `env`: `environment_params()` of the machine that trained the cell."""
+    cell's folder (`mtlv.track`). `used`: the cell's `config.used_config`; `dataset`: its `data_name`;
+    `env`: `environment_params()` of the machine that trained the cell."""
     folder = cell.folder
     if hold_parent(cell):  # else the cell's RUNNING parent runs may be another live process's, in progress
         tracking.end_orphans(uri, experiment, {"mtlv.cell_dir": str(folder), "mtlv.role": "parent"})
     else:
         log.info("%s: another live process has the cell's parent run open (its lock %s is held): its runs are "
                  "left as they are", folder, cell.parent_lock)
-    run_id = tracking.create_run(uri, experiment, run_name, {"arch": cfg.arch.name, "dataset": data_name(cfg),
+    run_id = tracking.create_run(uri, experiment, run_name, {"arch": arch, "dataset": dataset,
                                                               "cell": folder.name, "mtlv.cell_dir": str(folder),
                                                               "mtlv.role": "parent"}, start_time=start_time)
-    params = flatten({k: v for k, v in used_config(cfg).items() if k not in ("group_index", "reuse_models")})
+    params = flatten({k: v for k, v in used.items() if k not in ("group_index", "reuse_models")})
     params.update(record.group_params(grouping))
     params["num_groups"] = grouping.num_groups
     params.update(grouping_params(folder))
@@ -85,79 +76,71 @@ def distinct_cells(combos: list, configs: list[DictConfig]) -> tuple[list, list[
     return [combos[i] for i in keep], [configs[i] for i in keep], len(configs) - len(keep)
 
 
-def heads_grouping(cfg: DictConfig) -> TaskGrouping:
-    """The grouping of an MTL/GMHL cell (computed once, saved in its folder, as its job would)."""
-    check_options(cfg)
-    corpus = load_corpus(cfg)
-    check_config(cfg, corpus.num_labels)
-    return cell_grouping(cfg, corpus, open_cell(cfg))
-
-
-def finished_jobs(cfg: DictConfig, group_indices, cell: Cell | None = None) -> set:
+def finished_jobs(spec: JobSpec, group_indices) -> set:
     """Which of the cell's jobs for `group_indices` (None: its one model) finished with this config before:
     their saved summaries are printed here and the sweeper does not launch them. On a rerun of a big sweep
     that is most jobs, and each launched one would cost a launcher job for nothing (on SLURM a queued job
-    each, on joblib a worker's config composition and data loading). Bad data or options: none, and the
-    jobs report them themselves."""
-    from mtlv.errors import user_error
-
+    each, on joblib a worker's config composition and data loading)."""
     group_indices = list(group_indices)
-    try:
-        cell = cell or open_cell(cfg)
-        keys = job_keys(cfg, group_indices)
-    except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
-        if user_error(err) is None:
-            raise
-        return set()
     done = set()
-    for index, key in zip(group_indices, keys):
-        layout = cell.job(index)
-        if (result := finished_result(cfg, layout, key)) is not None and layout.metrics_json.exists():
+    for index, key in zip(group_indices, spec.job_keys(group_indices)):
+        layout = spec.cell.job(index)
+        if (result := finished_result(spec, layout, key)) is not None and layout.metrics_json.exists():
             record.print_job(result, layout.metrics(), rerun=True)
             done.add(index)
     return done
 
 
-def _compute_grouping(container: dict) -> None:
+def cell_spec(cfg: DictConfig) -> JobSpec | None:
+    """A sweep cell's spec, resolved once (its options were checked with every other cell's, first): the corpus
+    and the options that depend on its labels are checked here. None for a baseline cell, and for an MTL/GMHL
+    cell whose data or labels the checks refuse: its job then fails on its own and is listed with the sweep's
+    other failures (the rest still run); an STL/GMTL cell's refusal ends the sweep before any job starts."""
+    from mtlv.errors import user_error
+
+    if cfg.get("task_name") != "train":
+        return None
+    if cfg.arch.placement == "models":
+        return JobSpec.resolve(cfg, options_checked=True)
+    try:  # its job says which clustering options it ignores
+        return JobSpec.resolve(cfg, say_ignored=False, options_checked=True)
+    except Exception as err:  # noqa: BLE001 - only a user error (maybe wrapped by instantiate) is deferred
+        if user_error(err) is None:
+            raise
+        return None
+
+
+def _compute_grouping(container: dict, spec: JobSpec) -> None:
     from omegaconf import OmegaConf
 
     from mtlv.errors import user_error
 
-    cfg = OmegaConf.create(container)
     try:
-        cell_grouping(cfg, load_corpus(cfg), open_cell(cfg))
+        cell_grouping(spec, load_corpus(OmegaConf.create(container)))
     except Exception as err:  # noqa: BLE001 - bad data or options: reported by the cell's preparation or its job
         if user_error(err) is None:
             raise
 
 
-def precompute_groupings(configs: list[DictConfig], workers: int) -> int:
-    """Compute the learned groupings of a sweep's cells in `workers` processes, before the sweeper prepares
-    the cells one by one. Profiled on Open-I: a grouping costs ~0.5-1.4 s, three quarters of it drawing
-    its three plots, and a beyond-the-thesis sweep has ~130 cells per fold, all computed before the first
-    job starts while the launcher's workers (and a GPU) wait. Each grouping is saved in its cell folder
-    under a lock, so the serial pass then only reads it. Returns the number computed here."""
-    from mtlv.errors import user_error
-
+def precompute_groupings(cells: list[tuple[DictConfig, JobSpec | None]], workers: int) -> int:
+    """Compute the learned groupings of a sweep's cells (config and spec) in `workers` processes, before the
+    sweeper prepares the cells one by one. Profiled on Open-I: a grouping costs ~0.5-1.4 s, three quarters
+    of it drawing its three plots, and a beyond-the-thesis sweep has ~130 cells per fold, all computed before
+    the first job starts while the launcher's workers (and a GPU) wait. Each grouping is saved in its cell
+    folder under a lock, so the serial pass then only reads it. Returns the number computed here."""
     todo = {}
-    for cfg in configs:
-        if cfg.get("task_name") != "train" or cfg.arch.grouping != "clustering":
+    for cfg, spec in cells:
+        if spec is None or spec.arch["grouping"] != "clustering":
             continue
-        try:
-            folder = open_cell(cfg).layout
-        except Exception as err:  # noqa: BLE001 - bad data or options: reported by the cell's preparation or job
-            if user_error(err) is None:
-                raise
-            continue
-        if not folder.groups_yaml.exists():
-            todo.setdefault(str(folder.folder), cfg)
+        if not spec.cell.layout.groups_yaml.exists():
+            todo.setdefault(str(spec.cell.folder), (cfg, spec))
     if workers <= 1 or len(todo) <= 1:
         return 0
     from joblib import Parallel, delayed
 
     log.info("computing %d task groupings in %d processes", len(todo), min(workers, len(todo)))
     Parallel(n_jobs=min(workers, len(todo)), backend="loky")(
-        delayed(_compute_grouping)(to_container(cfg)) for cfg in todo.values())
+        delayed(_compute_grouping)(to_container(cfg), spec) for cfg, spec in todo.values())
     return len(todo)
 
 

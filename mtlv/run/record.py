@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from mtlv import tracking
-from mtlv.config import flatten, used_config
+from mtlv.config import flatten
 from mtlv.evaluation.metrics import constant_labels_note, flat_metrics
 from mtlv.evaluation.plots import plot_per_label_f1
 from mtlv.evaluation.predictions import Predictions
@@ -114,15 +114,15 @@ def provenance(split) -> dict:
     return {"split": split_info(split), "env": environment_params()}
 
 
-def log_job(cfg, uri: str, run_id: str, cell: CellLayout, job: JobLayout, grouping, report: dict, elapsed: float,
-            split: dict, env: dict, trainable_params: int | None = None) -> None:
+def log_job(used: dict, uri: str, run_id: str, cell: CellLayout, job: JobLayout, grouping, report: dict,
+            elapsed: float, split: dict, env: dict, trainable_params: int | None = None) -> None:
     """A training job's params, metrics and artifacts into its MLflow run: right after training, or later
-    from its folder (`mtlv.track`). `cfg`: the job's resolved config; `split`: `split_info`; `env`:
+    from its folder (`mtlv.track`). `used`: the job's `config.used_config`; `split`: `split_info`; `env`:
     `environment_params()` of the machine that trained it; `trainable_params`: its result.json's."""
     from mtlv.run.cell import grouping_params
 
     # reuse_models is volatile: a job resumed with the other value logs to the same run (no param conflict)
-    params = flatten({k: v for k, v in used_config(cfg).items() if k != "reuse_models"})
+    params = flatten({k: v for k, v in used.items() if k != "reuse_models"})
     params.update(group_params(grouping))
     params.update(env)
     params["eval.chosen_threshold"] = report["threshold"]

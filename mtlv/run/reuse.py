@@ -10,14 +10,11 @@ instead of training the same model again.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from mtlv.config import identity
 from mtlv.io import read_json, stable_hash, write_json
-from mtlv.data.load import data_fingerprint
 from mtlv.layout import JobLayout, ModelRegistry
 from mtlv.weighting import reduction_of
 
@@ -30,12 +27,12 @@ log = logging.getLogger(__name__)
 NOT_TRAINING = ("clustering", "eval")
 
 
-def model_identity(cfg: DictConfig, label_names: list[str], heads: list[list[int]]) -> dict:
-    data = {k: v for k, v in identity(cfg).items() if k not in NOT_TRAINING}
-    data["arch"] = {"placement": cfg.arch.placement}
-    data["labels"] = [str(n) for n in label_names]  # in column order: the heads index into it
-    data["heads"] = [[int(j) for j in head] for head in heads]
-    data["data_fingerprint"] = data_fingerprint(cfg)
+def model_base(identity: dict, placement: str, data_fingerprint: str) -> dict:
+    """What every model of a cell trains on besides its labels and heads (`JobSpec.model_base`), from the
+    cell's `config.identity`; `identity` is not changed."""
+    data = copy.deepcopy({k: v for k, v in identity.items() if k not in NOT_TRAINING})
+    data["arch"] = {"placement": placement}
+    data["data_fingerprint"] = data_fingerprint
     if (reduction := reduction_of(data.get("weighting"))) is not None:
         # `weighting=sum|mean|static` trains exactly the model of `model.module.loss_reduction=sum|mean|weighted`
         # (the default GMHL loss is the sum): one model, one key, trained once.
@@ -46,28 +43,24 @@ def model_identity(cfg: DictConfig, label_names: list[str], heads: list[list[int
     return data
 
 
-def model_key(cfg: DictConfig, label_names: list[str], heads: list[list[int]]) -> str:
-    """Equal for two jobs exactly when they train the same model."""
-    return stable_hash(model_identity(cfg, label_names, heads))
+def model_key(base: dict, label_names: list[str], heads: list[list[int]]) -> str:
+    """Equal for two jobs exactly when they train the same model (`base`: `model_base`)."""
+    return stable_hash({**base, "labels": [str(n) for n in label_names],  # in column order: heads index into it
+                        "heads": [[int(j) for j in head] for head in heads]})
 
 
-def job_model_keys(cfg: DictConfig, grouping, group_indices: list[int | None]) -> list[str]:
+def job_model_keys(base: dict, grouping, group_indices: list[int | None]) -> list[str]:
     """The model keys of the job(s) training these groups of `grouping` (None: the one model of MTL/GMHL)."""
     names = grouping.label_names
     keys = []
     for i in group_indices:
         cols, heads = grouping.job_labels(i)
-        keys.append(model_key(cfg, [names[j] for j in cols], heads))
+        keys.append(model_key(base, [names[j] for j in cols], heads))
     return keys
 
 
-def registry(cfg: DictConfig) -> ModelRegistry:
-    return ModelRegistry(cfg.paths.runs_dir, cfg.dataset.name)
-
-
-def register(cfg: DictConfig, key: str, job: JobLayout) -> None:
+def register(reg: ModelRegistry, key: str, job: JobLayout) -> None:
     """Record that `job` (finished: its result.json is written) trained the model `key`."""
-    reg = registry(cfg)
     try:
         folder = Path(job.folder).resolve().relative_to(reg.runs_dir.resolve())
     except ValueError:  # a job folder outside runs_dir cannot be found again from it
@@ -75,11 +68,9 @@ def register(cfg: DictConfig, key: str, job: JobLayout) -> None:
     write_json(reg.entry(key), {"model_key": key, "folder": str(folder)})
 
 
-def trained_source(cfg: DictConfig, key: str, job: JobLayout, wants_weights: bool) -> JobLayout | None:
-    """The finished job that trained model `key`, when this job may reuse it (None: train)."""
-    if not (cfg.get("reuse_models") and cfg.resume):
-        return None
-    reg = registry(cfg)
+def trained_source(reg: ModelRegistry, key: str, job: JobLayout, wants_weights: bool) -> JobLayout | None:
+    """The finished job that trained model `key` in `reg` (None: train). Whether the job may reuse at all
+    (reuse_models and resume) is the caller's: `JobSpec.reuses`."""
     entry = reg.entry(key)
     if not entry.exists():
         return None

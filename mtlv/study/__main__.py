@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:  # planning meets each cell's data: say a warning once
         handler.addFilter(OnceFilter())
-    from mtlv.run.job import quiet_libraries
+    from mtlv.run.nodes import quiet_libraries
 
     quiet_libraries()  # no weight-loading bar in the plan when label names are embedded
     try:

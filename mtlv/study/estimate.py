@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from mtlv.run.cost import EVAL_WEIGHT, host, threads_of, units
+from mtlv.run.cost import EVAL_WEIGHT, host, units
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 400     # the newest finished jobs of a speed class that the fit reads
@@ -100,11 +100,12 @@ def probe(cfg: DictConfig, steps: int = 8) -> Speed:
 
     from mtlv.data.splits import load_or_make_split
     from mtlv.data.load import load_corpus
-    from mtlv.run.job import build_datamodule, build_module, quiet_libraries
+    from mtlv.run.nodes import build_datamodule, build_module, quiet_libraries
+    from mtlv.run.spec import LaunchSpec
 
     quiet_libraries()
     before = torch.get_num_threads()
-    torch.set_num_threads(threads_of(cfg))
+    torch.set_num_threads(LaunchSpec.resolve(cfg).torch_threads())
     try:
         start = time.perf_counter()
         corpus = load_corpus(cfg)

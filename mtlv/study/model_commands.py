@@ -66,7 +66,7 @@ def _chosen_cell(plan: Plan, runs: pd.DataFrame, section: dict) -> Path | None:
 def commands_for(plan: Plan, runs: pd.DataFrame, section: dict, out_dir: Path) -> ModelCommands | None:
     """The commands for one report section's recommendation (None: nothing chosen, or not a cell of this plan)."""
     from mtlv.config import compose
-    from mtlv.run.cell import open_cell
+    from mtlv.run.spec import JobSpec
 
     cell = _chosen_cell(plan, runs, section)
     job = next((j for j in plan.jobs if j.cell == cell), None)
@@ -74,7 +74,7 @@ def commands_for(plan: Plan, runs: pd.DataFrame, section: dict, out_dir: Path) -
         return None
     overrides = model_overrides(job.overrides)
     cfg = compose(overrides, config_name="train", return_hydra=True)
-    folder = open_cell(cfg).folder
+    folder = JobSpec.of(cfg).cell.folder
     source = cfg.dataset.get("source") or {}
     path = cfg.dataset.get("path")
     texts = list(source.get("text_columns") or []) if "table" in str(source.get("_target_", "")) else []

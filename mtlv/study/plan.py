@@ -23,7 +23,6 @@ from omegaconf import DictConfig, open_dict
 
 from mtlv.config import compose
 from mtlv.errors import ConfigError, user_error
-from mtlv.io import read_json, stable_hash
 from mtlv.study.spec import BASELINE_MODULE, Sweep, key_of
 
 log = logging.getLogger(__name__)
@@ -237,11 +236,12 @@ def make_plan(sweeps: list[Sweep], say=None, every: int = 10) -> Plan:
                 continue
             index = part_of[tuple(combo)]
             plan.configs.setdefault(index, cfg)
-            for job in prepared:
+            spec, jobs = prepared
+            for job in jobs:
                 job.sweep, job.overrides = index, tuple(combo)
                 if job.model_key is not None and not job.finished:
                     first_job = seen.get(job.model_key)
-                    job.reuses = first_job is not None or model_trained(cfg, job)
+                    job.reuses = first_job is not None or model_trained(spec, job)
                 if job.model_key is not None:
                     seen.setdefault(job.model_key, job)
                 if job.trains and job.model_key is not None:
@@ -319,42 +319,44 @@ def split_sweep(sweep: Sweep, allowed: list[list[str]]) -> list[Sweep]:
     return out
 
 
-def model_trained(cfg: DictConfig, job: Job) -> bool:
-    """Whether another finished job already trained `job`'s model (reuse_models): it will be reused."""
+def model_trained(spec, job: Job) -> bool:
+    """Whether another finished job already trained `job`'s model (reuse_models): it will be reused. `spec`:
+    the JobSpec of its cell."""
     from mtlv.layout import JobLayout
     from mtlv.run.reuse import trained_source
 
-    return trained_source(cfg, job.model_key, JobLayout(job.folder), bool(cfg.eval.save_weights)) is not None
+    return spec.reuses and trained_source(spec.registry, job.model_key, JobLayout(job.folder),
+                                          spec.save_weights) is not None
 
 
-def prepare(cfg: DictConfig) -> list[Job]:
-    """The jobs of one composed cell (computing its grouping, as the sweep would), each marked finished or not."""
+def prepare(cfg: DictConfig) -> tuple[object, list[Job]]:
+    """The JobSpec of one composed cell (resolved once: its checks run here) and its jobs (computing its
+    grouping, as the sweep would), each marked finished or not. A baseline cell has no JobSpec (None)."""
     if cfg.get("task_name") == "baseline":
-        return [baseline_job(cfg)]
-    from mtlv.checks import check_config, check_options
+        return None, [baseline_job(cfg)]
     from mtlv.data.load import load_corpus
-    from mtlv.models.module import check_head_options
-    from mtlv.run.cell import cell_grouping, finished_result, job_keys, open_cell
-    from mtlv.run.reuse import job_model_keys
     from mtlv.data.splits import load_or_make_split
-    from mtlv.run.cost import speed_key, threads_of, work_of
+    from mtlv.models.module import check_head_options
+    from mtlv.run.cell import cell_grouping, finished_result
+    from mtlv.run.cost import speed_key, work_of
+    from mtlv.run.spec import JobSpec
 
-    check_options(cfg)
+    spec = JobSpec.resolve(cfg, say_ignored=False)  # the plan says how many cells fold
     corpus = load_corpus(cfg)
-    check_config(cfg, corpus.num_labels, say_ignored=False)  # the plan says how many cells fold
-    cell = open_cell(cfg)
-    grouping = cell_grouping(cfg, corpus, cell)
-    indices = [None] if cfg.arch.placement == "heads" else list(range(grouping.num_groups))
-    heads = grouping.num_groups if cfg.arch.placement == "heads" else 1  # heads of each of its models
+    cell = spec.cell
+    grouping = cell_grouping(spec, corpus)
+    placement = spec.arch["placement"]
+    indices = [None] if placement == "heads" else list(range(grouping.num_groups))
+    heads = grouping.num_groups if placement == "heads" else 1  # heads of each of its models
     try:
-        module = cfg.model.module
+        module = spec.config["model"]["module"]
         check_head_options(heads, str(module.get("loss_reduction", "sum")), module.get("head_weights"),
                            module.get("head_lrs"))
     except ConfigError as err:
         raise PlanRefusal(f"{cell.run_name} ({heads} head{'s' if heads != 1 else ''} per model): {err}") from None
-    keys, models = job_keys(cfg, indices), job_model_keys(cfg, grouping, indices)
-    split = load_or_make_split(corpus, cfg.paths.cache_dir, seed=int(cfg.seed), **cfg.split)
-    work, speed = work_of(cfg, split), speed_key(cfg, threads_of(cfg))
+    keys, models = spec.job_keys(indices), spec.model_keys(grouping, indices)
+    split = load_or_make_split(corpus, spec.cache_dir, seed=spec.seed, **spec.split)
+    work, speed = work_of(spec.config, split), speed_key(spec.config, spec.launch.torch_threads())
     jobs = []
     for index, key, model in zip(indices, keys, models):
         layout = cell.job(index)
@@ -362,22 +364,18 @@ def prepare(cfg: DictConfig) -> list[Job]:
         names = [corpus.label_names[j] for j in cols]
         shown = ", ".join(names[:3]) + (f", +{len(names) - 3}" if len(names) > 3 else "")
         title = cell.run_name + (f" group {index} ({shown})" if index is not None else "")
-        finished = finished_result(cfg, layout, key) is not None
-        jobs.append(Job(0, layout.folder, cell.folder, title, str(cfg.arch.name), model, finished,
+        finished = finished_result(spec, layout, key) is not None
+        jobs.append(Job(0, layout.folder, cell.folder, title, str(spec.arch["name"]), model, finished,
                         work=work, speed_key=speed))
-    return jobs
+    return spec, jobs
 
 
 def baseline_job(cfg: DictConfig) -> Job:
-    from mtlv.baselines.job import identity, job_dir, run_name
-    from mtlv.checks import check_options
+    from mtlv.baselines.job import BaselineSpec
 
-    check_options(cfg)
-    key = stable_hash(identity(cfg))
-    folder = job_dir(cfg, key)
-    done = folder / "result.json"
-    finished = bool(cfg.resume) and done.exists() and read_json(done).get("key") == key
-    return Job(0, folder, folder, run_name(cfg), "baseline", None, finished, speed_key="baseline")
+    spec = BaselineSpec.resolve(cfg)
+    folder = spec.job.folder
+    return Job(0, folder, folder, spec.run_name, "baseline", None, spec.finished(), speed_key="baseline")
 
 
 def summary(plan: Plan) -> Counter:

@@ -78,7 +78,7 @@ class Context:
         return AutoModelForSequenceClassification.from_pretrained(resolve_name(self.cfg.model.name_or_path), **kwargs)
 
     def datamodule(self):
-        from mtlv.run.job import build_datamodule  # as a training job builds it
+        from mtlv.run.nodes import build_datamodule  # as a training job builds it
 
         cfg = self.cfg
         return build_datamodule(cfg.data, cfg.model, self.corpus, self.split, list(range(self.num_labels)),

@@ -101,7 +101,10 @@ def test_given_split_column_is_used_exactly(tmp_path):
     from mtlv.config import compose
     from mtlv.grouping.partition import TaskGrouping
     from mtlv.data.load import load_corpus
+    import dataclasses
+
     from mtlv.run.job import prepare_folder
+    from mtlv.run.spec import JobSpec
     from mtlv.layout import JobLayout
 
     rng = np.random.default_rng(5)
@@ -120,7 +123,7 @@ def test_given_split_column_is_used_exactly(tmp_path):
                    "dataset.source.id_column=rid", f"paths.output_dir={tmp_path / 'out'}"])
     c = load_corpus(cfg)
     grouping = TaskGrouping(tuple(c.label_names), (tuple(range(c.num_labels)),), "heads")
-    split = prepare_folder(cfg, c, grouping, JobLayout(tmp_path / "job"))
+    split = prepare_folder(dataclasses.replace(JobSpec.of(cfg), job=JobLayout(tmp_path / "job")), c, grouping)
     assert_partition(split, n)
     marked_test = {r["rid"] for r in rows if r["part"].strip().lower() == "test"}
     assert {c.ids[i] for i in split.test} == marked_test

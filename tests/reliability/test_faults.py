@@ -110,10 +110,10 @@ def test_finished_job_is_not_rerun(reference, tmp_path):
 
 
 def test_truncated_checkpoint_is_refused_with_a_clear_message(reference, tmp_path):
-    from mtlv.run.cell import job_dir
+    from mtlv.run.spec import JobSpec
 
     cfg = job_cfg(tmp_path / "t")
-    last = job_dir(cfg) / "checkpoints" / "last.ckpt"
+    last = JobSpec.of(cfg).job.folder / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True)
     data = (reference[0] / "checkpoints" / "last.ckpt").read_bytes()
     last.write_bytes(data[: len(data) // 2])  # what a non-atomic copy leaves when killed

@@ -123,7 +123,7 @@ def test_batch_limits_never_make_the_final_scores_cover_a_subset(tmp_path, caplo
 
     cfg = compose([*FAST, "dataset.limit=200", "logger=none", "data.eval_batch_size=8", f"paths.output_dir={tmp_path}",
                    "trainer.limit_predict_batches=2", "trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"])
-    with caplog.at_level(logging.WARNING, logger="mtlv.run.job"):
+    with caplog.at_level(logging.WARNING, logger="mtlv.run.outcome"):
         result = run_job(cfg)
     folder = Path(result["folder"])
     val, test = Predictions.load(folder / "predictions_val.csv"), Predictions.load(folder / "predictions_test.csv")
@@ -162,11 +162,10 @@ def test_data_edited_in_place_retrains_untouched_data_resumes(entry, table):
 
 
 def _keys(*overrides: str):
-    from mtlv.run.cell import cell_key
-    from mtlv.run.job import job_key
+    from mtlv.run.spec import JobSpec
 
-    cfg = compose(["model=tiny", *overrides])
-    return cell_key(cfg), job_key(cfg)
+    spec = JobSpec.of(compose(["model=tiny", *overrides]))
+    return spec.cell.key, spec.job_key
 
 
 def test_callbacks_that_change_results_are_part_of_the_identity():

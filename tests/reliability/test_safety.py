@@ -50,12 +50,12 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 
 def test_malicious_checkpoint_in_a_job_folder_is_refused_on_resume(tmp_path):
     """Someone plants checkpoints/last.ckpt in a job folder: the resume refuses it, nothing runs."""
-    from mtlv.run.cell import job_dir
     from mtlv.run.job import run_job
+    from mtlv.run.spec import JobSpec
 
     marker = tmp_path / "pwned"
     cfg = compose([*FAST, f"paths.output_dir={tmp_path}", "logger=none"])
-    malicious_checkpoint(job_dir(cfg) / "checkpoints" / "last.ckpt", marker)
+    malicious_checkpoint(JobSpec.of(cfg).job.folder / "checkpoints" / "last.ckpt", marker)
     with pytest.raises(CheckpointError, match="refusing to load"):
         run_job(cfg)
     assert not marker.exists()

@@ -67,13 +67,10 @@ def test_fallback_store_is_used_and_named_and_the_run_records_its_provenance(log
 
 
 def test_parent_run_of_a_sweep_records_its_provenance_too(tmp_path):
-    from mtlv.run.prepare import prepare_cell
     from mtlv.io import read_json
-    from mtlv.run.cell import cell_dir
 
     cfg = compose(["arch=stl", *FAST, f"paths.output_dir={tmp_path}", "seed=3"])
-    prepare_cell(cfg)
-    parent = read_json(cell_dir(cfg) / "parent_run.json")
+    parent = read_json(prepare_cell_of(cfg) / "parent_run.json")
     params = tracking.client(parent["tracking_uri"]).get_run(parent["run_id"]).data.params
     assert params["seed"] == "3" and "env.git_commit" in params and "env.torch" in params
 
@@ -273,11 +270,25 @@ def test_a_server_gone_during_training_stops_the_logging_not_the_training(closed
 
 
 # ----------------------------------------------------------------------------- two live sweeps on one cell
+def prepare_cell_of(cfg):
+    """What the sweeper does for an STL/GMTL cell before its jobs start; the cell's folder."""
+    from mtlv.data.load import load_corpus
+    from mtlv.run.prepare import prepare_cell
+    from mtlv.run.spec import JobSpec
+
+    spec = JobSpec.resolve(cfg)
+    prepare_cell(spec, load_corpus(cfg))
+    return spec.cell.folder
+
+
 _HOLD_CELL = """
 import sys
 from mtlv.config import compose
+from mtlv.data.load import load_corpus
 from mtlv.run.prepare import prepare_cell
-prepare_cell(compose(sys.argv[1:]))
+from mtlv.run.spec import JobSpec
+cfg = compose(sys.argv[1:])
+prepare_cell(JobSpec.resolve(cfg), load_corpus(cfg))
 print("ready", flush=True)
 sys.stdin.readline()
 """
@@ -292,10 +303,12 @@ def test_a_live_sweeps_parent_run_is_not_marked_killed_by_a_second_one(tmp_path)
     import sys
 
     from mtlv.io import read_json
-    from mtlv.run.cell import cell_dir
     from mtlv.layout import CellLayout
     from mtlv.run.lock import release_parent
-    from mtlv.run.prepare import prepare_cell
+    from mtlv.run.spec import JobSpec
+
+    def cell_dir(cfg):
+        return JobSpec.of(cfg).cell.folder
 
     overrides = ["arch=stl", *FAST, f"paths.output_dir={tmp_path}"]
     first = subprocess.Popen([sys.executable, "-c", _HOLD_CELL, *overrides], stdin=subprocess.PIPE,
@@ -306,13 +319,13 @@ def test_a_live_sweeps_parent_run_is_not_marked_killed_by_a_second_one(tmp_path)
         cell = CellLayout(cell_dir(cfg))
         first_run = read_json(cell.parent_run)["run_id"]
         uri = read_json(cell.parent_run)["tracking_uri"]
-        prepare_cell(cfg)
+        prepare_cell_of(cfg)
         second_run = read_json(cell.parent_run)["run_id"]
         assert second_run != first_run
         assert tracking.client(uri).get_run(first_run).info.status == "RUNNING"  # alive: left alone
         first.stdin.close()
         assert first.wait(timeout=60) == 0
-        prepare_cell(cfg)  # the first process is gone: its run was left RUNNING by a dead process
+        prepare_cell_of(cfg)  # the first process is gone: its run was left RUNNING by a dead process
         assert tracking.client(uri).get_run(first_run).info.status == "KILLED"
     finally:
         if first.poll() is None:

@@ -128,8 +128,10 @@ def test_report_draws_the_curves_of_the_shown_results(tmp_path, empty_db):
 
 def test_switching_the_curves_on_keeps_a_finished_job_finished():
     from mtlv.config import compose
-    from mtlv.run.job import job_key
+    from mtlv.run.spec import JobSpec
 
+    def job_key(cfg):
+        return JobSpec.of(cfg).job_key
     off, on = compose(["data.test_curve=false"]), compose(["data.test_curve=true"])
     assert job_key(off) == job_key(on)
     assert job_key(off) != job_key(compose(["data.batch_size=8"]))          # a setting that matters still counts

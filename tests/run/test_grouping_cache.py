@@ -8,15 +8,16 @@ from helpers import TINY
 from mtlv.config import compose
 from mtlv.grouping.methods import CooccurrenceGrouping, EmbeddingGrouping
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.run.cell import cell_grouping, open_cell
+from mtlv.run.cell import cell_grouping
+from mtlv.run.spec import JobSpec
 from mtlv.data.load import load_corpus
 from mtlv.layout import GroupingFiles
 
 
 def grouping(tmp_path, *overrides):
     cfg = compose([*TINY, "logger=none", f"paths.output_dir={tmp_path}", "split.folds=2", *overrides])
-    cell = open_cell(cfg)
-    return cell_grouping(cfg, load_corpus(cfg), cell), cell.folder
+    spec = JobSpec.of(cfg)
+    return cell_grouping(spec, load_corpus(cfg)), spec.cell.folder
 
 
 def counting(monkeypatch, cls):

@@ -6,7 +6,8 @@ from helpers import TINY
 
 from mtlv.config import compose
 from mtlv.grouping.partition import TaskGrouping
-from mtlv.run.cell import cell_grouping, open_cell
+from mtlv.run.cell import cell_grouping
+from mtlv.run.spec import JobSpec
 from mtlv.data.load import load_corpus
 from mtlv.run.prepare import grouping_workers, precompute_groupings
 
@@ -15,6 +16,11 @@ SETTINGS = [("cooccurrence", "2", "kmedoids"), ("cooccurrence", "3", "agglomerat
 
 
 def configs(out):
+    """The sweep's cells, each with its spec, as the sweeper resolves them."""
+    return [(cfg, JobSpec.of(cfg)) for cfg in _composed(out)]
+
+
+def _composed(out):
     return [compose([*TINY, "arch=gmhl", "logger=none", f"paths.output_dir={out}", f"clustering={c}",
                      f"clustering.k={k}", f"clustering.algorithm={a}"]) for c, k, a in SETTINGS]
 
@@ -24,10 +30,10 @@ def test_parallel_groupings_equal_serial_ones(tmp_path):
     assert precompute_groupings(parallel, workers=2) == len(SETTINGS)
     assert precompute_groupings(serial, workers=1) == 0  # one process: left to the sweeper's serial pass
     assert precompute_groupings(parallel, workers=2) == 0  # already saved: nothing to compute
-    for p_cfg, s_cfg in zip(parallel, serial):
-        expected = cell_grouping(s_cfg, load_corpus(s_cfg)).named_groups()  # computed here, in this process
-        assert TaskGrouping.load(open_cell(p_cfg).layout.groups_yaml).named_groups() == expected
-    assert len({str(open_cell(c).folder) for c in parallel}) == len(SETTINGS)
+    for (_, p_spec), (s_cfg, s_spec) in zip(parallel, serial):
+        expected = cell_grouping(s_spec, load_corpus(s_cfg)).named_groups()  # computed here, in this process
+        assert TaskGrouping.load(p_spec.cell.layout.groups_yaml).named_groups() == expected
+    assert len({str(spec.cell.folder) for _, spec in parallel}) == len(SETTINGS)
 
 
 def test_workers_follow_the_launcher():

@@ -9,7 +9,12 @@ from helpers import TINY, mlflow_runs, run_cli, tiny_trainable_params
 
 from mtlv.config import compose
 from mtlv.grouping.partition import from_spec, one_per_label
-from mtlv.run.reuse import job_model_keys, launch_waves
+from mtlv.run.reuse import launch_waves
+from mtlv.run.spec import JobSpec
+
+
+def job_model_keys(cfg, grouping, group_indices):
+    return JobSpec.of(cfg).model_keys(grouping, group_indices)
 
 FAST = [*TINY, "dataset.limit=100", "torch_threads=1"]
 # Non-contiguous groups; labels 1 and 6 are singletons, which STL trains too.

@@ -110,7 +110,7 @@ def test_the_plan_counts_folded_cells_instead_of_warning_for_each(notes_csv, tmp
     cfg = compose(["arch=mtl", "clustering=cooccurrence", "clustering.k=3", *CSV_OPTIONS,
                    f"dataset.path={notes_csv}", "model=tiny", f"paths.output_dir={tmp_path}"])
     with caplog.at_level(logging.WARNING, logger="mtlv"):
-        [job] = prepare(cfg)
+        _, [job] = prepare(cfg)
     assert job.arch == "mtl" and not job.finished
     assert "is ignored" not in caplog.text
     with caplog.at_level(logging.WARNING, logger="mtlv"):
