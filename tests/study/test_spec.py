@@ -22,8 +22,11 @@ def test_quick_study_sweeps_with_the_commands_own_values():
     base, gmhl, gmtl = (list(s.overrides) for s in sweeps)
     anchors = gmhl
     # the command's trainer.max_epochs replaces the study's budget value, everywhere
-    assert "trainer.max_epochs=1" not in anchors + gmhl and "trainer.max_epochs=2" in anchors
-    assert "model.max_length=64" in anchors and "seed=42" in gmtl
+    assert "trainer.max_epochs=20" not in anchors + gmhl and "trainer.max_epochs=2" in anchors
+    assert "model.max_length=128" in anchors and "seed=42" in gmtl
+    # the rest of quick's recipe (docs/study.md, "A recipe for quick") reaches every training sweep
+    for recipe in ("trainer.max_steps=500", "model.module.pos_weight=balanced", "data.batch_size=4"):
+        assert recipe in gmhl and recipe in gmtl
     # clustering options only where the grid clusters; baseline options only for the baselines
     assert "clustering.k=4" in gmhl and "clustering.k=3,auto" not in gmhl and "clustering.k=4" in gmtl
     assert not [o for o in base if o.startswith("clustering")]
