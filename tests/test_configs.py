@@ -107,7 +107,7 @@ def test_every_command_defaults_to_the_same_store(monkeypatch, tmp_path, config_
 
 
 def test_openi_cpu_budget_is_the_open_i_protocol_at_one_epoch():
-    """experiment=openi_cpu (docs/grouping.md, fourth measurement): the reference's folds, data and length,
+    """experiment=openi_cpu (docs/grouping.md, "GMTL over every grouping, with STL and MTL"): the reference's folds, data and length,
     one epoch, the smoke scale's learning rates, no checkpoints or exported weights."""
     cpu, paper = compose(["experiment=openi_cpu"]), compose(["experiment=openi_paper", "model=minilm"])
     assert (cpu.dataset.name, cpu.dataset.get("limit"), cpu.split.folds, cpu.model.max_length, cpu.data.batch_size) == \
