@@ -85,7 +85,8 @@ class MultiTaskModule(L.LightningModule):
         self.weighting: Weighting = (weighting(len(self.groups), head_sizes=sizes) if weighting is not None
                                      else from_reduction(loss_reduction, head_weights, len(self.groups)))
         self.label_names = list(label_names)
-        self._pos_weight: torch.Tensor | None = None  # set in setup("fit") from the training labels
+        # Set in setup("fit") from the training labels; a buffer, so it moves with the module to its device.
+        self.register_buffer("_pos_weight", None, persistent=False)
         self._val_counts: torch.Tensor | None = None
         self._val_exact = None
 
@@ -126,8 +127,6 @@ class MultiTaskModule(L.LightningModule):
     def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         index = (getattr(self, f"_group_index{i}") for i in range(len(self.groups)))
         w = self._pos_weight
-        if w is not None and w.device != logits.device:
-            w = self._pos_weight = w.to(logits.device)
         return torch.stack([F.binary_cross_entropy_with_logits(logits[:, g], labels[:, g],
                                                                pos_weight=None if w is None else w[g])
                             for g in index])
